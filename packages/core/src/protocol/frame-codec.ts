@@ -1,0 +1,265 @@
+import { ProtocolError } from "../errors/protocol-error";
+import {
+  AbortCode,
+  type Frame,
+  FrameType,
+  type Manifest,
+  PROTOCOL_VERSION,
+} from "./frames";
+
+/** `SF`: the first two bytes of every frame. */
+const MAGIC_0 = 0x53;
+const MAGIC_1 = 0x46;
+/** Magic (2) + version (1) + type (1) + stream id (16). */
+export const COMMON_HEADER_BYTES = 20;
+/** Bytes a data frame adds to its payload: common header + sequence, offset, crc, length. */
+export const DATA_HEADER_BYTES = COMMON_HEADER_BYTES + 20;
+/** A manifest larger than this is refused: it is metadata, not content. */
+export const MAX_MANIFEST_BYTES = 64 * 1024;
+const MAX_REASON_BYTES = 4096;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+function fail(message: string, cause?: unknown): never {
+  throw new ProtocolError({ message: `[stream] [protocol] ${message}`, cause });
+}
+
+/** Whether `id` is a lower-case UUID, the only stream id form the protocol carries. */
+export function isStreamId(id: unknown): id is string {
+  return typeof id === "string" && UUID.test(id);
+}
+
+function writeHeader(view: DataView, bytes: Uint8Array, type: FrameType, streamId: string): void {
+  if (!isStreamId(streamId)) fail(`stream id ${JSON.stringify(streamId)} is not a lower-case UUID`);
+  bytes[0] = MAGIC_0;
+  bytes[1] = MAGIC_1;
+  bytes[2] = PROTOCOL_VERSION;
+  bytes[3] = type;
+  const hex = streamId.replaceAll("-", "");
+  for (let i = 0; i < 16; i++) view.setUint8(4 + i, Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16));
+}
+
+function readStreamId(bytes: Uint8Array): string {
+  let hex = "";
+  for (let i = 4; i < 20; i++) hex += (bytes[i] as number).toString(16).padStart(2, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function setU64(view: DataView, at: number, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) fail(`${value} is not a byte count or offset`);
+  view.setBigUint64(at, BigInt(value));
+}
+
+function getU64(view: DataView, at: number, what: string): number {
+  const value = view.getBigUint64(at);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) fail(`${what} ${value} is beyond 2^53`);
+  return Number(value);
+}
+
+function allocate(type: FrameType, streamId: string, bodyBytes: number) {
+  const bytes = new Uint8Array(COMMON_HEADER_BYTES + bodyBytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  writeHeader(view, bytes, type, streamId);
+  return { bytes, view, at: COMMON_HEADER_BYTES };
+}
+
+/**
+ * Encodes a frame. Data frames copy their payload once, into the frame; nothing else is copied.
+ * Throws {@link ProtocolError} for a value the protocol cannot carry.
+ */
+export function encodeFrame(frame: Frame): Uint8Array {
+  switch (frame.type) {
+    case FrameType.Open: {
+      const json = textEncoder.encode(JSON.stringify(frame.manifest));
+      if (json.byteLength > MAX_MANIFEST_BYTES) fail(`manifest is ${json.byteLength} bytes; at most ${MAX_MANIFEST_BYTES}`);
+      const { bytes, view, at } = allocate(frame.type, frame.streamId, 4 + json.byteLength);
+      view.setUint32(at, json.byteLength);
+      bytes.set(json, at + 4);
+      return bytes;
+    }
+    case FrameType.Data: {
+      const { bytes, view, at } = allocate(frame.type, frame.streamId, 20 + frame.payload.byteLength);
+      view.setUint32(at, frame.sequence);
+      setU64(view, at + 4, frame.offset);
+      view.setUint32(at + 12, frame.crc32);
+      view.setUint32(at + 16, frame.payload.byteLength);
+      bytes.set(frame.payload, at + 20);
+      return bytes;
+    }
+    case FrameType.End: {
+      if (frame.sha256.byteLength !== 32) fail("end frame needs a 32-byte SHA-256");
+      const { bytes, view, at } = allocate(frame.type, frame.streamId, 44);
+      view.setUint32(at, frame.chunkCount);
+      setU64(view, at + 4, frame.byteCount);
+      bytes.set(frame.sha256, at + 12);
+      return bytes;
+    }
+    case FrameType.Abort: {
+      const reason = textEncoder.encode(frame.reason).subarray(0, MAX_REASON_BYTES);
+      const { bytes, view, at } = allocate(frame.type, frame.streamId, 6 + reason.byteLength);
+      view.setUint16(at, frame.code);
+      view.setUint32(at + 2, reason.byteLength);
+      bytes.set(reason, at + 6);
+      return bytes;
+    }
+    case FrameType.Ack: {
+      const { view, bytes, at } = allocate(frame.type, frame.streamId, 17);
+      view.setUint32(at, frame.nextSequence);
+      setU64(view, at + 4, frame.offset);
+      view.setUint32(at + 12, frame.windowChunks);
+      view.setUint8(at + 16, frame.complete ? 1 : 0);
+      return bytes;
+    }
+    case FrameType.Request: {
+      const { view, bytes, at } = allocate(frame.type, frame.streamId, 12);
+      view.setUint32(at, frame.sequence);
+      setU64(view, at + 4, frame.offset);
+      return bytes;
+    }
+    case FrameType.Heartbeat: {
+      const { view, bytes, at } = allocate(frame.type, frame.streamId, 8);
+      setU64(view, at, frame.timestampMs);
+      return bytes;
+    }
+  }
+}
+
+function expectLength(bytes: Uint8Array, length: number, what: string): void {
+  if (bytes.byteLength !== length) {
+    fail(`${what} frame is ${bytes.byteLength} bytes; its fields say ${length}`);
+  }
+}
+
+/**
+ * Decodes one frame, validating every field and length; it never trusts a declared length.
+ * Data payloads are views into `bytes`, not copies. Throws {@link ProtocolError}.
+ */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  if (!(bytes instanceof Uint8Array)) fail("a frame must be a Uint8Array");
+  if (bytes.byteLength < COMMON_HEADER_BYTES) fail(`frame of ${bytes.byteLength} bytes is shorter than a header`);
+  if (bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) fail("not a stream frame (bad magic); is another producer using this destination?");
+  if (bytes[2] !== PROTOCOL_VERSION) {
+    fail(`protocol version ${bytes[2]}; this @stream/core reads version ${PROTOCOL_VERSION}. Upgrade the older side.`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const streamId = readStreamId(bytes);
+  const at = COMMON_HEADER_BYTES;
+  const body = bytes.byteLength - at;
+  const type = bytes[3];
+  switch (type) {
+    case FrameType.Open: {
+      if (body < 4) fail("open frame too short");
+      const length = view.getUint32(at);
+      if (length > MAX_MANIFEST_BYTES) fail(`manifest of ${length} bytes; at most ${MAX_MANIFEST_BYTES}`);
+      expectLength(bytes, at + 4 + length, "open");
+      let json: unknown;
+      try {
+        json = JSON.parse(textDecoder.decode(bytes.subarray(at + 4)));
+      } catch (error) {
+        fail("manifest is not valid UTF-8 JSON", error);
+      }
+      const manifest = parseManifest(json);
+      if (manifest.streamId !== streamId) fail("manifest stream id differs from the frame's");
+      return { type, streamId, manifest };
+    }
+    case FrameType.Data: {
+      if (body < 20) fail("data frame too short");
+      const length = view.getUint32(at + 16);
+      expectLength(bytes, DATA_HEADER_BYTES + length, "data");
+      return {
+        type,
+        streamId,
+        sequence: view.getUint32(at),
+        offset: getU64(view, at + 4, "offset"),
+        crc32: view.getUint32(at + 12),
+        payload: bytes.subarray(DATA_HEADER_BYTES),
+      };
+    }
+    case FrameType.End: {
+      expectLength(bytes, at + 44, "end");
+      return {
+        type,
+        streamId,
+        chunkCount: view.getUint32(at),
+        byteCount: getU64(view, at + 4, "byte count"),
+        sha256: bytes.slice(at + 12, at + 44),
+      };
+    }
+    case FrameType.Abort: {
+      if (body < 6) fail("abort frame too short");
+      const code = view.getUint16(at);
+      const length = view.getUint32(at + 2);
+      if (length > MAX_REASON_BYTES) fail(`abort reason of ${length} bytes; at most ${MAX_REASON_BYTES}`);
+      expectLength(bytes, at + 6 + length, "abort");
+      if (!Object.values(AbortCode).includes(code as AbortCode)) fail(`unknown abort code ${code}`);
+      let reason: string;
+      try {
+        reason = textDecoder.decode(bytes.subarray(at + 6));
+      } catch (error) {
+        fail("abort reason is not valid UTF-8", error);
+      }
+      return { type, streamId, code: code as AbortCode, reason };
+    }
+    case FrameType.Ack: {
+      expectLength(bytes, at + 17, "ack");
+      const flags = view.getUint8(at + 16);
+      if (flags > 1) fail(`ack flags ${flags} unknown`);
+      return {
+        type,
+        streamId,
+        nextSequence: view.getUint32(at),
+        offset: getU64(view, at + 4, "offset"),
+        windowChunks: view.getUint32(at + 12),
+        complete: flags === 1,
+      };
+    }
+    case FrameType.Request: {
+      expectLength(bytes, at + 12, "request");
+      return { type, streamId, sequence: view.getUint32(at), offset: getU64(view, at + 4, "offset") };
+    }
+    case FrameType.Heartbeat: {
+      expectLength(bytes, at + 8, "heartbeat");
+      return { type, streamId, timestampMs: getU64(view, at, "timestamp") };
+    }
+    default:
+      return fail(`unknown frame type ${String(type)}`);
+  }
+}
+
+const isCount = (value: unknown, min = 0): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= min;
+
+/** Validates a manifest received from the wire; every field is checked, nothing is assumed. */
+export function parseManifest(json: unknown): Manifest {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) fail("manifest is not an object");
+  const m = json as Record<string, unknown>;
+  if (!isStreamId(m.streamId)) fail("manifest.streamId is not a UUID");
+  if (typeof m.name !== "string" || m.name.length > 1024) fail("manifest.name must be a string of at most 1024 characters");
+  if (m.sizeBytes !== undefined && !isCount(m.sizeBytes)) fail("manifest.sizeBytes must be a non-negative integer");
+  if (typeof m.contentType !== "string" || m.contentType.length > 256) fail("manifest.contentType must be a short string");
+  if (!isCount(m.chunkBytes, 1) || m.chunkBytes > 0xffff_ffff) fail("manifest.chunkBytes must be a positive integer");
+  if (typeof m.metadata !== "object" || m.metadata === null || Array.isArray(m.metadata)) fail("manifest.metadata must be an object");
+  for (const value of Object.values(m.metadata)) {
+    if (typeof value !== "string") fail("manifest.metadata values must be strings");
+  }
+  if (typeof m.createdAt !== "string" || Number.isNaN(Date.parse(m.createdAt))) fail("manifest.createdAt must be an ISO date");
+  if (m.model !== "push" && m.model !== "pull") fail('manifest.model must be "push" or "pull"');
+  if (typeof m.replyTo !== "string" || !/^[A-Za-z0-9._-]{1,200}$/.test(m.replyTo)) fail("manifest.replyTo must be a channel name");
+  if (!isCount(m.windowChunks, 1)) fail("manifest.windowChunks must be a positive integer");
+  if (!isCount(m.windowBytes, 1)) fail("manifest.windowBytes must be a positive integer");
+  const { sizeBytes } = m;
+  return {
+    streamId: m.streamId,
+    name: m.name,
+    ...(sizeBytes === undefined ? {} : { sizeBytes }),
+    contentType: m.contentType,
+    chunkBytes: m.chunkBytes,
+    metadata: { ...(m.metadata as Record<string, string>) },
+    createdAt: m.createdAt,
+    model: m.model,
+    replyTo: m.replyTo,
+    windowChunks: m.windowChunks,
+    windowBytes: m.windowBytes,
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * The frames of the wire protocol, as values. `frame-codec.ts` turns them into bytes and back;
+ * `docs/protocol.md` gives the byte layouts.
+ */
+
+/** The protocol version this core writes and reads. */
+export const PROTOCOL_VERSION = 1;
+
+/** Frame type numbers, as they appear on the wire in byte 3. */
+export const FrameType = {
+  Open: 1,
+  Data: 2,
+  End: 3,
+  Abort: 4,
+  Ack: 5,
+  Request: 6,
+  Heartbeat: 7,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/**
+ * How the bytes of a stream move.
+ * - `"push"`: the sender streams as soon as it opens (store-and-forward through the broker).
+ * - `"pull"`: the open frame only announces the stream; data flows once a receiver asks for it
+ *   with a request frame (its `saveTo`), from the offset it asks.
+ */
+export type DeliveryModel = "push" | "pull";
+
+/** What the receiver learns about a stream before its first byte. */
+export interface Manifest {
+  /** The stream's identity: a UUID, stable across resumes and restarts. */
+  readonly streamId: string;
+  /** The sender's name for the content, usually a file name. Never trusted as a path. */
+  readonly name: string;
+  /** Total bytes when known in advance; the receiver holds the sender to it. */
+  readonly sizeBytes?: number;
+  /** MIME type of the content. @default "application/octet-stream" */
+  readonly contentType: string;
+  /** Payload bytes per data frame (the last one may be shorter). */
+  readonly chunkBytes: number;
+  /** Application key/values carried with the stream. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** When the sender created the stream, ISO 8601. */
+  readonly createdAt: string;
+  /** Push or pull; see {@link DeliveryModel}. */
+  readonly model: DeliveryModel;
+  /** The inbox channel where the receiver sends acks, requests and aborts for this stream. */
+  readonly replyTo: string;
+  /** Most data frames the sender keeps unacknowledged. */
+  readonly windowChunks: number;
+  /** Most payload bytes the sender keeps unacknowledged. */
+  readonly windowBytes: number;
+}
+
+/** Announces a stream and carries its manifest. */
+export interface OpenFrame {
+  readonly type: typeof FrameType.Open;
+  readonly streamId: string;
+  readonly manifest: Manifest;
+}
+
+/** One chunk of a stream. */
+export interface DataFrame {
+  readonly type: typeof FrameType.Data;
+  readonly streamId: string;
+  /** 0-based chunk number. */
+  readonly sequence: number;
+  /** Byte offset of the payload's first byte in the stream. */
+  readonly offset: number;
+  /** CRC-32 of the payload. */
+  readonly crc32: number;
+  readonly payload: Uint8Array;
+}
+
+/** The stream is complete: how much was sent and its SHA-256. */
+export interface EndFrame {
+  readonly type: typeof FrameType.End;
+  readonly streamId: string;
+  readonly chunkCount: number;
+  readonly byteCount: number;
+  /** SHA-256 of the whole stream, 32 bytes. */
+  readonly sha256: Uint8Array;
+}
+
+/** Why an abort happened, on the wire as a number. */
+export const AbortCode = {
+  /** The application cancelled (an `AbortSignal`, `destroy()`). */
+  Cancelled: 1,
+  /** The source failed (a read error). */
+  SourceFailed: 2,
+  /** The receiver found the data corrupt or the manifest false. */
+  IntegrityFailed: 3,
+  /** The receiver refused the stream (no space, a forbidden name). */
+  Rejected: 4,
+  /** The other side stopped answering. */
+  TimedOut: 5,
+} as const;
+export type AbortCode = (typeof AbortCode)[keyof typeof AbortCode];
+
+/** Ends a stream before its end, from either side. */
+export interface AbortFrame {
+  readonly type: typeof FrameType.Abort;
+  readonly streamId: string;
+  readonly code: AbortCode;
+  readonly reason: string;
+}
+
+/**
+ * Receiver to sender: every chunk before `nextSequence` (and so every byte before `offset`) has
+ * arrived, been verified and been taken by the application. The sender may have up to
+ * `windowChunks` chunks past it in flight. With `complete`, the whole stream was verified.
+ */
+export interface AckFrame {
+  readonly type: typeof FrameType.Ack;
+  readonly streamId: string;
+  readonly nextSequence: number;
+  readonly offset: number;
+  readonly windowChunks: number;
+  readonly complete: boolean;
+}
+
+/**
+ * Receiver to sender: send (again) from this chunk and offset. Starts a pull transfer, resumes
+ * a broken one, and asks for a chunk lost in transit.
+ */
+export interface RequestFrame {
+  readonly type: typeof FrameType.Request;
+  readonly streamId: string;
+  readonly sequence: number;
+  readonly offset: number;
+}
+
+/** Either side: still alive, while there is nothing else to say. */
+export interface HeartbeatFrame {
+  readonly type: typeof FrameType.Heartbeat;
+  readonly streamId: string;
+  readonly timestampMs: number;
+}
+
+/** Any frame of the protocol. */
+export type Frame = OpenFrame | DataFrame | EndFrame | AbortFrame | AckFrame | RequestFrame | HeartbeatFrame;

@@ -1,0 +1,134 @@
+/**
+ * The contract between `@stream/core` and a broker adapter.
+ *
+ * An adapter moves opaque frames between named channels and maps the broker's acknowledgements
+ * onto promises. It knows nothing of chunking, sequencing, checksums or windows: all of that lives
+ * in core. Keep this interface small; broker differences go in {@link TransportCapabilities}.
+ *
+ * @packageDocumentation
+ */
+
+/** The version of this interface. Core refuses a transport that declares another one. */
+export const TRANSPORT_SPECIFICATION_VERSION = "stream-transport-v1" as const;
+
+/**
+ * What a broker can and cannot do. Core reads these to pick chunk sizes, window sizes and
+ * whether it must reorder; an adapter declares the truth about its broker, not what it wishes.
+ */
+export interface TransportCapabilities {
+  /**
+   * The largest frame (header included) the broker accepts in one message, in bytes. Core never
+   * publishes a larger frame; chunk size defaults to the largest power of two that fits, capped
+   * at 1 MiB.
+   */
+  readonly maxFrameBytes: number;
+  /**
+   * Ordering the broker guarantees for frames published with the same `key` on one channel:
+   * `"per-key"` (Kafka partitions, one queue with one consumer), or `"none"` (core reorders).
+   * Core always tolerates reordering within its window; this only tunes defaults.
+   */
+  readonly ordering: "per-key" | "none";
+  /**
+   * Whether an unacknowledged frame is redelivered by the broker after a consumer dies or
+   * rejects it (AMQP, STOMP client acks, MQTT QoS 1 sessions, Kafka uncommitted offsets).
+   */
+  readonly redelivery: boolean;
+  /**
+   * How long the broker keeps a frame no consumer has taken yet: `"none"` (lost if nobody is
+   * subscribed, like plain MQTT topics), `"until-consumed"` (durable queues), `"log"` (Kafka: kept
+   * for the retention period, re-readable from an offset).
+   */
+  readonly retention: "none" | "until-consumed" | "log";
+  /**
+   * Whether the broker itself can keep every frame of one `key` on one consumer among many
+   * (ActiveMQ message groups, RabbitMQ single active consumer, Kafka key to partition).
+   */
+  readonly exclusiveConsumer: boolean;
+  /**
+   * Whether a resolved {@link Transport.publish} means the broker has durably taken the frame
+   * (publisher confirms, STOMP receipts, MQTT PUBACK, Kafka acks=all). When false, publish
+   * resolving means only that the frame left this process.
+   */
+  readonly brokerAcks: boolean;
+}
+
+/** Options for one {@link Transport.publish}. */
+export interface PublishOptions {
+  /**
+   * The stream this frame belongs to. Adapters use it to keep one stream in order and on one
+   * consumer (Kafka message key, ActiveMQ `JMSXGroupID`, AMQP routing).
+   */
+  readonly key: string;
+  /** Aborts waiting for the broker's acknowledgement. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What a channel is for, so an adapter can map it onto the right broker construct.
+ * - `"stream"`: frames of streams; durable when the broker can be, competing consumers share it.
+ * - `"inbox"`: control frames addressed to one party (acks, credit, requests); it may be
+ *   transient and must be delivered to every subscriber of it (there is normally one).
+ */
+export type ChannelKind = "stream" | "inbox";
+
+/** Options for one {@link Transport.subscribe}. */
+export interface SubscribeOptions {
+  /** What the channel is for; see {@link ChannelKind}. */
+  readonly kind: ChannelKind;
+  /** Stops the subscription, like {@link Subscription.close}. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Handles one frame. The adapter acknowledges the frame to the broker only when the returned
+ * promise resolves, and lets the broker redeliver it when the promise rejects, so a crash before
+ * core has taken a frame loses nothing. Frames of one subscription are handed over one at a time
+ * in broker order: the adapter awaits each handler before calling the next.
+ */
+export type FrameHandler = (frame: Uint8Array) => Promise<void> | void;
+
+/** A live subscription. */
+export interface Subscription {
+  /** Stops delivery; frames not yet acknowledged go back to the broker. */
+  close(): Promise<void>;
+}
+
+/**
+ * A broker adapter. Created by `createXTransport()` in each adapter package.
+ *
+ * Channels are plain names made of `[A-Za-z0-9._-]`, at most 200 characters; the adapter maps
+ * them to its broker's destinations (`/queue/<name>`, a queue, a topic).
+ */
+export interface Transport {
+  /** Always {@link TRANSPORT_SPECIFICATION_VERSION}. */
+  readonly specificationVersion: typeof TRANSPORT_SPECIFICATION_VERSION;
+  /** Short broker name used in errors and logs, e.g. `"rabbitmq"`. */
+  readonly name: string;
+  /** What the broker can do; see {@link TransportCapabilities}. */
+  readonly capabilities: TransportCapabilities;
+  /**
+   * Publishes one frame. Resolves when the broker has acknowledged it (when
+   * `capabilities.brokerAcks`), rejects with a `TransportError` (`retryable` when a reconnect
+   * may help). The frame is not reused by the caller after this call.
+   *
+   * Core calls `publish` again before earlier calls have resolved (that is how it keeps a window
+   * in flight); frames published to one channel with one key must reach the broker in call order.
+   */
+  publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void>;
+  /** Starts delivering the channel's frames to `handler`; resolves once the subscription is live. */
+  subscribe(channel: string, handler: FrameHandler, options: SubscribeOptions): Promise<Subscription>;
+  /** Closes the subscriptions and the connection the transport owns (not an injected client). */
+  close(): Promise<void>;
+}
+
+/** Returns the transport unchanged after checking it speaks this version of the interface. */
+export function assertTransport(transport: Transport): Transport {
+  if (transport?.specificationVersion !== TRANSPORT_SPECIFICATION_VERSION) {
+    throw new TypeError(
+      `[stream] transport ${String(transport?.name)} declares specificationVersion ` +
+        `${String(transport?.specificationVersion)}; this @stream/core needs ` +
+        `${TRANSPORT_SPECIFICATION_VERSION}. Install matching versions of @stream/core and the adapter.`,
+    );
+  }
+  return transport;
+}

@@ -1,0 +1,165 @@
+# shellcheck shell=bash
+# Shared helpers for the broker scripts. Source it; do not run it.
+# Every broker script sources this file, so each piece of logic lives here once.
+
+BROKERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${BROKERS_CACHE_DIR:-$BROKERS_DIR/.cache}"
+BROKER_TIMEOUT="${BROKER_TIMEOUT:-180}"   # seconds to wait for a broker to become ready
+BROKERS_DEFAULT="activemq,rabbitmq,mqtt,kafka"
+HOST=127.0.0.1
+mkdir -p "$CACHE"
+
+say() { printf '[brokers] %s\n' "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+# Run as root: directly when we are root, else through sudo.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# broker key (as in $BROKERS) -> script file name
+broker_script() {
+  case "$1" in
+    activemq) echo activemq.sh ;;
+    rabbitmq) echo rabbitmq.sh ;;
+    mqtt)     echo mosquitto.sh ;;
+    kafka)    echo kafka.sh ;;
+    *) die "unknown broker '$1' (known: $BROKERS_DEFAULT)" ;;
+  esac
+}
+
+# Broker keys picked by $BROKERS, one per line.
+broker_list() { tr ', ' '\n\n' <<<"${BROKERS:-$BROKERS_DEFAULT}" | sed '/^$/d'; }
+
+# ---- packages --------------------------------------------------------------
+_APT_UPDATED=0
+# apt_install PKG... : install the Debian packages that are not installed yet.
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  if [ "$_APT_UPDATED" = 0 ]; then as_root apt-get update -qq; _APT_UPDATED=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confold "${missing[@]}" >&2
+}
+# need_cmd CMD PKG : make sure CMD exists, installing PKG if not.
+need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_install "$2"; }
+
+# ---- ports and protocol probes ---------------------------------------------
+# port_open PORT : something accepts TCP connections on 127.0.0.1:PORT
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null; }
+
+# probe_hex PORT BYTES N : send BYTES (a printf format, e.g. '\x01\x02'), print
+# the first N bytes of the answer as lowercase hex (empty on failure).
+probe_hex() {
+  timeout "${PROBE_TIMEOUT:-5}" bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "$2" >&3
+    head -c "$3" <&3 | od -An -v -tx1 | tr -d " \n"
+  ' "$HOST" "$1" "$2" "$3" 2>/dev/null || true
+}
+
+# wait_until TIMEOUT CMD... : poll CMD every second until it succeeds.
+wait_until() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    [ "$SECONDS" -ge "$deadline" ] && return 1
+    sleep 1
+  done
+}
+
+# wait_ready PIDFILE CHECK... : wait up to $BROKER_TIMEOUT s for CHECK to pass;
+# gives up early when the process in PIDFILE has exited. Sets WAIT_ERR on failure.
+WAIT_ERR=""
+wait_ready() {
+  local pidfile=$1; shift
+  local deadline=$((SECONDS + BROKER_TIMEOUT))
+  until "$@"; do
+    if [ -z "$(pid_from "$pidfile")" ]; then WAIT_ERR="the process exited during startup"; return 1; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then WAIT_ERR="not ready after ${BROKER_TIMEOUT}s"; return 1; fi
+    sleep 1
+  done
+}
+
+# pid listening on 127.0.0.1:PORT, if ss can tell (empty otherwise)
+port_pid() {
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n1 | cut -d= -f2 || true
+}
+
+# ---- processes we started --------------------------------------------------
+# pid_from FILE : the pid in FILE if that process still runs, else nothing
+pid_from() {
+  local pid
+  [ -f "$1" ] || return 0
+  pid="$(cat "$1" 2>/dev/null || true)"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+
+# spawn PIDFILE LOGFILE CMD... : start CMD detached (own session, no stdin,
+# stdout+stderr appended to LOGFILE) and record its pid in PIDFILE.
+spawn() {
+  local pidfile=$1 logfile=$2; shift 2
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  rm -f "$pidfile"
+  printf '\n===== %s: %s\n' "$(date -Is)" "$*" >>"$logfile"
+  # the inner bash writes its own pid, then execs CMD under that same pid
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+  wait_until 5 test -s "$pidfile" || die "could not start: $*"
+}
+
+# stop_pid PIDFILE NAME [SECONDS] : SIGTERM the process, SIGKILL after SECONDS
+stop_pid() {
+  local pidfile=$1 name=$2 grace=${3:-30} pid
+  pid="$(pid_from "$pidfile")"
+  if [ -z "$pid" ]; then rm -f "$pidfile"; say "$name: not running (nothing to stop)"; return 0; fi
+  say "$name: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_until "$grace" bash -c '! kill -0 "$0" 2>/dev/null' "$pid"; then
+    say "$name: still alive after ${grace}s, killing"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_until 10 bash -c '! kill -0 "$0" 2>/dev/null' "$pid" || true
+  fi
+  rm -f "$pidfile"
+}
+
+# stop_external NAME PORT : SIGTERM whatever listens on PORT (down.sh with BROKERS_DOWN_ALL=1)
+stop_external() {
+  local pid; pid="$(port_pid "$2")"
+  [ -n "$pid" ] || { say "$1: nothing listens on port $2"; return 0; }
+  echo "$pid" >"$CACHE/.external.pid"
+  stop_pid "$CACHE/.external.pid" "$1 (external)"
+}
+
+# ---- reporting -------------------------------------------------------------
+# show_log FILE... : print the last 50 lines of each existing log file
+show_log() {
+  local f
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    printf -- '----- last 50 lines of %s -----\n' "$f" >&2
+    tail -n 50 "$f" >&2
+    printf -- '----- end of %s -----\n' "$f" >&2
+  done
+}
+
+# fail NAME MESSAGE LOGFILE... : clear message + log tails, then exit 1
+fail() {
+  local name=$1 msg=$2; shift 2
+  say "FAILED: $name: $msg"
+  show_log "$@"
+  say "FAILED: $name: $msg (logs: $*)"
+  exit 1
+}
+
+# status_line NAME STATE PORT PID NOTE : one aligned line for status.sh
+status_line() { printf '%-9s %-5s port=%-6s pid=%-8s %s\n' "$1" "$2" "$3" "${4:--}" "${5:-}"; }
+
+# Standard entry point of a broker script: dispatch up|down|status.
+broker_main() {
+  case "${1:-}" in
+    up|down|status) "cmd_$1" ;;
+    *) echo "usage: $(basename "$0") up|down|status" >&2; exit 2 ;;
+  esac
+}
