@@ -18,7 +18,7 @@ export function defineStreamConfig(overrides = {}) {
     splitting: false,
     treeshake: true,
     outExtension({ format }) {
-      return { js: format === "cjs" ? ".cjs" : ".mjs" };
+      return format === "cjs" ? { js: ".cjs", dts: ".d.cts" } : { js: ".mjs", dts: ".d.mts" };
     },
     ...overrides,
   });

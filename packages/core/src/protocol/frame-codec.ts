@@ -30,14 +30,45 @@ export function isStreamId(id: unknown): id is string {
   return typeof id === "string" && UUID.test(id);
 }
 
-function writeHeader(view: DataView, bytes: Uint8Array, type: FrameType, streamId: string): void {
+/** The 16 bytes of a stream id, to write into many frames without parsing it each time. */
+export function streamIdBytes(streamId: string): Uint8Array {
   if (!isStreamId(streamId)) fail(`stream id ${JSON.stringify(streamId)} is not a lower-case UUID`);
+  const hex = streamId.replaceAll("-", "");
+  const bytes = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) bytes[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return bytes;
+}
+
+function writeHeader(bytes: Uint8Array, type: FrameType, id: Uint8Array): void {
   bytes[0] = MAGIC_0;
   bytes[1] = MAGIC_1;
   bytes[2] = PROTOCOL_VERSION;
   bytes[3] = type;
-  const hex = streamId.replaceAll("-", "");
-  for (let i = 0; i < 16; i++) view.setUint8(4 + i, Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16));
+  bytes.set(id, 4);
+}
+
+/** The fields of a data frame's header; its payload is whatever follows the header. */
+export interface DataHeader {
+  readonly streamId: Uint8Array;
+  readonly sequence: number;
+  readonly offset: number;
+  readonly crc32: number;
+}
+
+/**
+ * Writes a data frame's header into the first {@link DATA_HEADER_BYTES} of `frame`, whose
+ * remaining bytes are the payload. The sender reads chunks straight into such buffers, so a
+ * chunk is never copied to be framed.
+ */
+export function writeDataHeader(frame: Uint8Array, header: DataHeader): Uint8Array {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  writeHeader(frame, FrameType.Data, header.streamId);
+  const at = COMMON_HEADER_BYTES;
+  view.setUint32(at, header.sequence);
+  setU64(view, at + 4, header.offset);
+  view.setUint32(at + 12, header.crc32);
+  view.setUint32(at + 16, frame.byteLength - DATA_HEADER_BYTES);
+  return frame;
 }
 
 function readStreamId(bytes: Uint8Array): string {
@@ -60,7 +91,7 @@ function getU64(view: DataView, at: number, what: string): number {
 function allocate(type: FrameType, streamId: string, bodyBytes: number) {
   const bytes = new Uint8Array(COMMON_HEADER_BYTES + bodyBytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  writeHeader(view, bytes, type, streamId);
+  writeHeader(bytes, type, streamIdBytes(streamId));
   return { bytes, view, at: COMMON_HEADER_BYTES };
 }
 
@@ -79,13 +110,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
       return bytes;
     }
     case FrameType.Data: {
-      const { bytes, view, at } = allocate(frame.type, frame.streamId, 20 + frame.payload.byteLength);
-      view.setUint32(at, frame.sequence);
-      setU64(view, at + 4, frame.offset);
-      view.setUint32(at + 12, frame.crc32);
-      view.setUint32(at + 16, frame.payload.byteLength);
-      bytes.set(frame.payload, at + 20);
-      return bytes;
+      const bytes = new Uint8Array(DATA_HEADER_BYTES + frame.payload.byteLength);
+      bytes.set(frame.payload, DATA_HEADER_BYTES);
+      return writeDataHeader(bytes, { ...frame, streamId: streamIdBytes(frame.streamId) });
     }
     case FrameType.End: {
       if (frame.sha256.byteLength !== 32) fail("end frame needs a 32-byte SHA-256");
@@ -245,7 +272,7 @@ export function parseManifest(json: unknown): Manifest {
   }
   if (typeof m.createdAt !== "string" || Number.isNaN(Date.parse(m.createdAt))) fail("manifest.createdAt must be an ISO date");
   if (m.model !== "push" && m.model !== "pull") fail('manifest.model must be "push" or "pull"');
-  if (typeof m.replyTo !== "string" || !/^[A-Za-z0-9._-]{1,200}$/.test(m.replyTo)) fail("manifest.replyTo must be a channel name");
+  if (typeof m.replyTo !== "string" || !/^[A-Za-z0-9._-]{0,200}$/.test(m.replyTo)) fail("manifest.replyTo must be a channel name, or empty");
   if (!isCount(m.windowChunks, 1)) fail("manifest.windowChunks must be a positive integer");
   if (!isCount(m.windowBytes, 1)) fail("manifest.windowBytes must be a positive integer");
   const { sizeBytes } = m;

@@ -44,7 +44,7 @@ export interface Manifest {
   readonly createdAt: string;
   /** Push or pull; see {@link DeliveryModel}. */
   readonly model: DeliveryModel;
-  /** The inbox channel where the receiver sends acks, requests and aborts for this stream. */
+  /** The inbox channel where the receiver sends acks, requests and aborts; empty when the sender wants none (broker flow control). */
   readonly replyTo: string;
   /** Most data frames the sender keeps unacknowledged. */
   readonly windowChunks: number;

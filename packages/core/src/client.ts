@@ -1,0 +1,69 @@
+import { Inbox } from "./inbox";
+import { type SendOptions, type SendResult, sendStream } from "./sender";
+import { type ReceiveOptions, StreamReceiver } from "./stream-receiver";
+import type { StreamSource } from "./stream-source";
+import { assertTransport, type Transport } from "./transport";
+
+/** Options of {@link createStreamClient}. */
+export interface StreamClientOptions {
+  /** The broker adapter, e.g. `createRabbitmqTransport({ url })`. */
+  readonly transport: Transport;
+  /**
+   * Whether {@link StreamClient.close} also closes the transport.
+   * @default true
+   */
+  readonly closeTransport?: boolean;
+}
+
+/** Sends and receives streams over one transport. */
+export interface StreamClient {
+  /** The transport in use. */
+  readonly transport: Transport;
+  /**
+   * Streams `source` to `options.destination`: in chunks no larger than the broker allows, never
+   * more than the window ahead of the acknowledgements, each chunk with a CRC-32 and the whole
+   * with a SHA-256. Resolves once the receiver (or, with `flowControl: "broker"`, the broker)
+   * has all of it; rejects with a typed `StreamError`.
+   */
+  send(source: StreamSource, options: SendOptions): Promise<SendResult>;
+  /** Receives the streams sent to `destination`; see {@link StreamReceiver}. */
+  receive(destination: string, options?: ReceiveOptions): StreamReceiver;
+  /** Closes receivers, the inboxes and (unless `closeTransport: false`) the transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a client that streams through `transport`.
+ *
+ * @example
+ * const client = createStreamClient({ transport: createRabbitmqTransport({ url }) });
+ * await client.send("./video.mp4", { destination: "files" });
+ */
+export function createStreamClient({ transport, closeTransport = true }: StreamClientOptions): StreamClient {
+  assertTransport(transport);
+  const inboxes = new Map<string, Promise<Inbox>>();
+  const receivers = new Set<StreamReceiver>();
+  const openInbox = (destination: string): Promise<Inbox> => {
+    let inbox = inboxes.get(destination);
+    if (!inbox) {
+      inbox = Inbox.open(transport, destination);
+      inbox.catch(() => inboxes.delete(destination));
+      inboxes.set(destination, inbox);
+    }
+    return inbox;
+  };
+  return {
+    transport,
+    send: (source, options) => sendStream(transport, () => openInbox(options.destination), source, options),
+    receive(destination, options) {
+      const receiver = new StreamReceiver(transport, destination, options);
+      receivers.add(receiver);
+      return receiver;
+    },
+    async close() {
+      await Promise.allSettled([...receivers].map((receiver) => receiver.close()));
+      await Promise.allSettled([...inboxes.values()].map(async (inbox) => (await inbox).close()));
+      if (closeTransport) await transport.close();
+    },
+  };
+}

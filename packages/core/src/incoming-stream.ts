@@ -1,0 +1,300 @@
+import { createHash, type Hash } from "node:crypto";
+import { Readable } from "node:stream";
+import { crc32 } from "./checksum";
+import { IntegrityError } from "./errors/integrity-error";
+import { StreamAbortedError } from "./errors/stream-aborted-error";
+import { StreamError } from "./errors/stream-error";
+import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { RangeSet } from "./range-set";
+
+/** What a verified stream reports. */
+export interface ReceiveResult {
+  readonly streamId: string;
+  readonly byteCount: number;
+  readonly chunkCount: number;
+  /** SHA-256 of the whole stream, lower-case hex, equal to the sender's. */
+  readonly sha256: string;
+}
+
+/** How an {@link IncomingStream} talks back to its sender and its receiver. */
+export interface IncomingStreamContext {
+  /** Sends a control frame to the sender's inbox (never rejects). */
+  readonly reply: (frame: Frame) => void;
+  /** Called once when the stream has ended, well or not. */
+  readonly settled: (streamId: string, finalAck: AckFrame | undefined) => void;
+  readonly producerTimeoutMs: number;
+  readonly gapTimeoutMs: number;
+}
+
+/**
+ * One stream arriving: a Node `Readable` (and so an async iterator of `Buffer`s) of the stream's
+ * bytes, in order, each chunk verified, with the sender's {@link Manifest}.
+ *
+ * It ends (`'end'`) only after the whole stream's SHA-256 matched; any mismatch, a lying manifest,
+ * an abort or a silent sender destroys it with a typed {@link StreamError} instead. Reading slowly
+ * slows the sender: acknowledgements only go out for bytes the application has taken.
+ * Destroying it tells the sender to stop.
+ */
+export class IncomingStream extends Readable {
+  /** The sender's description of the stream. */
+  readonly manifest: Manifest;
+  /** Resolves once the whole stream is verified; rejects with the error that ended it. */
+  readonly result: Promise<ReceiveResult>;
+  private resolveResult!: (result: ReceiveResult) => void;
+  private rejectResult!: (error: unknown) => void;
+  private readonly context: IncomingStreamContext;
+  private readonly received = new RangeSet();
+  private readonly pending = new Map<number, Uint8Array>();
+  private pendingBytes = 0;
+  private readonly hash: Hash = createHash("sha256");
+  private nextSequence = 0;
+  private verifiedOffset = 0;
+  private end: EndFrame | undefined;
+  private paused = true;
+  private requested = false;
+  private isSettled = false;
+  private ackedSequence = 0;
+  private ackedOffset = 0;
+  private readonly ackEveryChunks: number;
+  private lastFrameAt = Date.now();
+  private gapSince: number | undefined;
+  private roomWaiters: Array<() => void> = [];
+
+  /** @internal Created by the receiver from an open frame. */
+  constructor(manifest: Manifest, context: IncomingStreamContext) {
+    super({ highWaterMark: manifest.chunkBytes });
+    this.manifest = manifest;
+    this.context = context;
+    const chunksInWindow = Math.max(1, Math.min(manifest.windowChunks, Math.floor(manifest.windowBytes / manifest.chunkBytes)));
+    this.ackEveryChunks = Math.max(1, Math.floor(chunksInWindow / 4));
+    this.result = new Promise((resolve, reject) => {
+      this.resolveResult = resolve;
+      this.rejectResult = reject;
+    });
+    this.result.catch(() => {}); // The stream's 'error' event is the primary channel.
+  }
+
+  /** The stream's identity (same as `manifest.streamId`). */
+  get streamId(): string {
+    return this.manifest.streamId;
+  }
+
+  /** Bytes received, verified and handed to the application: where a resume would start. */
+  get offset(): number {
+    return this.verifiedOffset;
+  }
+
+  /** Chunks received, verified and handed to the application. */
+  get sequence(): number {
+    return this.nextSequence;
+  }
+
+  /** Whether the stream has ended, well or not. */
+  get settled(): boolean {
+    return this.isSettled;
+  }
+
+  /** @internal Takes one frame of this stream from the receiver. */
+  accept(frame: Frame): void {
+    if (this.isSettled) return;
+    this.lastFrameAt = Date.now();
+    switch (frame.type) {
+      case FrameType.Data:
+        this.acceptData(frame);
+        return;
+      case FrameType.End:
+        this.acceptEnd(frame);
+        return;
+      case FrameType.Abort:
+        this.fail(
+          new StreamAbortedError({
+            message: `[stream] the sender aborted stream ${this.streamId} (${this.manifest.name}): ${frame.reason}`,
+            retryable: frame.code === AbortCode.SourceFailed || frame.code === AbortCode.TimedOut,
+          }),
+        );
+        return;
+      default:
+    }
+  }
+
+  /** @internal Resolves when the stream holds no more than a window of undelivered chunks. */
+  roomForMore(): Promise<void> | undefined {
+    if (this.isSettled || !this.isOverWindow()) return undefined;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private isOverWindow(): boolean {
+    return this.pending.size > this.manifest.windowChunks || this.pendingBytes > this.manifest.windowBytes;
+  }
+
+  private acceptData(frame: DataFrame): void {
+    const { chunkBytes, sizeBytes } = this.manifest;
+    const { sequence, offset, payload } = frame;
+    if (this.received.has(sequence)) return; // A duplicate: already delivered or held.
+    if (payload.byteLength === 0 || payload.byteLength > chunkBytes || offset !== sequence * chunkBytes) {
+      this.integrityFailure(`chunk ${sequence} claims offset ${offset} and ${payload.byteLength} bytes; chunks are ${chunkBytes} bytes`);
+      return;
+    }
+    if (sizeBytes !== undefined && offset + payload.byteLength > sizeBytes) {
+      this.integrityFailure(`chunk ${sequence} ends at byte ${offset + payload.byteLength}, past the ${sizeBytes} bytes the manifest declared`);
+      return;
+    }
+    if (this.end && sequence >= this.end.chunkCount) {
+      this.integrityFailure(`chunk ${sequence} arrived after an end frame that counted ${this.end.chunkCount} chunks`);
+      return;
+    }
+    if (crc32(payload) !== frame.crc32) {
+      this.integrityFailure(`chunk ${sequence} (bytes ${offset}-${offset + payload.byteLength}) failed its CRC-32 check`);
+      return;
+    }
+    this.received.add(sequence);
+    this.pending.set(sequence, payload);
+    this.pendingBytes += payload.byteLength;
+    this.drain();
+  }
+
+  private acceptEnd(frame: EndFrame): void {
+    const { sizeBytes, chunkBytes } = this.manifest;
+    if (this.end) return;
+    if (sizeBytes !== undefined && frame.byteCount !== sizeBytes) {
+      this.integrityFailure(`the stream carried ${frame.byteCount} bytes but its manifest declared ${sizeBytes}`);
+      return;
+    }
+    if (frame.chunkCount !== Math.ceil(frame.byteCount / chunkBytes)) {
+      this.integrityFailure(`the end frame counts ${frame.chunkCount} chunks for ${frame.byteCount} bytes of ${chunkBytes}-byte chunks`);
+      return;
+    }
+    this.end = frame;
+    this.drain();
+  }
+
+  override _read(): void {
+    this.paused = false;
+    if (this.manifest.model === "pull" && !this.requested) {
+      this.requested = true;
+      this.context.reply({ type: FrameType.Request, streamId: this.streamId, sequence: 0, offset: 0 });
+    }
+    this.drain();
+  }
+
+  private drain(): void {
+    while (!this.paused && !this.isSettled) {
+      const payload = this.pending.get(this.nextSequence);
+      if (payload === undefined) break;
+      this.pending.delete(this.nextSequence);
+      this.pendingBytes -= payload.byteLength;
+      this.hash.update(payload);
+      this.nextSequence += 1;
+      this.verifiedOffset += payload.byteLength;
+      this.gapSince = undefined;
+      if (!this.push(payload)) this.paused = true;
+    }
+    if (this.isSettled) return;
+    if (!this.isOverWindow()) this.wakeRoomWaiters();
+    if (this.end && this.nextSequence === this.end.chunkCount) {
+      this.finish(this.end);
+      return;
+    }
+    if (this.nextSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
+  }
+
+  private finish(end: EndFrame): void {
+    const digest = this.hash.digest();
+    if (this.verifiedOffset !== end.byteCount) {
+      this.integrityFailure(`received ${this.verifiedOffset} bytes; the end frame says ${end.byteCount}`);
+      return;
+    }
+    if (!digest.equals(end.sha256)) {
+      this.integrityFailure(`the SHA-256 of the ${end.byteCount} bytes received differs from the sender's`);
+      return;
+    }
+    const ack = this.sendAck(true);
+    this.settle(ack);
+    this.push(null);
+    this.resolveResult({
+      streamId: this.streamId,
+      byteCount: end.byteCount,
+      chunkCount: end.chunkCount,
+      sha256: digest.toString("hex"),
+    });
+  }
+
+  private sendAck(complete: boolean): AckFrame {
+    const ack: AckFrame = {
+      type: FrameType.Ack,
+      streamId: this.streamId,
+      nextSequence: this.nextSequence,
+      offset: this.verifiedOffset,
+      windowChunks: this.manifest.windowChunks,
+      complete,
+    };
+    this.ackedSequence = this.nextSequence;
+    this.ackedOffset = this.verifiedOffset;
+    this.context.reply(ack);
+    return ack;
+  }
+
+  /** @internal Called by the receiver every few hundred milliseconds: gap repair and dead-sender detection. */
+  tick(now: number): void {
+    if (this.isSettled) return;
+    if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
+      this.context.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
+      this.fail(
+        new StreamTimeoutError({
+          message: `[stream] nothing from the sender of ${this.streamId} (${this.manifest.name}) for ${this.context.producerTimeoutMs} ms after ${this.verifiedOffset} bytes; the producer is presumed dead. Resume from offset ${this.verifiedOffset}.`,
+        }),
+      );
+      return;
+    }
+    const waitingForMore = this.pending.size > 0 || this.end !== undefined;
+    if (!waitingForMore || this.pending.has(this.nextSequence)) {
+      this.gapSince = undefined;
+      return;
+    }
+    this.gapSince ??= now;
+    if (now - this.gapSince >= this.context.gapTimeoutMs) {
+      this.gapSince = now;
+      this.context.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
+    }
+  }
+
+  private integrityFailure(detail: string): void {
+    const message = `[stream] stream ${this.streamId} (${this.manifest.name}): ${detail}. Nothing past byte ${this.verifiedOffset} was delivered; send it again.`;
+    this.context.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.IntegrityFailed, reason: detail });
+    this.fail(new IntegrityError({ message, retryable: true }));
+  }
+
+  private fail(error: StreamError): void {
+    if (this.isSettled) return;
+    this.settle(undefined);
+    this.rejectResult(error);
+    this.destroy(error);
+  }
+
+  private settle(finalAck: AckFrame | undefined): void {
+    this.isSettled = true;
+    this.pending.clear();
+    this.pendingBytes = 0;
+    this.wakeRoomWaiters();
+    this.context.settled(this.streamId, finalAck);
+  }
+
+  private wakeRoomWaiters(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.isSettled) {
+      this.context.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.Cancelled, reason: error?.message ?? "the receiver stopped reading" });
+      const reason = StreamError.isInstance(error)
+        ? error
+        : new StreamAbortedError({ message: `[stream] stream ${this.streamId} was destroyed by the receiving application`, cause: error ?? undefined });
+      this.settle(undefined);
+      this.rejectResult(reason);
+    }
+    callback(error);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * `@stream/core`: streams of any size through any message broker, chunked, verified,
+ * flow-controlled. Pair it with an adapter (`@stream/rabbitmq`, `@stream/activemq`,
+ * `@stream/mqtt`, `@stream/kafka`).
+ *
+ * @packageDocumentation
+ */
+export { createStreamClient, type StreamClient, type StreamClientOptions } from "./client";
+export type { FlowControl, SendOptions, SendProgress, SendResult } from "./sender";
+export { StreamReceiver, type ReceiveOptions, type StreamReceiverEvents } from "./stream-receiver";
+export { IncomingStream, type ReceiveResult } from "./incoming-stream";
+export type { StreamSource } from "./stream-source";
+export { resolveFlow, type FlowOptions, type ResolvedFlow } from "./flow-options";
+export {
+  TRANSPORT_SPECIFICATION_VERSION,
+  assertTransport,
+  type ChannelKind,
+  type FrameHandler,
+  type PublishOptions,
+  type SubscribeOptions,
+  type Subscription,
+  type Transport,
+  type TransportCapabilities,
+} from "./transport";
+export { createRetryingTransport, type RetryOptions } from "./retrying-transport";
+export * from "./errors/index";
+export {
+  AbortCode,
+  FrameType,
+  PROTOCOL_VERSION,
+  type AbortFrame,
+  type AckFrame,
+  type DataFrame,
+  type DeliveryModel,
+  type EndFrame,
+  type Frame,
+  type HeartbeatFrame,
+  type Manifest,
+  type OpenFrame,
+  type RequestFrame,
+} from "./protocol/frames";
+export { DATA_HEADER_BYTES, decodeFrame, encodeFrame, parseManifest } from "./protocol/frame-codec";
+export { RangeSet } from "./range-set";

@@ -1,0 +1,297 @@
+import { createHash, randomUUID } from "node:crypto";
+import { AckWindow } from "./ack-window";
+import { crc32 } from "./checksum";
+import { IntegrityError } from "./errors/integrity-error";
+import { StreamAbortedError } from "./errors/stream-aborted-error";
+import { StreamError } from "./errors/stream-error";
+import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import { type FlowOptions, resolveFlow } from "./flow-options";
+import type { Inbox } from "./inbox";
+import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
+import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { describeSource, readChunks, type StreamSource } from "./stream-source";
+import type { Transport } from "./transport";
+
+/**
+ * Where acknowledgements that free the window come from.
+ * - `"end-to-end"`: the receiver's acks (credit). Bounded memory at both ends and in the broker,
+ *   and `send` resolves only once the receiver has verified the whole stream. Needs a receiver.
+ * - `"broker"`: the broker's confirms. Store-and-forward: the stream is parked in the broker and
+ *   `send` resolves once the broker holds all of it; no receiver needs to be running.
+ */
+export type FlowControl = "end-to-end" | "broker";
+
+/** Progress of one send, reported as acknowledgements arrive. */
+export interface SendProgress {
+  readonly streamId: string;
+  /** Payload bytes handed to the transport so far. */
+  readonly bytesSent: number;
+  /** Payload bytes acknowledged (by the receiver or the broker, per {@link FlowControl}). */
+  readonly bytesAcknowledged: number;
+  /** Total bytes, when known. */
+  readonly sizeBytes?: number;
+}
+
+/** Options of {@link StreamClient.send}. */
+export interface SendOptions extends FlowOptions {
+  /** Where the stream goes: a queue / topic name of `[A-Za-z0-9._-]`. */
+  readonly destination: string;
+  /** The name receivers see, e.g. a file name. @default the file's base name, or `"stream"` */
+  readonly name?: string;
+  /** @default "application/octet-stream" */
+  readonly contentType?: string;
+  /** Application key/values carried in the manifest. */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Total bytes, when the source cannot tell (a file's size is read from disk). The receiver holds the sender to it. */
+  readonly sizeBytes?: number;
+  /** Push streams at once; pull waits until a receiver asks for the stream. @default "push" */
+  readonly model?: DeliveryModel;
+  /** @default "end-to-end" */
+  readonly flowControl?: FlowControl;
+  /** The stream's identity; give one to make a send idempotent across restarts. @default a random UUID */
+  readonly streamId?: string;
+  /** Cancels the send; the receiver's stream errors with {@link StreamAbortedError}. */
+  readonly signal?: AbortSignal;
+  /** Called as acknowledgements arrive. */
+  readonly onProgress?: (progress: SendProgress) => void;
+  /**
+   * With no acknowledgement progress for this long, frames in flight are sent again, when the
+   * transport can lose frames (`retention: "none"` or no redelivery). @default 2000
+   */
+  readonly retransmitAfterMs?: number;
+  /** Fails the send with {@link StreamTimeoutError} after this long without a word from any receiver. @default 120000 */
+  readonly idleTimeoutMs?: number;
+  /** A heartbeat goes out after this long with nothing else sent, so receivers know the sender lives. @default 5000 */
+  readonly heartbeatMs?: number;
+}
+
+/** What a completed send reports. */
+export interface SendResult {
+  readonly streamId: string;
+  readonly byteCount: number;
+  readonly chunkCount: number;
+  /** SHA-256 of the whole stream, lower-case hex. */
+  readonly sha256: string;
+  readonly manifest: Manifest;
+}
+
+/** The sender's view of where it is; shared by the send loop and the control-frame handler. */
+interface SendState {
+  bytesSent: number;
+  bytesAcknowledged: number;
+  lastProgressAt: number;
+  lastHeardAt: number;
+  lastPublishedAt: number;
+  heardFromReceiver: boolean;
+  endFrame: Uint8Array | undefined;
+  failure: StreamError | undefined;
+}
+
+const CHANNEL = /^[A-Za-z0-9._-]{1,180}$/;
+
+/**
+ * Sends one stream: reads the source chunk by chunk, never more than the window ahead of the
+ * acknowledgements, and resolves once the stream is acknowledged whole. Used by
+ * {@link StreamClient.send}; see there.
+ */
+export async function sendStream(
+  transport: Transport,
+  openInbox: () => Promise<Inbox>,
+  source: StreamSource,
+  options: SendOptions,
+): Promise<SendResult> {
+  const { destination, signal } = options;
+  if (!CHANNEL.test(destination)) {
+    throw new TypeError(`[stream] destination ${JSON.stringify(destination)} must be 1-180 characters of [A-Za-z0-9._-]`);
+  }
+  const streamId = options.streamId ?? randomUUID();
+  if (!isStreamId(streamId)) throw new TypeError("[stream] streamId must be a lower-case UUID");
+  signal?.throwIfAborted();
+  const flow = resolveFlow(transport.capabilities, options);
+  const flowControl = options.flowControl ?? "end-to-end";
+  const endToEnd = flowControl === "end-to-end";
+  const inbox = endToEnd ? await openInbox() : undefined;
+  const info = await describeSource(source);
+  const sizeBytes = options.sizeBytes ?? info.sizeBytes;
+  const manifest: Manifest = {
+    streamId,
+    name: options.name ?? info.name ?? "stream",
+    ...(sizeBytes === undefined ? {} : { sizeBytes }),
+    contentType: options.contentType ?? "application/octet-stream",
+    chunkBytes: flow.chunkBytes,
+    metadata: { ...options.metadata },
+    createdAt: new Date().toISOString(),
+    model: options.model ?? "push",
+    replyTo: inbox?.channel ?? "",
+    windowChunks: flow.windowChunks,
+    windowBytes: flow.windowBytes,
+  };
+  const retransmitAfterMs = options.retransmitAfterMs ?? 2000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
+  const heartbeatMs = options.heartbeatMs ?? 5000;
+  const lossy = transport.capabilities.retention === "none" || !transport.capabilities.redelivery;
+
+  const window = new AckWindow(flow.windowChunks, flow.windowBytes);
+  const now = Date.now();
+  const state: SendState = {
+    bytesSent: 0,
+    bytesAcknowledged: 0,
+    lastProgressAt: now,
+    lastHeardAt: now,
+    lastPublishedAt: now,
+    heardFromReceiver: false,
+    endFrame: undefined,
+    failure: undefined,
+  };
+  let complete: (() => void) | undefined;
+  const completed = new Promise<void>((resolve) => {
+    complete = resolve;
+  });
+  let started: ((sequence: number) => void) | undefined;
+  const requested = new Promise<number>((resolve) => {
+    started = resolve;
+  });
+
+  const fail = (error: StreamError): void => {
+    if (state.failure) return;
+    state.failure = error;
+    window.fail(error);
+    complete?.();
+    started?.(0);
+  };
+  /** Publishes without waiting; a failure fails the send. The promise never rejects. */
+  const publish = (frame: Uint8Array, sequence?: number): Promise<void> => {
+    state.lastPublishedAt = Date.now();
+    return transport.publish(destination, frame, { key: streamId }).then(
+      () => {
+        if (!endToEnd && sequence !== undefined) {
+          window.release(sequence);
+          state.bytesAcknowledged += frame.byteLength - DATA_HEADER_BYTES;
+          report();
+        }
+      },
+      (error: unknown) =>
+        fail(
+          StreamError.isInstance(error)
+            ? error
+            : new StreamAbortedError({ message: `[stream] [${transport.name}] publish failed: ${String(error)}`, cause: error, retryable: true }),
+        ),
+    );
+  };
+  const report = (): void =>
+    options.onProgress?.({
+      streamId,
+      bytesSent: state.bytesSent,
+      bytesAcknowledged: state.bytesAcknowledged,
+      ...(sizeBytes === undefined ? {} : { sizeBytes }),
+    });
+  const resendFrom = (sequence: number): void => {
+    for (const frame of window.framesFrom(sequence)) void publish(frame);
+    if (state.endFrame) void publish(state.endFrame);
+  };
+
+  const onControl = (frame: Frame): void => {
+    state.lastHeardAt = Date.now();
+    state.heardFromReceiver = true;
+    switch (frame.type) {
+      case FrameType.Ack:
+        if (window.acknowledgeThrough(frame.nextSequence)) {
+          state.lastProgressAt = state.lastHeardAt;
+          state.bytesAcknowledged = frame.offset;
+          report();
+        }
+        if (frame.complete) complete?.();
+        return;
+      case FrameType.Request:
+        if (manifest.model === "pull") started?.(frame.sequence);
+        resendFrom(frame.sequence);
+        return;
+      case FrameType.Abort: {
+        const message = `[stream] the receiver aborted stream ${streamId}: ${frame.reason}`;
+        fail(
+          frame.code === AbortCode.IntegrityFailed
+            ? new IntegrityError({ message, retryable: true })
+            : new StreamAbortedError({ message, retryable: frame.code === AbortCode.TimedOut }),
+        );
+        return;
+      }
+      default:
+    }
+  };
+  const unregister = inbox?.register(streamId, onControl);
+
+  const watchdog = setInterval(
+    () => {
+      const at = Date.now();
+      if (endToEnd && at - state.lastHeardAt > idleTimeoutMs) {
+        fail(
+          new StreamTimeoutError({
+            message: `[stream] no receiver acknowledged stream ${streamId} on ${destination} for ${idleTimeoutMs} ms; is a receiver running? Retry, or raise idleTimeoutMs.`,
+          }),
+        );
+        return;
+      }
+      if (endToEnd && lossy && at - state.lastProgressAt > retransmitAfterMs && (window.size > 0 || state.endFrame)) {
+        state.lastProgressAt = at;
+        if (!state.heardFromReceiver) publish(encodeFrame({ type: FrameType.Open, streamId, manifest }));
+        resendFrom(window.acknowledged);
+      }
+      if (at - state.lastPublishedAt > heartbeatMs) {
+        publish(encodeFrame({ type: FrameType.Heartbeat, streamId, timestampMs: at }));
+      }
+    },
+    Math.max(50, Math.min(retransmitAfterMs, heartbeatMs) / 2),
+  );
+  const onAbort = (): void => {
+    publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Cancelled, reason: "the sender cancelled" }));
+    fail(new StreamAbortedError({ message: `[stream] send of ${streamId} was cancelled`, cause: signal?.reason }));
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+
+  try {
+    publish(encodeFrame({ type: FrameType.Open, streamId, manifest }));
+    if (manifest.model === "pull") {
+      const from = await requested;
+      if (from !== 0 && !state.failure) {
+        throw new StreamAbortedError({ message: "[stream] resuming a pull from an offset needs resumeSend (not yet supported)" });
+      }
+    }
+    const id = streamIdBytes(streamId);
+    const hash = createHash("sha256");
+    let sequence = 0;
+    try {
+      for await (const frame of readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES)) {
+        await window.waitForRoom();
+        const payload = frame.subarray(DATA_HEADER_BYTES);
+        hash.update(payload);
+        writeDataHeader(frame, { streamId: id, sequence, offset: state.bytesSent, crc32: crc32(payload) });
+        window.add(sequence, frame);
+        publish(frame, sequence);
+        sequence += 1;
+        state.bytesSent += payload.byteLength;
+        if (sizeBytes !== undefined && state.bytesSent > sizeBytes) {
+          throw new IntegrityError({ message: `[stream] the source has more than the ${sizeBytes} bytes its sizeBytes declared` });
+        }
+      }
+    } catch (error) {
+      if (state.failure) throw state.failure;
+      const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] reading the source failed: ${String(error)}`, cause: error });
+      publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
+      fail(reason);
+      throw reason;
+    }
+    const sha256 = hash.digest();
+    state.endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: sequence, byteCount: state.bytesSent, sha256 });
+    const endPublished = publish(state.endFrame);
+    if (endToEnd) await completed;
+    else await Promise.all([window.waitForEmpty(), endPublished]);
+    if (state.failure) throw state.failure;
+    return { streamId, byteCount: state.bytesSent, chunkCount: sequence, sha256: sha256.toString("hex"), manifest };
+  } catch (error) {
+    throw state.failure ?? error;
+  } finally {
+    clearInterval(watchdog);
+    signal?.removeEventListener("abort", onAbort);
+    unregister?.();
+  }
+}
