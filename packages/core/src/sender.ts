@@ -152,9 +152,15 @@ export async function sendStream(
     started = resolve;
   });
 
+  let failed: (error: StreamError) => void = () => {};
+  const failure = new Promise<never>((_, reject) => {
+    failed = reject;
+  });
+  failure.catch(() => {});
   const fail = (error: StreamError): void => {
     if (state.failure) return;
     state.failure = error;
+    failed(error);
     window.fail(error);
     complete?.();
     started?.(0);
@@ -259,8 +265,14 @@ export async function sendStream(
     const id = streamIdBytes(streamId);
     const hash = createHash("sha256");
     let sequence = 0;
+    // Iterated by hand so a failure (an abort, a receiver's refusal) wins over a source that
+    // is slow to yield its next chunk.
+    const chunks = readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES);
     try {
-      for await (const frame of readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES)) {
+      for (;;) {
+        const next = await Promise.race([chunks.next(), failure]);
+        if (next.done) break;
+        const frame = next.value;
         await window.waitForRoom();
         const payload = frame.subarray(DATA_HEADER_BYTES);
         hash.update(payload);
@@ -269,11 +281,13 @@ export async function sendStream(
         publish(frame, sequence);
         sequence += 1;
         state.bytesSent += payload.byteLength;
+        report();
         if (sizeBytes !== undefined && state.bytesSent > sizeBytes) {
           throw new IntegrityError({ message: `[stream] the source has more than the ${sizeBytes} bytes its sizeBytes declared` });
         }
       }
     } catch (error) {
+      void chunks.return(undefined).catch(() => {});
       if (state.failure) throw state.failure;
       const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] reading the source failed: ${String(error)}`, cause: error });
       publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));

@@ -1,0 +1,356 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import {
+  createStreamClient,
+  IntegrityError,
+  ProtocolError,
+  StreamAbortedError,
+  type IncomingStream,
+  type SendOptions,
+  type StreamClient,
+  type StreamError,
+  type StreamReceiver,
+  type Transport,
+} from "@stream/core";
+import { type FaultOptions, withFaults } from "@stream/core/testing";
+
+/** The test-runner functions the suite registers its tests with (vitest's, jest's, node:test's). */
+export interface TestApi {
+  readonly describe: (name: string, body: () => void) => void;
+  readonly test: (name: string, body: () => Promise<void>, timeoutMs?: number) => void;
+}
+
+/** The groups of the suite, to skip what a broker cannot do. */
+export type ConformanceGroup =
+  | "round-trip"
+  | "concurrency"
+  | "duplicates-and-reordering"
+  | "loss"
+  | "corruption"
+  | "lying-manifest"
+  | "backpressure"
+  | "abort"
+  | "garbage"
+  | "pull";
+
+/** Options of {@link runConformanceSuite}. */
+export interface ConformanceOptions extends TestApi {
+  /** The adapter's name, in test titles. */
+  readonly name: string;
+  /** Returns a fresh, connected transport; called twice per test (sender and receiver sides). */
+  readonly createTransport: () => Transport | Promise<Transport>;
+  /** Groups to skip, with the reason in the adapter's README. */
+  readonly skip?: readonly ConformanceGroup[];
+  /** Chunk size used by the suite: small, so multi-chunk cases stay quick. @default 16384 */
+  readonly chunkBytes?: number;
+  /** Per-test timeout. @default 60000 */
+  readonly timeoutMs?: number;
+}
+
+const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex");
+
+async function readAll(stream: IncomingStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+async function nextStream(receiver: StreamReceiver): Promise<IncomingStream> {
+  for await (const stream of receiver) return stream;
+  throw new Error("the receiver closed before a stream arrived");
+}
+
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail("expected a rejection");
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One test's world: a sending and a receiving client on separate transports, one destination. */
+interface Rig {
+  readonly destination: string;
+  readonly sender: StreamClient;
+  readonly receiver: StreamClient;
+  readonly senderTransport: Transport;
+  readonly frameErrors: StreamError[];
+  readonly streams: StreamReceiver;
+  readonly options: Pick<SendOptions, "destination" | "chunkBytes">;
+}
+
+/**
+ * Registers the conformance suite: every adapter runs it against its real broker, and core runs
+ * it against the in-memory transport. Each test uses a fresh destination and fresh transports.
+ *
+ * @example
+ * runConformanceSuite({ describe, test, name: "rabbitmq", createTransport: () => createRabbitmqTransport({ url }) });
+ */
+export function runConformanceSuite(options: ConformanceOptions): void {
+  const { describe, test, name } = options;
+  const chunkBytes = options.chunkBytes ?? 16 * 1024;
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const skip = new Set(options.skip ?? []);
+
+  const withRig = async (faults: FaultOptions | undefined, body: (rig: Rig) => Promise<void>): Promise<void> => {
+    const senderTransport = await options.createTransport();
+    const receiverTransport = await options.createTransport();
+    const destination = `conformance.${name}.${randomUUID().slice(0, 8)}`;
+    const sender = createStreamClient({ transport: faults ? withFaults(senderTransport, faults) : senderTransport });
+    const receiver = createStreamClient({ transport: receiverTransport });
+    const frameErrors: StreamError[] = [];
+    const streams = receiver.receive(destination, { onFrameError: (error) => frameErrors.push(error), gapTimeoutMs: 300 });
+    try {
+      await streams.ready;
+      await body({ destination, sender, receiver, senderTransport, frameErrors, streams, options: { destination, chunkBytes } });
+    } finally {
+      await Promise.allSettled([sender.close(), receiver.close()]);
+    }
+  };
+  const group = (key: ConformanceGroup, title: string, body: () => void): void => {
+    if (!skip.has(key)) describe(title, body);
+  };
+
+  describe(`@stream conformance: ${name}`, () => {
+    group("round-trip", "round trips", () => {
+      const sizes: Array<[string, number]> = [
+        ["0 B", 0],
+        ["1 B", 1],
+        ["chunk - 1", chunkBytes - 1],
+        ["chunk", chunkBytes],
+        ["chunk + 1", chunkBytes + 1],
+        ["multi-chunk", chunkBytes * 5 + 123],
+      ];
+      for (const [label, size] of sizes) {
+        test(
+          `${label} (${size} bytes) arrives byte-exact with its manifest`,
+          () =>
+            withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+              const data = randomBytes(size);
+              const arriving = nextStream(streams);
+              const sent = sender.send(data, { ...sendOptions, name: `file-${size}.bin`, metadata: { label } });
+              const stream = await arriving;
+              assert.equal(stream.manifest.name, `file-${size}.bin`);
+              assert.equal(stream.manifest.sizeBytes, size);
+              assert.deepEqual(stream.manifest.metadata, { label });
+              const bytes = await readAll(stream);
+              const [result, received] = await Promise.all([sent, stream.result]);
+              assert.equal(sha256(bytes), sha256(data));
+              assert.equal(received.sha256, sha256(data));
+              assert.equal(result.sha256, sha256(data));
+              assert.equal(result.chunkCount, Math.ceil(size / chunkBytes));
+              assert.equal(stream.offset, size);
+            }),
+          timeoutMs,
+        );
+      }
+    });
+
+    group("concurrency", "many concurrent streams", () => {
+      test(
+        "8 streams sent at once all arrive intact, each to its own IncomingStream",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const payloads = Array.from({ length: 8 }, (_, i) => randomBytes(chunkBytes * 3 + i * 1000));
+            const digests = new Map<string, string>();
+            const receiving = (async () => {
+              const done: Array<Promise<void>> = [];
+              for await (const stream of streams) {
+                done.push(readAll(stream).then((bytes) => void digests.set(stream.manifest.name, sha256(bytes))));
+                if (done.length === payloads.length) break;
+              }
+              await Promise.all(done);
+            })();
+            await Promise.all(payloads.map((data, i) => sender.send(data, { ...sendOptions, name: `concurrent-${i}` })));
+            await receiving;
+            payloads.forEach((data, i) => assert.equal(digests.get(`concurrent-${i}`), sha256(data), `stream ${i}`));
+          }),
+        timeoutMs,
+      );
+    });
+
+    const faultyRoundTrip = (faults: FaultOptions) =>
+      withRig(faults, async ({ sender, streams, options: sendOptions }) => {
+        const data = randomBytes(chunkBytes * 20 + 7);
+        const arriving = nextStream(streams);
+        const sent = sender.send(data, { ...sendOptions, retransmitAfterMs: 500 });
+        const bytes = await readAll(await arriving);
+        assert.equal((await sent).sha256, sha256(data));
+        assert.equal(sha256(bytes), sha256(data));
+      });
+
+    group("duplicates-and-reordering", "duplicates and reordering", () => {
+      test("duplicated and reordered chunks are delivered once, in order", () => faultyRoundTrip({ seed: 7, duplicateRate: 0.3, reorderRate: 0.3 }), timeoutMs);
+    });
+
+    group("loss", "loss", () => {
+      test("lost chunks are asked for again and the stream completes", () => faultyRoundTrip({ seed: 11, lossRate: 0.1 }), timeoutMs);
+    });
+
+    group("corruption", "corruption", () => {
+      test(
+        "a corrupted chunk ends the stream with IntegrityError on both sides, and nothing past it is delivered",
+        () =>
+          withRig({ corrupt: (sequence) => sequence === 2 }, async ({ sender, streams, options: sendOptions }) => {
+            const data = randomBytes(chunkBytes * 6);
+            const arriving = nextStream(streams);
+            const sent = sender.send(data, sendOptions);
+            const stream = await arriving;
+            const delivered: Buffer[] = [];
+            const readError = await rejectionOf(
+              (async () => {
+                for await (const part of stream) delivered.push(part as Buffer);
+              })(),
+            );
+            assert.ok(IntegrityError.isInstance(readError), `receiver got ${String(readError)}`);
+            const sendError = await rejectionOf(sent);
+            assert.ok(IntegrityError.isInstance(sendError), `sender got ${String(sendError)}`);
+            const bytes = Buffer.concat(delivered);
+            assert.ok(bytes.byteLength <= 2 * chunkBytes, "nothing from the corrupt chunk on");
+            assert.ok(bytes.equals(data.subarray(0, bytes.byteLength)), "what was delivered is the true prefix");
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("lying-manifest", "a lying manifest", () => {
+      test(
+        "a stream longer than its declared size fails with IntegrityError",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const data = randomBytes(chunkBytes * 3);
+            const arriving = nextStream(streams);
+            const sent = sender.send(async function* () {
+              yield data;
+            }(), { ...sendOptions, sizeBytes: chunkBytes * 2 });
+            const readError = await rejectionOf(readAll(await arriving));
+            assert.ok(IntegrityError.isInstance(readError), `receiver got ${String(readError)}`);
+            assert.ok(IntegrityError.isInstance(await rejectionOf(sent)));
+          }),
+        timeoutMs,
+      );
+      test(
+        "a stream shorter than its declared size fails with IntegrityError",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const data = randomBytes(chunkBytes * 2);
+            const arriving = nextStream(streams);
+            const sent = sender.send(async function* () {
+              yield data;
+            }(), { ...sendOptions, sizeBytes: chunkBytes * 3 });
+            const readError = await rejectionOf(readAll(await arriving));
+            assert.ok(IntegrityError.isInstance(readError), `receiver got ${String(readError)}`);
+            assert.ok(IntegrityError.isInstance(await rejectionOf(sent)));
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("backpressure", "backpressure", () => {
+      test(
+        "a stalled consumer stops the sender within one window, and reading again completes it",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const windowChunks = 4;
+            const data = randomBytes(chunkBytes * 40);
+            let bytesSent = 0;
+            const arriving = nextStream(streams);
+            const sent = sender.send(data, { ...sendOptions, windowChunks, onProgress: (p) => void (bytesSent = p.bytesSent) });
+            const stream = await arriving; // taken, not read
+            await sleep(1500);
+            const stalledAt = bytesSent;
+            // One window in flight, plus what the receiver's Readable buffer took before it stalled.
+            assert.ok(stalledAt <= (windowChunks + 2) * chunkBytes, `sender ran ${stalledAt} bytes ahead of a stalled consumer`);
+            await sleep(500);
+            assert.equal(bytesSent, stalledAt, "the sender stays stopped while the consumer is stalled");
+            const bytes = await readAll(stream);
+            assert.equal((await sent).sha256, sha256(data));
+            assert.equal(sha256(bytes), sha256(data));
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("abort", "abort", () => {
+      test(
+        "the sender aborting ends the receiver's stream with StreamAbortedError",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const controller = new AbortController();
+            const arriving = nextStream(streams);
+            const sent = sender.send(
+              (async function* () {
+                yield randomBytes(chunkBytes * 2);
+                await sleep(300);
+                controller.abort();
+                await sleep(10_000);
+              })(),
+              { ...sendOptions, signal: controller.signal },
+            );
+            const reading = rejectionOf(arriving.then(readAll));
+            const sendError = await rejectionOf(sent);
+            assert.ok(StreamAbortedError.isInstance(sendError), `sender got ${String(sendError)}`);
+            const readError = await reading;
+            assert.ok(StreamAbortedError.isInstance(readError), `receiver got ${String(readError)}`);
+          }),
+        timeoutMs,
+      );
+      test(
+        "the receiver destroying its stream rejects the send with StreamAbortedError",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const arriving = nextStream(streams);
+            const sent = sender.send(randomBytes(chunkBytes * 40), { ...sendOptions, windowChunks: 4 });
+            const stream = await arriving;
+            stream.destroy();
+            const sendError = await rejectionOf(sent);
+            assert.ok(StreamAbortedError.isInstance(sendError), `sender got ${String(sendError)}`);
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("garbage", "garbage on the destination", () => {
+      test(
+        "a message that is not a stream frame is reported as ProtocolError and dropped; streams still flow",
+        () =>
+          withRig(undefined, async ({ sender, senderTransport, streams, frameErrors, destination, options: sendOptions }) => {
+            await senderTransport.publish(destination, new TextEncoder().encode("hello, not a frame"), { key: "garbage" });
+            const data = randomBytes(chunkBytes + 5);
+            const arriving = nextStream(streams);
+            const sent = sender.send(data, sendOptions);
+            const bytes = await readAll(await arriving);
+            await sent;
+            assert.equal(sha256(bytes), sha256(data));
+            assert.equal(frameErrors.length, 1);
+            assert.ok(ProtocolError.isInstance(frameErrors[0]));
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("pull", "pull model", () => {
+      test(
+        "a pull stream sends no data until the receiver reads it",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const data = randomBytes(chunkBytes * 3);
+            let bytesSent = 0;
+            const arriving = nextStream(streams);
+            const sent = sender.send(data, { ...sendOptions, model: "pull", onProgress: (p) => void (bytesSent = p.bytesSent) });
+            const stream = await arriving;
+            assert.equal(stream.manifest.model, "pull");
+            await sleep(500);
+            assert.equal(bytesSent, 0);
+            const bytes = await readAll(stream);
+            assert.equal((await sent).sha256, sha256(data));
+            assert.equal(sha256(bytes), sha256(data));
+          }),
+        timeoutMs,
+      );
+    });
+  });
+}

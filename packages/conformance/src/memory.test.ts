@@ -1,0 +1,8 @@
+import { createMemoryTransport, MemoryBroker } from "@stream/core/testing";
+import { describe, test } from "vitest";
+import { runConformanceSuite } from "./conformance-suite";
+
+// Core's own run of the suite, on the in-memory transport. Each adapter runs the same suite
+// against its real broker (packages/<broker>/test/conformance.test.ts).
+const broker = new MemoryBroker();
+runConformanceSuite({ describe, test, name: "memory", createTransport: () => createMemoryTransport({ broker }) });
