@@ -152,15 +152,12 @@ export async function sendStream(
     started = resolve;
   });
 
-  let failed: (error: StreamError) => void = () => {};
-  const failure = new Promise<never>((_, reject) => {
-    failed = reject;
-  });
-  failure.catch(() => {});
+  /** Rejects the read in progress, if any; see the read loop. */
+  let interruptRead: ((error: StreamError) => void) | undefined;
   const fail = (error: StreamError): void => {
     if (state.failure) return;
     state.failure = error;
-    failed(error);
+    interruptRead?.(error);
     window.fail(error);
     complete?.();
     started?.(0);
@@ -266,11 +263,20 @@ export async function sendStream(
     const hash = createHash("sha256");
     let sequence = 0;
     // Iterated by hand so a failure (an abort, a receiver's refusal) wins over a source that
-    // is slow to yield its next chunk.
+    // is slow to yield its next chunk. (Not Promise.race with one long-lived promise: every race
+    // would stay attached to it, and with it every chunk read.)
     const chunks = readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES);
+    const read = () =>
+      new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        interruptRead = reject;
+        chunks.next().then(resolve, reject);
+      }).finally(() => {
+        interruptRead = undefined;
+      });
     try {
       for (;;) {
-        const next = await Promise.race([chunks.next(), failure]);
+        if (state.failure) throw state.failure;
+        const next = await read();
         if (next.done) break;
         const frame = next.value;
         await window.waitForRoom();
