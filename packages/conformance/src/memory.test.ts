@@ -6,3 +6,5 @@ import { runConformanceSuite } from "./conformance-suite";
 // against its real broker (packages/<broker>/test/conformance.test.ts).
 const broker = new MemoryBroker();
 runConformanceSuite({ describe, test, name: "memory", createTransport: () => createMemoryTransport({ broker }) });
+// Again with chunks large enough that SHA-256 runs on the hashing thread.
+runConformanceSuite({ describe, test, name: "memory-64k", chunkBytes: 64 * 1024, createTransport: () => createMemoryTransport({ broker }) });

@@ -1,4 +1,3 @@
-import { createHash, type Hash } from "node:crypto";
 import { Readable } from "node:stream";
 import { crc32 } from "./checksum";
 import { IntegrityError } from "./errors/integrity-error";
@@ -7,6 +6,7 @@ import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { RangeSet } from "./range-set";
+import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
 
 /** What a verified stream reports. */
 export interface ReceiveResult {
@@ -47,7 +47,9 @@ export class IncomingStream extends Readable {
   private readonly received = new RangeSet();
   private readonly pending = new Map<number, Uint8Array>();
   private pendingBytes = 0;
-  private readonly hash: Hash = createHash("sha256");
+  private readonly hasher: StreamHasher;
+  private waitingForHasher = false;
+  private finishing = false;
   private nextSequence = 0;
   private verifiedOffset = 0;
   private end: EndFrame | undefined;
@@ -55,7 +57,6 @@ export class IncomingStream extends Readable {
   private requested = false;
   private isSettled = false;
   private ackedSequence = 0;
-  private ackedOffset = 0;
   private readonly ackEveryChunks: number;
   private lastFrameAt = Date.now();
   private gapSince: number | undefined;
@@ -66,6 +67,7 @@ export class IncomingStream extends Readable {
     super({ highWaterMark: manifest.chunkBytes });
     this.manifest = manifest;
     this.context = context;
+    this.hasher = createStreamHasher(manifest.chunkBytes);
     const chunksInWindow = Math.max(1, Math.min(manifest.windowChunks, Math.floor(manifest.windowBytes / manifest.chunkBytes)));
     this.ackEveryChunks = Math.max(1, Math.floor(chunksInWindow / 4));
     this.result = new Promise((resolve, reject) => {
@@ -182,9 +184,20 @@ export class IncomingStream extends Readable {
     while (!this.paused && !this.isSettled) {
       const payload = this.pending.get(this.nextSequence);
       if (payload === undefined) break;
+      if (this.hasher.backlogBytes >= MAX_BACKLOG_BYTES) {
+        // The hashing thread is behind: take no more (and so ack no more) until it catches up.
+        if (!this.waitingForHasher) {
+          this.waitingForHasher = true;
+          void this.hasher.drained().then(() => {
+            this.waitingForHasher = false;
+            this.drain();
+          });
+        }
+        break;
+      }
       this.pending.delete(this.nextSequence);
       this.pendingBytes -= payload.byteLength;
-      this.hash.update(payload);
+      this.hasher.update(payload);
       this.nextSequence += 1;
       this.verifiedOffset += payload.byteLength;
       this.gapSince = undefined;
@@ -193,14 +206,18 @@ export class IncomingStream extends Readable {
     if (this.isSettled) return;
     if (!this.isOverWindow()) this.wakeRoomWaiters();
     if (this.end && this.nextSequence === this.end.chunkCount) {
-      this.finish(this.end);
+      if (!this.finishing) {
+        this.finishing = true;
+        void this.finish(this.end);
+      }
       return;
     }
     if (this.nextSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
   }
 
-  private finish(end: EndFrame): void {
-    const digest = this.hash.digest();
+  private async finish(end: EndFrame): Promise<void> {
+    const digest = await this.hasher.digest();
+    if (this.isSettled) return;
     if (this.verifiedOffset !== end.byteCount) {
       this.integrityFailure(`received ${this.verifiedOffset} bytes; the end frame says ${end.byteCount}`);
       return;
@@ -230,7 +247,6 @@ export class IncomingStream extends Readable {
       complete,
     };
     this.ackedSequence = this.nextSequence;
-    this.ackedOffset = this.verifiedOffset;
     this.context.reply(ack);
     return ack;
   }
@@ -274,6 +290,7 @@ export class IncomingStream extends Readable {
 
   private settle(finalAck: AckFrame | undefined): void {
     this.isSettled = true;
+    if (!finalAck) this.hasher.dispose();
     this.pending.clear();
     this.pendingBytes = 0;
     this.wakeRoomWaiters();

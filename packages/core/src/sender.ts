@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { AckWindow } from "./ack-window";
 import { crc32 } from "./checksum";
 import { IntegrityError } from "./errors/integrity-error";
@@ -9,6 +9,7 @@ import { type FlowOptions, resolveFlow } from "./flow-options";
 import type { Inbox } from "./inbox";
 import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
 import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, readChunks, type StreamSource } from "./stream-source";
 import type { Transport } from "./transport";
 
@@ -260,7 +261,7 @@ export async function sendStream(
       }
     }
     const id = streamIdBytes(streamId);
-    const hash = createHash("sha256");
+    const hasher = createStreamHasher(flow.chunkBytes);
     let sequence = 0;
     // Iterated by hand so a failure (an abort, a receiver's refusal) wins over a source that
     // is slow to yield its next chunk. (Not Promise.race with one long-lived promise: every race
@@ -280,8 +281,9 @@ export async function sendStream(
         if (next.done) break;
         const frame = next.value;
         await window.waitForRoom();
+        if (hasher.backlogBytes >= MAX_BACKLOG_BYTES) await hasher.drained();
         const payload = frame.subarray(DATA_HEADER_BYTES);
-        hash.update(payload);
+        hasher.update(payload);
         writeDataHeader(frame, { streamId: id, sequence, offset: state.bytesSent, crc32: crc32(payload) });
         window.add(sequence, frame);
         publish(frame, sequence);
@@ -294,13 +296,14 @@ export async function sendStream(
       }
     } catch (error) {
       void chunks.return(undefined).catch(() => {});
+      hasher.dispose();
       if (state.failure) throw state.failure;
       const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] reading the source failed: ${String(error)}`, cause: error });
       publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
       fail(reason);
       throw reason;
     }
-    const sha256 = hash.digest();
+    const sha256 = await hasher.digest();
     state.endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: sequence, byteCount: state.bytesSent, sha256 });
     const endPublished = publish(state.endFrame);
     if (endToEnd) await completed;

@@ -1,0 +1,42 @@
+import { createHash, randomBytes } from "node:crypto";
+import { describe, expect, test } from "vitest";
+import { createStreamHasher, MAX_BACKLOG_BYTES, WORKER_HASH_MIN_CHUNK_BYTES } from "./stream-hasher";
+
+describe("stream hasher", () => {
+  test.each([1024, WORKER_HASH_MIN_CHUNK_BYTES])("chunks of %i bytes: the digest equals SHA-256 of the whole", async (chunkBytes) => {
+    const data = randomBytes(chunkBytes * 40 + 17);
+    const hasher = createStreamHasher(chunkBytes);
+    for (let at = 0; at < data.byteLength; at += chunkBytes) {
+      hasher.update(data.subarray(at, at + chunkBytes));
+      if (hasher.backlogBytes >= MAX_BACKLOG_BYTES) await hasher.drained();
+    }
+    expect((await hasher.digest()).toString("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+  });
+
+  test("the worker's backlog drains, and the caller's buffers stay untouched", async () => {
+    const hasher = createStreamHasher(1024 * 1024);
+    const chunk = randomBytes(1024 * 1024);
+    const before = Buffer.from(chunk);
+    for (let i = 0; i < 12; i++) hasher.update(chunk);
+    expect(hasher.backlogBytes).toBeGreaterThan(0);
+    await hasher.drained();
+    expect(hasher.backlogBytes).toBeLessThan(MAX_BACKLOG_BYTES);
+    expect(chunk.equals(before)).toBe(true);
+    const expected = createHash("sha256");
+    for (let i = 0; i < 12; i++) expected.update(chunk);
+    expect((await hasher.digest()).equals(expected.digest())).toBe(true);
+  });
+
+  test("concurrent hashers on the shared worker do not mix their streams", async () => {
+    const a = randomBytes(300_000);
+    const b = randomBytes(300_000);
+    const [ha, hb] = [createStreamHasher(100_000), createStreamHasher(100_000)];
+    for (let at = 0; at < 300_000; at += 100_000) {
+      ha.update(a.subarray(at, at + 100_000));
+      hb.update(b.subarray(at, at + 100_000));
+    }
+    const [da, db] = await Promise.all([ha.digest(), hb.digest()]);
+    expect(da.toString("hex")).toBe(createHash("sha256").update(a).digest("hex"));
+    expect(db.toString("hex")).toBe(createHash("sha256").update(b).digest("hex"));
+  });
+});
