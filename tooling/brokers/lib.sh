@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2016
+# (SC2016: the single-quoted `bash -c` bodies below expand their own "$0"/"$1")
 # Shared helpers for the broker scripts. Source it; do not run it.
 # Every broker script sources this file, so each piece of logic lives here once.
 
@@ -27,7 +28,7 @@ broker_script() {
 }
 
 # Broker keys picked by $BROKERS, one per line.
-broker_list() { tr ', ' '\n\n' <<<"${BROKERS:-$BROKERS_DEFAULT}" | sed '/^$/d'; }
+broker_list() { tr ', ' '\n' <<<"${BROKERS:-$BROKERS_DEFAULT}" | sed '/^$/d'; }
 
 # ---- packages --------------------------------------------------------------
 _APT_UPDATED=0
@@ -38,10 +39,15 @@ apt_install() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  say "installing Debian packages: ${missing[*]}"
-  if [ "$_APT_UPDATED" = 0 ]; then as_root apt-get update -qq; _APT_UPDATED=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confold "${missing[@]}" >&2
+  local log="$CACHE/apt.log" lock=(-o DPkg::Lock::Timeout=300)
+  say "installing Debian packages: ${missing[*]} (log: $log)"
+  if [ "$_APT_UPDATED" = 0 ]; then
+    as_root apt-get "${lock[@]}" update -q >>"$log" 2>&1 || fail apt "apt-get update failed" "$log"
+    _APT_UPDATED=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confold "${missing[@]}" >>"$log" 2>&1 \
+    || fail apt "apt-get install ${missing[*]} failed" "$log"
 }
 # need_cmd CMD PKG : make sure CMD exists, installing PKG if not.
 need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_install "$2"; }
@@ -49,6 +55,12 @@ need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_install "$2"; }
 # ---- ports and protocol probes ---------------------------------------------
 # port_open PORT : something accepts TCP connections on 127.0.0.1:PORT
 port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$HOST" "$1" 2>/dev/null; }
+
+# port_listening PORT : a socket listens on PORT (checked with ss, without
+# connecting, so brokers log no aborted connection; falls back to port_open)
+port_listening() {
+  if command -v ss >/dev/null 2>&1; then ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; else port_open "$1"; fi
+}
 
 # probe_hex PORT BYTES N : send BYTES (a printf format, e.g. '\x01\x02'), print
 # the first N bytes of the answer as lowercase hex (empty on failure).
@@ -71,12 +83,14 @@ wait_until() {
 
 # wait_ready PIDFILE CHECK... : wait up to $BROKER_TIMEOUT s for CHECK to pass;
 # gives up early when the process in PIDFILE has exited. Sets WAIT_ERR on failure.
+# shellcheck disable=SC2034
 WAIT_ERR=""
 wait_ready() {
   local pidfile=$1; shift
   local deadline=$((SECONDS + BROKER_TIMEOUT))
   until "$@"; do
     if [ -z "$(pid_from "$pidfile")" ]; then WAIT_ERR="the process exited during startup"; return 1; fi
+    # shellcheck disable=SC2034
     if [ "$SECONDS" -ge "$deadline" ]; then WAIT_ERR="not ready after ${BROKER_TIMEOUT}s"; return 1; fi
     sleep 1
   done
@@ -89,12 +103,14 @@ port_pid() {
 }
 
 # ---- processes we started --------------------------------------------------
-# pid_from FILE : the pid in FILE if that process still runs, else nothing
+# pid_from FILE : the pid in FILE if that process still runs (and its command
+# line names our cache dir, so a recycled pid is not taken for ours), else nothing
 pid_from() {
   local pid
   [ -f "$1" ] || return 0
   pid="$(cat "$1" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  if [ "${2:-}" = any ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$CACHE"; then echo "$pid"; fi
 }
 
 # spawn PIDFILE LOGFILE CMD... : start CMD detached (own session, no stdin,
@@ -105,14 +121,16 @@ spawn() {
   rm -f "$pidfile"
   printf '\n===== %s: %s\n' "$(date -Is)" "$*" >>"$logfile"
   # the inner bash writes its own pid, then execs CMD under that same pid
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null &
+  # (9>&-: the daemon must not inherit the lock taken in broker_main)
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   wait_until 5 test -s "$pidfile" || die "could not start: $*"
 }
 
-# stop_pid PIDFILE NAME [SECONDS] : SIGTERM the process, SIGKILL after SECONDS
+# stop_pid PIDFILE NAME [SECONDS] [any] : SIGTERM the process, SIGKILL after
+# SECONDS ("any": also a process that is not one of ours)
 stop_pid() {
   local pidfile=$1 name=$2 grace=${3:-30} pid
-  pid="$(pid_from "$pidfile")"
+  pid="$(pid_from "$pidfile" "${4:-}")"
   if [ -z "$pid" ]; then rm -f "$pidfile"; say "$name: not running (nothing to stop)"; return 0; fi
   say "$name: stopping pid $pid"
   kill -TERM "$pid" 2>/dev/null || true
@@ -129,7 +147,7 @@ stop_external() {
   local pid; pid="$(port_pid "$2")"
   [ -n "$pid" ] || { say "$1: nothing listens on port $2"; return 0; }
   echo "$pid" >"$CACHE/.external.pid"
-  stop_pid "$CACHE/.external.pid" "$1 (external)"
+  stop_pid "$CACHE/.external.pid" "$1 (external)" 30 any
 }
 
 # ---- reporting -------------------------------------------------------------
@@ -159,7 +177,12 @@ status_line() { printf '%-9s %-5s port=%-6s pid=%-8s %s\n' "$1" "$2" "$3" "${4:-
 # Standard entry point of a broker script: dispatch up|down|status.
 broker_main() {
   case "${1:-}" in
-    up|down|status) "cmd_$1" ;;
+    up|down)
+      # one up/down per broker at a time (two concurrent ups would race for the port)
+      exec 9>"$CACHE/.lock-$(basename "$0" .sh)"
+      flock -w "$BROKER_TIMEOUT" 9 || die "another up/down of $(basename "$0") is still running"
+      "cmd_$1" ;;
+    status) "cmd_$1" ;;
     *) echo "usage: $(basename "$0") up|down|status" >&2; exit 2 ;;
   esac
 }

@@ -49,8 +49,8 @@ connection_messages true
 max_queued_messages 0
 max_queued_bytes 4294967296
 max_inflight_messages 100
-# 0 = any valid MQTT payload (up to 256 MiB)
-message_size_limit 0
+# message_size_limit / max_packet_size stay at their default 0: any valid
+# MQTT packet (up to 256 MiB) is accepted
 EOF
 }
 
@@ -68,7 +68,8 @@ cmd_up() {
   id mosquitto >/dev/null 2>&1 && as_root chown mosquitto: /run/mosquitto
   write_config
   say "$NAME: starting mosquitto on $HOST:$PORT (log: $LOG)"
-  spawn "$PIDFILE" "$LOG" /usr/sbin/mosquitto -c "$CONF"
+  # stdbuf: mosquitto's stdout log is block-buffered otherwise
+  spawn "$PIDFILE" "$LOG" stdbuf -oL /usr/sbin/mosquitto -c "$CONF"
   if ! wait_ready "$PIDFILE" healthy; then
     stop_pid "$PIDFILE" "$NAME" 5
     fail "$NAME" "mosquitto did not answer MQTT on $HOST:$PORT: $WAIT_ERR" "$LOG"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# RabbitMQ 3.x from Debian's `rabbitmq-server` package (AMQP 0-9-1 on
+# 127.0.0.1:5672, guest/guest). A RabbitMQ that is already running is reused
+# and never stopped by these scripts; one they start is bound to 127.0.0.1.
+# usage: rabbitmq.sh up|down|status
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+NAME=rabbitmq
+PORT=5672                       # the system node's port; not configurable here
+ETC=/etc/rabbitmq
+LOGDIR=/var/log/rabbitmq
+DIR="$CACHE/rabbitmq"
+OURS="$DIR/started-by-us"       # present while a node we started runs
+STARTLOG="$DIR/rabbitmq-start.log"
+
+# AMQP 0-9-1 protocol header must be answered by a method frame on channel 0
+# (connection.start): 01 00 00.
+healthy() { [ "$(probe_hex "$PORT" 'AMQP\x00\x00\x09\x01' 3)" = 010000 ]; }
+
+# fail_rabbit MESSAGE : fail with the tails of the start log and the node's newest log
+fail_rabbit() {
+  local f node_log=""
+  for f in "$LOGDIR"/*.log; do
+    [[ -f $f && $f != *upgrade* ]] || continue
+    if [ -z "$node_log" ] || [ "$f" -nt "$node_log" ]; then node_log=$f; fi
+  done
+  fail "$NAME" "$1" "$STARTLOG" "$LOGDIR/startup_err" "$LOGDIR/startup_log" ${node_log:+"$node_log"}
+}
+
+# Bind a node we start to 127.0.0.1 only; lines already set by the machine are kept.
+configure() {
+  as_root mkdir -p "$ETC"
+  as_root touch "$ETC/rabbitmq.conf" "$ETC/rabbitmq-env.conf"
+  if ! grep -q '^listeners\.tcp\.' "$ETC/rabbitmq.conf"; then
+    say "$NAME: adding listeners.tcp.default = $HOST:$PORT to $ETC/rabbitmq.conf"
+    printf '# added by stream tooling/brokers/rabbitmq.sh\nlisteners.tcp.default = %s:%s\n' "$HOST" "$PORT" \
+      | as_root tee -a "$ETC/rabbitmq.conf" >/dev/null
+  fi
+  local line key
+  for line in "NODENAME=rabbit@localhost" "NODE_IP_ADDRESS=$HOST" "ERL_EPMD_ADDRESS=$HOST" \
+              'SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"'; do
+    key="${line%%=*}"
+    # the distribution port is often bound through ERL_FLAGS instead: keep that
+    [ "$key" = SERVER_ADDITIONAL_ERL_ARGS ] && grep -q inet_dist_use_interface "$ETC/rabbitmq-env.conf" && continue
+    grep -Eq "^(export )?(RABBITMQ_)?$key=" "$ETC/rabbitmq-env.conf" && continue
+    say "$NAME: adding $line to $ETC/rabbitmq-env.conf"
+    printf '# added by stream tooling/brokers/rabbitmq.sh\n%s\n' "$line" | as_root tee -a "$ETC/rabbitmq-env.conf" >/dev/null
+  done
+}
+
+cmd_up() {
+  if healthy; then
+    if [ -f "$OURS" ]; then say "$NAME: already running on $HOST:$PORT (started by these scripts)"
+    else say "$NAME: already running on $HOST:$PORT (external, reused; never stopped by down.sh)"; fi
+    return 0
+  fi
+  if port_open "$PORT"; then
+    fail_rabbit "port $PORT is open but does not answer AMQP"
+  fi
+  apt_install rabbitmq-server
+  configure
+  mkdir -p "$DIR"
+  say "$NAME: starting rabbitmq-server -detached (logs: $LOGDIR, $STARTLOG)"
+  # returns at once; rabbitmqctl await_startup fails until the node exists,
+  # so wait for the port first, then for the node to finish booting
+  as_root rabbitmq-server -detached >>"$STARTLOG" 2>&1 9>&- || fail_rabbit "rabbitmq-server -detached failed"
+  touch "$OURS"
+  wait_until "$BROKER_TIMEOUT" port_open "$PORT" \
+    || fail_rabbit "port $PORT not open after ${BROKER_TIMEOUT}s"
+  as_root timeout 120 rabbitmqctl await_startup >>"$STARTLOG" 2>&1 \
+    || fail_rabbit "rabbitmqctl await_startup failed"
+  wait_until 30 healthy || fail_rabbit "no AMQP answer on $HOST:$PORT"
+  say "$NAME: ready on $HOST:$PORT (guest/guest)"
+}
+
+cmd_down() {
+  if [ -f "$OURS" ] || [ "${BROKERS_DOWN_ALL:-0}" = 1 ]; then
+    if port_open "$PORT"; then
+      say "$NAME: stopping the node (rabbitmqctl stop)"
+      as_root rabbitmqctl stop >>"$STARTLOG" 2>&1 || fail "$NAME" "rabbitmqctl stop failed" "$STARTLOG"
+    else say "$NAME: not running (nothing to stop)"; fi
+    rm -f "$OURS"
+  else
+    say "$NAME: not started by these scripts, left running (BROKERS_DOWN_ALL=1 stops it)"
+  fi
+}
+
+cmd_status() {
+  local owner=external
+  [ -f "$OURS" ] && owner="started by tooling/brokers"
+  if healthy; then status_line "$NAME" up "$PORT" "$(port_pid "$PORT")" "$owner"
+  else status_line "$NAME" down "$PORT" ""; return 1; fi
+}
+
+broker_main "$@"
