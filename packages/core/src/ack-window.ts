@@ -19,9 +19,16 @@ export class AckWindow {
   acknowledged = 0;
 
   constructor(
-    private readonly windowChunks: number,
+    private windowChunks: number,
     private readonly windowBytes: number,
   ) {}
+
+  /** Sets the most chunks in flight (a receiver's credit); frames already in flight stay. */
+  limit(windowChunks: number): void {
+    if (windowChunks === this.windowChunks) return;
+    this.windowChunks = windowChunks;
+    this.notify();
+  }
 
   /** Chunks in flight. */
   get size(): number {

@@ -4,8 +4,10 @@ import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import { UnsafePathError } from "./errors/unsafe-path-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { RangeSet } from "./range-set";
+import { type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
 
 /** What a verified stream reports. */
@@ -26,6 +28,12 @@ export interface IncomingStreamContext {
   readonly producerTimeoutMs: number;
   readonly gapTimeoutMs: number;
 }
+
+/**
+ * The receiver acknowledges at least this often, repeating itself when nothing is new: the
+ * sender knows it lives (however long the application takes), and a lost ack is repaired.
+ */
+const KEEPALIVE_MS = 1000;
 
 /**
  * One stream arriving: a Node `Readable` (and so an async iterator of `Buffer`s) of the stream's
@@ -59,6 +67,7 @@ export class IncomingStream extends Readable {
   private ackedSequence = 0;
   private readonly ackEveryChunks: number;
   private lastFrameAt = Date.now();
+  private lastReplyAt = 0;
   private gapSince: number | undefined;
   private roomWaiters: Array<() => void> = [];
 
@@ -95,6 +104,16 @@ export class IncomingStream extends Readable {
   /** Whether the stream has ended, well or not. */
   get settled(): boolean {
     return this.isSettled;
+  }
+
+  /**
+   * Saves the stream into `directory` under the sender's file name made safe (see
+   * `safeFileName`), never overwriting an existing file unless told to, and only under its final
+   * name once verified. For a pull stream this is what starts the transfer (Fiorano's `saveTo`).
+   * Rejects with the stream's error, or `UnsafePathError` for a name that escapes the folder.
+   */
+  saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
+    return saveStream(this, this.result, directory, this.manifest.name, options);
   }
 
   /** @internal Takes one frame of this stream from the receiver. */
@@ -175,7 +194,7 @@ export class IncomingStream extends Readable {
     this.paused = false;
     if (this.manifest.model === "pull" && !this.requested) {
       this.requested = true;
-      this.context.reply({ type: FrameType.Request, streamId: this.streamId, sequence: 0, offset: 0 });
+      this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: 0, offset: 0 });
     }
     this.drain();
   }
@@ -247,15 +266,20 @@ export class IncomingStream extends Readable {
       complete,
     };
     this.ackedSequence = this.nextSequence;
-    this.context.reply(ack);
+    this.reply(ack);
     return ack;
   }
 
-  /** @internal Called by the receiver every few hundred milliseconds: gap repair and dead-sender detection. */
+  private reply(frame: Frame): void {
+    this.lastReplyAt = Date.now();
+    this.context.reply(frame);
+  }
+
+  /** @internal Called by the receiver every few hundred milliseconds: gap repair, keepalive and dead-sender detection. */
   tick(now: number): void {
     if (this.isSettled) return;
     if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
-      this.context.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
+      this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
       this.fail(
         new StreamTimeoutError({
           message: `[stream] nothing from the sender of ${this.streamId} (${this.manifest.name}) for ${this.context.producerTimeoutMs} ms after ${this.verifiedOffset} bytes; the producer is presumed dead. Resume from offset ${this.verifiedOffset}.`,
@@ -263,21 +287,25 @@ export class IncomingStream extends Readable {
       );
       return;
     }
-    const waitingForMore = this.pending.size > 0 || this.end !== undefined;
+    // Waiting for a chunk that should be here: later ones (or the end) came, or a pull request
+    // has not been answered yet.
+    const awaitedPull = this.requested && this.nextSequence === 0 && this.pending.size === 0 && !this.end;
+    const waitingForMore = this.pending.size > 0 || this.end !== undefined || awaitedPull;
     if (!waitingForMore || this.pending.has(this.nextSequence)) {
       this.gapSince = undefined;
-      return;
+    } else {
+      this.gapSince ??= now;
+      if (now - this.gapSince >= this.context.gapTimeoutMs) {
+        this.gapSince = now;
+        this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
+      }
     }
-    this.gapSince ??= now;
-    if (now - this.gapSince >= this.context.gapTimeoutMs) {
-      this.gapSince = now;
-      this.context.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
-    }
+    if (now - this.lastReplyAt >= KEEPALIVE_MS) this.sendAck(false);
   }
 
   private integrityFailure(detail: string): void {
     const message = `[stream] stream ${this.streamId} (${this.manifest.name}): ${detail}. Nothing past byte ${this.verifiedOffset} was delivered; send it again.`;
-    this.context.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.IntegrityFailed, reason: detail });
+    this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.IntegrityFailed, reason: detail });
     this.fail(new IntegrityError({ message, retryable: true }));
   }
 
@@ -305,7 +333,8 @@ export class IncomingStream extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (!this.isSettled) {
-      this.context.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.Cancelled, reason: error?.message ?? "the receiver stopped reading" });
+      const code = UnsafePathError.isInstance(error) ? AbortCode.Rejected : AbortCode.Cancelled;
+      this.reply({ type: FrameType.Abort, streamId: this.streamId, code, reason: error?.message ?? "the receiver stopped reading" });
       const reason = StreamError.isInstance(error)
         ? error
         : new StreamAbortedError({ message: `[stream] stream ${this.streamId} was destroyed by the receiving application`, cause: error ?? undefined });

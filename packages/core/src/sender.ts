@@ -111,6 +111,9 @@ export async function sendStream(
   const flow = resolveFlow(transport.capabilities, options);
   const flowControl = options.flowControl ?? "end-to-end";
   const endToEnd = flowControl === "end-to-end";
+  if (!endToEnd && options.model === "pull") {
+    throw new TypeError('[stream] a pull stream waits for its receiver\'s request, so it needs flowControl "end-to-end"');
+  }
   const inbox = endToEnd ? await openInbox() : undefined;
   const info = await describeSource(source);
   const sizeBytes = options.sizeBytes ?? info.sizeBytes;
@@ -199,6 +202,8 @@ export async function sendStream(
     state.heardFromReceiver = true;
     switch (frame.type) {
       case FrameType.Ack:
+        // A receiver may ask for a smaller window than the manifest offered, never a larger one.
+        window.limit(Math.min(flow.windowChunks, Math.max(1, frame.windowChunks)));
         if (window.acknowledgeThrough(frame.nextSequence)) {
           state.lastProgressAt = state.lastHeardAt;
           state.bytesAcknowledged = frame.offset;
@@ -228,6 +233,7 @@ export async function sendStream(
     () => {
       const at = Date.now();
       if (endToEnd && at - state.lastHeardAt > idleTimeoutMs) {
+        void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.TimedOut, reason: "no acknowledgement from any receiver in time" }));
         fail(
           new StreamTimeoutError({
             message: `[stream] no receiver acknowledged stream ${streamId} on ${destination} for ${idleTimeoutMs} ms; is a receiver running? Retry, or raise idleTimeoutMs.`,
@@ -235,10 +241,17 @@ export async function sendStream(
         );
         return;
       }
-      if (endToEnd && lossy && at - state.lastProgressAt > retransmitAfterMs && (window.size > 0 || state.endFrame)) {
+      // A live receiver acknowledges at least every second (a keepalive when it has nothing new),
+      // so silence means frames or acks were lost. On a lossy transport everything in flight
+      // goes again; on any transport the end frame does, since the final ack rides the inbox.
+      if (endToEnd && at - state.lastHeardAt > retransmitAfterMs && at - state.lastProgressAt > retransmitAfterMs) {
         state.lastProgressAt = at;
-        if (!state.heardFromReceiver) publish(encodeFrame({ type: FrameType.Open, streamId, manifest }));
-        resendFrom(window.acknowledged);
+        if (lossy && (window.size > 0 || state.endFrame)) {
+          if (!state.heardFromReceiver) void publish(encodeFrame({ type: FrameType.Open, streamId, manifest }));
+          resendFrom(window.acknowledged);
+        } else if (state.endFrame) {
+          void publish(state.endFrame);
+        }
       }
       if (at - state.lastPublishedAt > heartbeatMs) {
         publish(encodeFrame({ type: FrameType.Heartbeat, streamId, timestampMs: at }));
@@ -257,8 +270,11 @@ export async function sendStream(
     if (manifest.model === "pull") {
       const from = await requested;
       if (from !== 0 && !state.failure) {
-        throw new StreamAbortedError({ message: "[stream] resuming a pull from an offset needs resumeSend (not yet supported)" });
+        const reason = "resuming a pull from an offset is not supported by this sender yet";
+        void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }));
+        fail(new StreamAbortedError({ message: `[stream] the receiver asked to resume ${streamId} from chunk ${from}; ${reason}` }));
       }
+      if (state.failure) throw state.failure;
     }
     const id = streamIdBytes(streamId);
     const hasher = createStreamHasher(flow.chunkBytes);

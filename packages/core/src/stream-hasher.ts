@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { Worker } from "node:worker_threads";
+import { StreamError } from "./errors/stream-error";
 
 /**
  * The SHA-256 of a whole stream, computed as its chunks go by: used by the sender and by every
@@ -53,6 +54,7 @@ parentPort.on("message", (message) => {
 interface WorkerSession {
   hashed(bytes: number): void;
   digested(digest: Uint8Array): void;
+  failed(error: Error): void;
 }
 
 /** One worker thread shared by every hasher in the process, started on first use. */
@@ -67,8 +69,11 @@ function hashWorker(): NonNullable<typeof shared> {
     if (message.op === "hashed") session?.hashed(message.bytes ?? 0);
     else if (message.op === "digest") session?.digested(message.digest as Uint8Array);
   });
-  worker.on("error", () => {
+  worker.on("error", (error) => {
+    // Every stream hashing here fails (and says so) rather than waiting forever.
     if (shared === state) shared = undefined;
+    for (const session of state.sessions.values()) session.failed(error);
+    state.sessions.clear();
   });
   worker.unref();
   shared = state;
@@ -92,6 +97,8 @@ function workerHasher(): StreamHasher {
   let backlog = 0;
   let wake: (() => void) | undefined;
   let done: ((digest: Buffer) => void) | undefined;
+  let broken: ((error: Error) => void) | undefined;
+  let failure: Error | undefined;
   sessions.set(id, {
     hashed(bytes) {
       backlog -= bytes;
@@ -100,6 +107,12 @@ function workerHasher(): StreamHasher {
         wake = undefined;
         resolve();
       }
+    },
+    failed(error) {
+      failure = new StreamError("STREAM_HASH", { message: `[stream] the hashing thread failed: ${error.message}`, cause: error, retryable: true });
+      broken?.(failure);
+      backlog = 0;
+      wake?.();
     },
     digested(digest) {
       sessions.delete(id);
@@ -116,8 +129,10 @@ function workerHasher(): StreamHasher {
       worker.postMessage({ id, op: "update", buffer: copy.buffer }, [copy.buffer]);
     },
     digest() {
-      return new Promise((resolve) => {
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => {
         done = resolve;
+        broken = reject;
         worker.postMessage({ id, op: "digest" });
       });
     },

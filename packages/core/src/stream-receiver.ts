@@ -1,9 +1,10 @@
 import { EventEmitter } from "node:events";
 import { ProtocolError } from "./errors/protocol-error";
+import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
 import { IncomingStream } from "./incoming-stream";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
-import { type AckFrame, type Frame, FrameType } from "./protocol/frames";
+import { AbortCode, type AckFrame, type Frame, FrameType } from "./protocol/frames";
 import type { Subscription, Transport } from "./transport";
 
 /** Options of {@link StreamClient.receive}. */
@@ -19,14 +20,21 @@ export interface ReceiveOptions {
   readonly gapTimeoutMs?: number;
   /** Called for frames that could not be used (not a stream frame, a bad field); they are dropped. */
   readonly onFrameError?: (error: StreamError) => void;
+  /**
+   * The most memory one stream may ask this receiver to hold: a stream whose manifest declares a
+   * larger window is refused (its sender gets a `StreamAbortedError` saying so). @default 64 MiB
+   */
+  readonly maxWindowBytes?: number;
 }
 
 /** How many ended streams the receiver remembers, to drop their late duplicates. */
 const REMEMBERED_STREAMS = 4096;
-/** Frames of a stream whose open frame has not arrived yet, held per stream at most. */
-const ORPHAN_FRAMES = 64;
-/** Streams with frames waiting for their open frame, at most. */
-const ORPHAN_STREAMS = 64;
+/** Bytes of frames whose stream's open frame has not arrived yet, held at most (all streams). */
+const ORPHAN_BYTES = 16 * 1024 * 1024;
+/** How long such frames are held. */
+const ORPHAN_TTL_MS = 30_000;
+
+const frameBytes = (frame: Frame): number => (frame.type === FrameType.Data ? frame.payload.byteLength : 64);
 
 /** Events of a {@link StreamReceiver}. */
 export interface StreamReceiverEvents {
@@ -42,12 +50,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   readonly ready: Promise<void>;
   private readonly streams = new Map<string, IncomingStream>();
   private readonly ended = new Map<string, AckFrame | undefined>();
-  private readonly orphans = new Map<string, Frame[]>();
+  private readonly orphans = new Map<string, { frames: Frame[]; since: number }>();
+  private orphanBytes = 0;
   private readonly unclaimed: IncomingStream[] = [];
   private waiter: (() => void) | undefined;
   private subscription: Subscription | undefined;
   private closed = false;
-  private iterating = false;
   private readonly timer: NodeJS.Timeout;
 
   /** @internal Use {@link StreamClient.receive}. */
@@ -67,6 +75,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.timer = setInterval(() => {
       const now = Date.now();
       for (const stream of this.streams.values()) stream.tick(now);
+      // Frames of a stream whose open frame never came (it went to another consumer) expire.
+      for (const [id, held] of this.orphans) {
+        if (now - held.since < ORPHAN_TTL_MS) continue;
+        this.orphans.delete(id);
+        this.orphanBytes -= held.frames.reduce((sum, frame) => sum + frameBytes(frame), 0);
+      }
     }, 250);
     this.timer.unref();
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
@@ -82,10 +96,16 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     }
     const { streamId } = frame;
     if (this.ended.has(streamId)) {
-      // A late duplicate. If its sender missed the final ack, it asks again with its end frame.
       const finalAck = this.ended.get(streamId);
-      if (frame.type === FrameType.End && finalAck) this.reply(finalAck, frame.streamId, this.replyTo.get(streamId));
-      return undefined;
+      if (finalAck) {
+        // A late duplicate of a completed stream. If its sender missed the final ack, it asks
+        // again with its end frame.
+        if (frame.type === FrameType.End) this.reply(finalAck, frame.streamId, this.replyTo.get(streamId));
+        return undefined;
+      }
+      // A failed stream may be sent again under the same id; anything else of it is stale.
+      if (frame.type !== FrameType.Open) return undefined;
+      this.ended.delete(streamId);
     }
     const stream = this.streams.get(streamId);
     if (frame.type === FrameType.Open) {
@@ -106,8 +126,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private reply(frame: Frame, key: string, channel: string | undefined): void {
     if (!channel) return;
     this.transport.publish(channel, encodeFrame(frame), { key }).catch((error: unknown) => {
+      // Acks repeat every second and requests until answered, so a lost reply is repaired.
       this.options.onFrameError?.(
-        StreamError.isInstance(error) ? error : new ProtocolError({ message: `[stream] could not reply to ${channel}: ${String(error)}`, cause: error }),
+        StreamError.isInstance(error)
+          ? error
+          : new TransportError({ message: `[stream] [${this.transport.name}] could not reply to ${channel}: ${String(error)}`, cause: error }),
       );
     });
   }
@@ -115,6 +138,14 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private open(manifest: IncomingStream["manifest"]): void {
     if (this.closed) return;
     const { streamId, replyTo } = manifest;
+    const maxWindowBytes = this.options.maxWindowBytes ?? 64 * 1024 * 1024;
+    if (manifest.windowBytes > maxWindowBytes) {
+      const reason = `its window of ${manifest.windowBytes} bytes exceeds this receiver's maxWindowBytes ${maxWindowBytes}; send with a smaller windowBytes`;
+      this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
+      this.ended.set(streamId, undefined);
+      this.options.onFrameError?.(new ProtocolError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}` }));
+      return;
+    }
     this.replyTo.set(streamId, replyTo);
     const stream = new IncomingStream(manifest, {
       reply: (frame) => this.reply(frame, streamId, replyTo),
@@ -132,24 +163,32 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       gapTimeoutMs: this.options.gapTimeoutMs ?? 1000,
     });
     this.streams.set(streamId, stream);
-    const held = this.orphans.get(streamId);
+    const held = this.orphans.get(streamId)?.frames ?? [];
     this.orphans.delete(streamId);
-    for (const frame of held ?? []) stream.accept(frame);
-    if (this.iterating) this.unclaimed.push(stream);
-    this.emit("stream", stream);
+    this.orphanBytes -= held.reduce((sum, frame) => sum + frameBytes(frame), 0);
+    for (const frame of held) stream.accept(frame);
+    // Listeners take streams as they come; otherwise they wait for the iterator.
+    if (this.listenerCount("stream") > 0) this.emit("stream", stream);
+    else this.unclaimed.push(stream);
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();
   }
 
+  /**
+   * Holds a frame that overtook its stream's open frame. Bounded in bytes: past the bound it is
+   * dropped, and the sender's retransmission or the receiver's request brings it back.
+   */
   private holdOrphan(frame: Frame): void {
+    const bytes = frameBytes(frame);
+    if (this.orphanBytes + bytes > ORPHAN_BYTES) return;
     let held = this.orphans.get(frame.streamId);
     if (!held) {
-      if (this.orphans.size >= ORPHAN_STREAMS) return;
-      held = [];
+      held = { frames: [], since: Date.now() };
       this.orphans.set(frame.streamId, held);
     }
-    if (held.length < ORPHAN_FRAMES) held.push(frame);
+    held.frames.push(frame);
+    this.orphanBytes += bytes;
   }
 
   /** Streams currently arriving. */
@@ -157,9 +196,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     return this.streams.size;
   }
 
-  /** Yields each stream as its open frame arrives, until {@link close}. One iterator at a time. */
+  /**
+   * Yields each stream as its open frame arrives, until {@link close}; streams that arrived
+   * before iteration began come first. One iterator at a time. Streams go to `'stream'`
+   * listeners instead, when there are any.
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<IncomingStream> {
-    this.iterating = true;
     await this.ready;
     for (;;) {
       const next = this.unclaimed.shift();

@@ -12,20 +12,21 @@
 export const TRANSPORT_SPECIFICATION_VERSION = "stream-transport-v1" as const;
 
 /**
- * What a broker can and cannot do. Core reads these to pick chunk sizes, window sizes and
- * whether it must reorder; an adapter declares the truth about its broker, not what it wishes.
+ * What a broker can and cannot do. Core reads these to pick the chunk size and to decide whether
+ * it must retransmit on silence (`retention`, `redelivery`); the rest tells users what they get.
+ * An adapter declares the truth about its broker, not what it wishes.
  */
 export interface TransportCapabilities {
   /**
    * The largest frame (header included) the broker accepts in one message, in bytes. Core never
-   * publishes a larger frame; chunk size defaults to the largest power of two that fits, capped
-   * at 1 MiB.
+   * publishes a larger frame; chunk size defaults to the largest multiple of 4 KiB that fits,
+   * capped at 1 MiB.
    */
   readonly maxFrameBytes: number;
   /**
    * Ordering the broker guarantees for frames published with the same `key` on one channel:
-   * `"per-key"` (Kafka partitions, one queue with one consumer), or `"none"` (core reorders).
-   * Core always tolerates reordering within its window; this only tunes defaults.
+   * `"per-key"` (Kafka partitions, one queue with one consumer), or `"none"`. Informational:
+   * core reorders within its window whatever the broker does.
    */
   readonly ordering: "per-key" | "none";
   /**
@@ -109,7 +110,8 @@ export interface Transport {
   /**
    * Publishes one frame. Resolves when the broker has acknowledged it (when
    * `capabilities.brokerAcks`), rejects with a `TransportError` (`retryable` when a reconnect
-   * may help). The frame is not reused by the caller after this call.
+   * may help). Core never changes a frame after publishing it, and may publish the same frame
+   * again (a retransmission), so an adapter may hold on to it without copying.
    *
    * Core calls `publish` again before earlier calls have resolved (that is how it keeps a window
    * in flight); frames published to one channel with one key must reach the broker in call order.

@@ -19,7 +19,7 @@ export class StreamError extends Error {
   private readonly [symbol] = true;
   /** Whether trying again (after a reconnect, a resume) may succeed. */
   readonly retryable: boolean;
-  /** A stable machine-readable name, e.g. `"STREAM_CHECKSUM_MISMATCH"`. */
+  /** A stable machine-readable name, e.g. `"STREAM_INTEGRITY"`. */
   readonly code: string;
 
   constructor(code: string, { message, cause, retryable = false }: StreamErrorOptions) {

@@ -102,6 +102,26 @@ describe("frame codec", () => {
     }
   });
 
+  test("numbers the wire cannot carry are refused when encoding, never wrapped", () => {
+    const encodeError = (frame: Frame): unknown => {
+      try {
+        encodeFrame(frame);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    };
+    expect(ProtocolError.isInstance(encodeError({ type: FrameType.Ack, streamId, nextSequence: 2 ** 32 + 5, offset: 0, windowChunks: 1, complete: false }))).toBe(true);
+    expect(ProtocolError.isInstance(encodeError({ type: FrameType.Request, streamId, sequence: -1, offset: 0 }))).toBe(true);
+    expect(ProtocolError.isInstance(encodeError({ type: FrameType.Heartbeat, streamId, timestampMs: 2 ** 60 }))).toBe(true);
+  });
+
+  test("a long abort reason is cut on a character boundary and still decodes", () => {
+    const reason = "é".repeat(5000);
+    const decoded = decodeFrame(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }));
+    expect(decoded.type === FrameType.Abort && decoded.reason).toBe("é".repeat(2048));
+  });
+
   test("random bytes never decode into anything but a frame or a ProtocolError", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.constantFrom(...frames), fc.nat(), (noise, frame, at) => {

@@ -64,9 +64,9 @@ export function writeDataHeader(frame: Uint8Array, header: DataHeader): Uint8Arr
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   writeHeader(frame, FrameType.Data, header.streamId);
   const at = COMMON_HEADER_BYTES;
-  view.setUint32(at, header.sequence);
+  setU32(view, at, header.sequence, "sequence");
   setU64(view, at + 4, header.offset);
-  view.setUint32(at + 12, header.crc32);
+  setU32(view, at + 12, header.crc32, "crc32");
   view.setUint32(at + 16, frame.byteLength - DATA_HEADER_BYTES);
   return frame;
 }
@@ -75,6 +75,20 @@ function readStreamId(bytes: Uint8Array): string {
   let hex = "";
   for (let i = 4; i < 20; i++) hex += (bytes[i] as number).toString(16).padStart(2, "0");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function setU32(view: DataView, at: number, value: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) fail(`${what} ${value} does not fit 32 bits`);
+  view.setUint32(at, value);
+}
+
+/** UTF-8 of `text`, cut to at most `maxBytes` without splitting a character. */
+function utf8Prefix(text: string, maxBytes: number): Uint8Array {
+  const bytes = textEncoder.encode(text);
+  if (bytes.byteLength <= maxBytes) return bytes;
+  let end = maxBytes;
+  while (end > 0 && ((bytes[end] as number) & 0xc0) === 0x80) end--; // back off continuation bytes
+  return bytes.subarray(0, end);
 }
 
 function setU64(view: DataView, at: number, value: number): void {
@@ -117,13 +131,13 @@ export function encodeFrame(frame: Frame): Uint8Array {
     case FrameType.End: {
       if (frame.sha256.byteLength !== 32) fail("end frame needs a 32-byte SHA-256");
       const { bytes, view, at } = allocate(frame.type, frame.streamId, 44);
-      view.setUint32(at, frame.chunkCount);
+      setU32(view, at, frame.chunkCount, "chunk count");
       setU64(view, at + 4, frame.byteCount);
       bytes.set(frame.sha256, at + 12);
       return bytes;
     }
     case FrameType.Abort: {
-      const reason = textEncoder.encode(frame.reason).subarray(0, MAX_REASON_BYTES);
+      const reason = utf8Prefix(frame.reason, MAX_REASON_BYTES);
       const { bytes, view, at } = allocate(frame.type, frame.streamId, 6 + reason.byteLength);
       view.setUint16(at, frame.code);
       view.setUint32(at + 2, reason.byteLength);
@@ -132,15 +146,15 @@ export function encodeFrame(frame: Frame): Uint8Array {
     }
     case FrameType.Ack: {
       const { view, bytes, at } = allocate(frame.type, frame.streamId, 17);
-      view.setUint32(at, frame.nextSequence);
+      setU32(view, at, frame.nextSequence, "next sequence");
       setU64(view, at + 4, frame.offset);
-      view.setUint32(at + 12, frame.windowChunks);
+      setU32(view, at + 12, frame.windowChunks, "window");
       view.setUint8(at + 16, frame.complete ? 1 : 0);
       return bytes;
     }
     case FrameType.Request: {
       const { view, bytes, at } = allocate(frame.type, frame.streamId, 12);
-      view.setUint32(at, frame.sequence);
+      setU32(view, at, frame.sequence, "sequence");
       setU64(view, at + 4, frame.offset);
       return bytes;
     }
