@@ -1,4 +1,5 @@
 import { Inbox } from "./inbox";
+import { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 import { type SendOptions, type SendResult, sendStream } from "./sender";
 import { type ReceiveOptions, StreamReceiver } from "./stream-receiver";
 import type { StreamSource } from "./stream-source";
@@ -6,18 +7,23 @@ import { assertTransport, type Transport } from "./transport";
 
 /** Options of {@link createStreamClient}. */
 export interface StreamClientOptions {
-  /** The broker adapter, e.g. `createRabbitmqTransport({ url })`. */
+  /** The broker adapter, e.g. `createRabbitMQTransport({ url })`. */
   readonly transport: Transport;
   /**
    * Whether {@link StreamClient.close} also closes the transport.
    * @default true
    */
   readonly closeTransport?: boolean;
+  /**
+   * Retrying of publishes that fail with a retryable error (a connection being re-established),
+   * or `false` to fail at once. @default { retries: 5, initialDelayMs: 100, maxDelayMs: 5000 }
+   */
+  readonly retry?: RetryOptions | false;
 }
 
 /** Sends and receives streams over one transport. */
 export interface StreamClient {
-  /** The transport in use. */
+  /** The transport in use (wrapped for retries unless `retry: false`). */
   readonly transport: Transport;
   /**
    * Streams `source` to `options.destination`: in chunks no larger than the broker allows, never
@@ -36,11 +42,13 @@ export interface StreamClient {
  * Creates a client that streams through `transport`.
  *
  * @example
- * const client = createStreamClient({ transport: createRabbitmqTransport({ url }) });
+ * const client = createStreamClient({ transport: createRabbitMQTransport({ url }) });
  * await client.send("./video.mp4", { destination: "files" });
  */
-export function createStreamClient({ transport, closeTransport = true }: StreamClientOptions): StreamClient {
-  assertTransport(transport);
+export function createStreamClient(options: StreamClientOptions): StreamClient {
+  const { closeTransport = true, retry = {} } = options;
+  assertTransport(options.transport);
+  const transport = retry === false ? options.transport : createRetryingTransport(options.transport, retry);
   const inboxes = new Map<string, Promise<Inbox>>();
   const receivers = new Set<StreamReceiver>();
   const openInbox = (destination: string): Promise<Inbox> => {

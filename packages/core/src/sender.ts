@@ -169,7 +169,7 @@ export async function sendStream(
   /** Publishes without waiting; a failure fails the send. The promise never rejects. */
   const publish = (frame: Uint8Array, sequence?: number): Promise<void> => {
     state.lastPublishedAt = Date.now();
-    return transport.publish(destination, frame, { key: streamId }).then(
+    return transport.publish(destination, frame, { key: streamId, kind: "stream" }).then(
       () => {
         if (!endToEnd && sequence !== undefined) {
           window.release(sequence);

@@ -8,8 +8,8 @@ import { StreamError } from "./errors/stream-error";
  *
  * SHA-256 is the single largest cost of a transfer (about 1.4 GB/s on one core here, once per
  * side), so for large chunks it runs on a worker thread and the event loop only copies each
- * chunk to it: on a machine with a spare core the hash no longer limits throughput. The copy is
- * bounded: {@link backlogBytes} says how far the worker is behind, and callers stop taking
+ * chunk to it, into buffers the worker hands back (a fixed pool, so nothing waits for a GC):
+ * on a machine with a spare core the hash no longer limits throughput. The copy is bounded: {@link backlogBytes} says how far the worker is behind, and callers stop taking
  * chunks while it is over {@link MAX_BACKLOG_BYTES}.
  */
 export interface StreamHasher {
@@ -38,8 +38,9 @@ parentPort.on("message", (message) => {
   if (op === "update") {
     let hash = hashes.get(id);
     if (!hash) hashes.set(id, (hash = createHash("sha256")));
-    hash.update(new Uint8Array(message.buffer));
-    parentPort.postMessage({ id, op: "hashed", bytes: message.buffer.byteLength });
+    hash.update(new Uint8Array(message.buffer, 0, message.length));
+    // The buffer goes back to be filled again: no garbage, so no memory waiting for a GC.
+    parentPort.postMessage({ id, op: "hashed", buffer: message.buffer, length: message.length }, [message.buffer]);
   } else if (op === "digest") {
     const hash = hashes.get(id) ?? createHash("sha256");
     hashes.delete(id);
@@ -52,7 +53,7 @@ parentPort.on("message", (message) => {
 `;
 
 interface WorkerSession {
-  hashed(bytes: number): void;
+  hashed(buffer: ArrayBuffer, length: number): void;
   digested(digest: Uint8Array): void;
   failed(error: Error): void;
 }
@@ -64,9 +65,9 @@ function hashWorker(): NonNullable<typeof shared> {
   if (shared) return shared;
   const worker = new Worker(WORKER_SOURCE, { eval: true });
   const state = { worker, sessions: new Map<number, WorkerSession>(), nextId: 1 };
-  worker.on("message", (message: { id: number; op: string; bytes?: number; digest?: Uint8Array }) => {
+  worker.on("message", (message: { id: number; op: string; buffer?: ArrayBuffer; length?: number; digest?: Uint8Array }) => {
     const session = state.sessions.get(message.id);
-    if (message.op === "hashed") session?.hashed(message.bytes ?? 0);
+    if (message.op === "hashed") session?.hashed(message.buffer as ArrayBuffer, message.length ?? 0);
     else if (message.op === "digest") session?.digested(message.digest as Uint8Array);
   });
   worker.on("error", (error) => {
@@ -95,13 +96,16 @@ function workerHasher(): StreamHasher {
   const { worker, sessions } = hashWorker();
   const id = shared!.nextId++;
   let backlog = 0;
+  /** Buffers back from the worker, to copy the next chunks into. */
+  const pool: ArrayBuffer[] = [];
   let wake: (() => void) | undefined;
   let done: ((digest: Buffer) => void) | undefined;
   let broken: ((error: Error) => void) | undefined;
   let failure: Error | undefined;
   sessions.set(id, {
-    hashed(bytes) {
-      backlog -= bytes;
+    hashed(buffer, length) {
+      backlog -= length;
+      if (pool.length * buffer.byteLength < MAX_BACKLOG_BYTES) pool.push(buffer);
       if (backlog < MAX_BACKLOG_BYTES && wake) {
         const resolve = wake;
         wake = undefined;
@@ -123,10 +127,11 @@ function workerHasher(): StreamHasher {
   worker.ref(); // A digest is owed: keep the process alive until it comes.
   return {
     update(bytes) {
-      const copy = new Uint8Array(bytes.byteLength);
-      copy.set(bytes);
+      let buffer = pool.pop();
+      if (buffer === undefined || buffer.byteLength < bytes.byteLength) buffer = new ArrayBuffer(bytes.byteLength);
+      new Uint8Array(buffer).set(bytes);
       backlog += bytes.byteLength;
-      worker.postMessage({ id, op: "update", buffer: copy.buffer }, [copy.buffer]);
+      worker.postMessage({ id, op: "update", buffer, length: bytes.byteLength }, [buffer]);
     },
     digest() {
       if (failure) return Promise.reject(failure);

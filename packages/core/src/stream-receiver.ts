@@ -125,7 +125,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
 
   private reply(frame: Frame, key: string, channel: string | undefined): void {
     if (!channel) return;
-    this.transport.publish(channel, encodeFrame(frame), { key }).catch((error: unknown) => {
+    this.transport.publish(channel, encodeFrame(frame), { key, kind: "inbox" }).catch((error: unknown) => {
       // Acks repeat every second and requests until answered, so a lost reply is repaired.
       this.options.onFrameError?.(
         StreamError.isInstance(error)

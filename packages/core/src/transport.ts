@@ -55,6 +55,8 @@ export interface TransportCapabilities {
 
 /** Options for one {@link Transport.publish}. */
 export interface PublishOptions {
+  /** What the channel is for, as the subscriber declared it; see {@link ChannelKind}. */
+  readonly kind: ChannelKind;
   /**
    * The stream this frame belongs to. Adapters use it to keep one stream in order and on one
    * consumer (Kafka message key, ActiveMQ `JMSXGroupID`, AMQP routing).

@@ -1,6 +1,6 @@
 import { DATA_HEADER_BYTES } from "../protocol/frame-codec";
 import { FrameType } from "../protocol/frames";
-import type { Transport } from "../transport";
+import type { PublishOptions, Transport } from "../transport";
 
 /** Faults to inject into what a transport publishes. Rates are probabilities per data frame. */
 export interface FaultOptions {
@@ -40,14 +40,14 @@ const sequenceOf = (frame: Uint8Array): number => new DataView(frame.buffer, fra
  */
 export function withFaults(transport: Transport, faults: FaultOptions): Transport {
   const next = random(faults.seed ?? 1);
-  const held = new Map<string, { frame: Uint8Array; key: string; timer: NodeJS.Timeout }>();
-  const send = (channel: string, frame: Uint8Array, key: string) => transport.publish(channel, frame, { key });
+  const held = new Map<string, { frame: Uint8Array; options: PublishOptions; timer: NodeJS.Timeout }>();
+  const send = (channel: string, frame: Uint8Array, options: PublishOptions) => transport.publish(channel, frame, options);
   const release = (channel: string): Promise<void> | undefined => {
     const waiting = held.get(channel);
     if (!waiting) return undefined;
     held.delete(channel);
     clearTimeout(waiting.timer);
-    return send(channel, waiting.frame, waiting.key);
+    return send(channel, waiting.frame, waiting.options);
   };
   return {
     ...transport,
@@ -59,7 +59,7 @@ export function withFaults(transport: Transport, faults: FaultOptions): Transpor
       if (faults.delayMs) await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
       if (!isDataFrame(frame)) {
         await release(channel);
-        return send(channel, frame, options.key);
+        return send(channel, frame, options);
       }
       let bytes = frame;
       if (faults.corrupt?.(sequenceOf(frame))) {
@@ -70,12 +70,12 @@ export function withFaults(transport: Transport, faults: FaultOptions): Transpor
       if (faults.lossRate && next() < faults.lossRate) return undefined;
       if (faults.reorderRate && !held.has(channel) && next() < faults.reorderRate) {
         const timer = setTimeout(() => void release(channel)?.catch(() => {}), 20);
-        held.set(channel, { frame: bytes, key: options.key, timer });
+        held.set(channel, { frame: bytes, options, timer });
         return undefined;
       }
-      await send(channel, bytes, options.key);
+      await send(channel, bytes, options);
       await release(channel);
-      if (faults.duplicateRate && next() < faults.duplicateRate) await send(channel, bytes, options.key);
+      if (faults.duplicateRate && next() < faults.duplicateRate) await send(channel, bytes, options);
       return undefined;
     },
     subscribe: (channel, handler, options) => transport.subscribe(channel, handler, options),
