@@ -1,0 +1,217 @@
+import { randomBytes } from "node:crypto";
+import type { ChannelKind, FrameHandler, Subscription, TransportError } from "@stream/core";
+import type { RabbitMQChannel, RabbitMQMessage } from "./rabbitmq-connection";
+import { toTransportError } from "./rabbitmq-errors";
+import type { Session } from "./rabbitmq-session";
+
+/** What a subscription needs from its transport. */
+export interface SubscriptionHost {
+  readonly prefetchCount: number;
+  readonly redeliveryDelayMs: number;
+  readonly reconnectInitialDelayMs: number;
+  readonly reconnectMaxDelayMs: number;
+  readonly inboxExpiresMs: number;
+  /** Arguments of `assertQueue` for a destination queue. */
+  streamQueueOptions(): Record<string, unknown>;
+  /** The shared direct exchange inbox frames go through. */
+  readonly inboxExchange: string;
+  /** The marker exchange that exists while an inbox has subscribers. */
+  inboxMarkerName(channel: string): string;
+  /** The live session, when the connection is up. */
+  currentSession(): Session | undefined;
+  report(error: Error): void;
+  forget(subscription: RabbitMQSubscription): void;
+}
+
+/** One consumer on one AMQP channel of one session. */
+interface Consumer {
+  readonly session: Session;
+  readonly channel: RabbitMQChannel;
+  tag: string;
+  alive: boolean;
+  cause: unknown;
+}
+
+/**
+ * A subscription that survives reconnects: the transport calls {@link RabbitMQSubscription.start}
+ * on each new session. Each start opens its own AMQP channel, so prefetch is per subscription and
+ * a channel error in one leaves the others alone.
+ */
+export class RabbitMQSubscription implements Subscription {
+  /** The queue consumed: the channel itself for `"stream"`, a queue of this subscriber's own for `"inbox"`. */
+  readonly queue: string;
+  #consumer: Consumer | undefined;
+  readonly #backlog: Array<{ readonly consumer: Consumer; readonly message: RabbitMQMessage }> = [];
+  #draining = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  #restartDelayMs: number;
+
+  constructor(
+    private readonly host: SubscriptionHost,
+    readonly channel: string,
+    private readonly handler: FrameHandler,
+    readonly kind: ChannelKind,
+  ) {
+    this.queue = kind === "inbox" ? `${channel}.${randomBytes(6).toString("hex")}` : channel;
+    this.#restartDelayMs = host.reconnectInitialDelayMs;
+  }
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Declares what the subscription consumes and starts consuming on `session`. Rejects with a
+   * `TransportError`; the caller decides whether to try again.
+   */
+  async start(session: Session): Promise<void> {
+    if (this.#closed || (this.#consumer?.alive && this.#consumer.session === session)) return;
+    let channel: RabbitMQChannel;
+    try {
+      channel = await session.connection.createChannel();
+    } catch (error) {
+      throw toTransportError(`opening a channel to consume ${this.channel} failed`, session.cause ?? error);
+    }
+    const consumer: Consumer = { session, channel, tag: "", alive: true, cause: undefined };
+    channel.on("error", (error: unknown) => {
+      consumer.cause = error;
+    });
+    channel.on("close", () => this.#onChannelClosed(consumer));
+    try {
+      if (this.kind === "inbox") {
+        const marker = this.host.inboxMarkerName(this.channel);
+        await channel.assertExchange(this.host.inboxExchange, "direct", { durable: true });
+        // The marker is auto-delete: it goes with the last subscriber's queue.
+        await channel.assertExchange(marker, "fanout", { durable: false, autoDelete: true });
+        // x-expires rather than exclusive: the queue outlives a dropped connection, so acks sent
+        // while this subscriber reconnects wait for it.
+        await channel.assertQueue(this.queue, { durable: false, arguments: { "x-expires": this.host.inboxExpiresMs } });
+        await channel.bindQueue(this.queue, this.host.inboxExchange, this.channel);
+        await channel.bindQueue(this.queue, marker, "");
+      } else {
+        await channel.assertQueue(this.queue, this.host.streamQueueOptions());
+      }
+      await channel.prefetch(this.host.prefetchCount);
+      const { consumerTag } = await channel.consume(this.queue, (message) => this.#deliver(consumer, message), {
+        noAck: false,
+      });
+      consumer.tag = consumerTag;
+    } catch (error) {
+      consumer.alive = false;
+      channel.close().catch(() => {});
+      throw toTransportError(`subscribing to ${this.channel} failed`, error);
+    }
+    if (this.#closed || !session.alive) {
+      consumer.alive = false;
+      channel.close().catch(() => {});
+      if (!this.#closed) throw toTransportError(`subscribing to ${this.channel} failed`, session.cause ?? "connection closed", true);
+      return;
+    }
+    this.#consumer = consumer;
+    this.#restartDelayMs = this.host.reconnectInitialDelayMs;
+  }
+
+  #deliver(consumer: Consumer, message: RabbitMQMessage | null): void {
+    if (message === null) {
+      // The broker cancelled the consumer (its queue was deleted): closing the channel restarts it.
+      this.host.report(toTransportError(`RabbitMQ cancelled the consumer of ${this.channel}`, "consumer cancelled", true));
+      consumer.channel.close().catch(() => {});
+      return;
+    }
+    this.#backlog.push({ consumer, message });
+    if (!this.#draining) void this.#drain();
+  }
+
+  /** Hands frames to the handler one at a time, acking each only once its promise resolves. */
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      for (let next = this.#backlog.shift(); next !== undefined && !this.#closed; next = this.#backlog.shift()) {
+        const { consumer, message } = next;
+        if (!consumer.alive) continue; // The broker redelivers it to the next consumer.
+        let handled = true;
+        try {
+          await this.handler(message.content);
+        } catch {
+          handled = false;
+        }
+        try {
+          if (handled) {
+            if (consumer.alive) consumer.channel.ack(message);
+          } else {
+            // Hold the subscription a moment so a handler that keeps failing does not spin.
+            await delay(this.host.redeliveryDelayMs);
+            if (consumer.alive) consumer.channel.nack(message, false, true);
+          }
+        } catch {
+          // The channel closed under us: the broker redelivers the frame.
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #onChannelClosed(consumer: Consumer): void {
+    consumer.alive = false;
+    if (this.#consumer !== consumer) return;
+    this.#consumer = undefined;
+    // Deliveries not yet handled go back to the queue with the channel; forget them here.
+    for (let i = this.#backlog.length - 1; i >= 0; i--) if (this.#backlog[i]?.consumer === consumer) this.#backlog.splice(i, 1);
+    if (this.#closed) return;
+    // A dropped connection closes its channels first: the transport restarts us on the next
+    // session. A channel the broker closed on a live connection, we restart ourselves.
+    this.#scheduleRestart(consumer.session, consumer.cause);
+  }
+
+  #scheduleRestart(session: Session, cause: unknown): void {
+    const wait = this.#restartDelayMs;
+    this.#restartDelayMs = Math.min(this.#restartDelayMs * 2, this.host.reconnectMaxDelayMs);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#closed || !session.alive || this.host.currentSession() !== session || this.#consumer) return;
+      this.host.report(toTransportError(`RabbitMQ closed the channel consuming ${this.channel}; resubscribing`, cause ?? "channel closed", true));
+      this.start(session).catch((error: TransportError) => {
+        if (!error.retryable) {
+          this.host.report(error);
+          void this.close();
+          return;
+        }
+        this.#scheduleRestart(session, error);
+      });
+    }, wait);
+  }
+
+  /** Stops delivery; frames not yet acknowledged go back to the queue. An inbox queue is deleted. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    this.host.forget(this);
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    this.#backlog.length = 0;
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    if (!consumer?.alive) return;
+    // `consumer.alive` stays true until the channel has closed, so a handler that resolves while
+    // we cancel still gets its frame acked rather than redelivered.
+    const { channel } = consumer;
+    try {
+      await channel.cancel(consumer.tag);
+      if (this.kind === "inbox") await channel.deleteQueue(this.queue);
+      await channel.close();
+    } catch {
+      // Already closed with its connection: nothing left to release.
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
