@@ -5,6 +5,7 @@ import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import { TransportError } from "./errors/transport-error";
 import { type FlowOptions, resolveFlow } from "./flow-options";
 import type { Inbox } from "./inbox";
 import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
@@ -181,7 +182,7 @@ export async function sendStream(
         fail(
           StreamError.isInstance(error)
             ? error
-            : new StreamAbortedError({ message: `[stream] [${transport.name}] publish failed: ${String(error)}`, cause: error, retryable: true }),
+            : new TransportError({ message: `[stream] [${transport.name}] publish failed: ${String(error)}`, cause: error }),
         ),
     );
   };
