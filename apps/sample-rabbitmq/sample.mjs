@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { createRetryingTransport, createStreamClient } from "@stream/core";
+import { createStreamClient } from "@stream/core";
 import { createRabbitMQTransport } from "@stream/rabbitmq";
 import amqplib from "amqplib";
 
@@ -24,10 +24,9 @@ const target = join(work, "received.bin");
 // A destination of its own, so an earlier run's leftovers are never picked up.
 const destination = `sample.${randomUUID().slice(0, 8)}`;
 
-// Retries (and the dedupe that makes them safe) live in core; the adapter reconnects.
-const connect = () => createRetryingTransport(createRabbitMQTransport({ url }));
-const receiving = createStreamClient({ transport: connect() });
-const sending = createStreamClient({ transport: connect() });
+// The adapter reconnects; the client retries what failed meanwhile (and drops the duplicates).
+const receiving = createStreamClient({ transport: createRabbitMQTransport({ url }) });
+const sending = createStreamClient({ transport: createRabbitMQTransport({ url }) });
 
 let exitCode = 1;
 try {

@@ -310,7 +310,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
         "a message that is not a stream frame is reported as ProtocolError and dropped; streams still flow",
         () =>
           withRig(undefined, async ({ sender, senderTransport, streams, frameErrors, destination, options: sendOptions }) => {
-            await senderTransport.publish(destination, new TextEncoder().encode("hello, not a frame"), { key: "garbage" });
+            await senderTransport.publish(destination, new TextEncoder().encode("hello, not a frame"), { key: "garbage", kind: "stream" });
             const data = randomBytes(chunkBytes + 5);
             const arriving = nextStream(streams);
             const sent = sender.send(data, sendOptions);

@@ -38,8 +38,6 @@ export interface RabbitMQChannel extends RabbitMQEmitter {
   assertQueue(queue: string, options?: Record<string, unknown>): Promise<unknown>;
   /** Checks that a queue exists; a missing one closes the channel with 404. */
   checkQueue(queue: string): Promise<unknown>;
-  /** Checks that an exchange exists; a missing one closes the channel with 404. */
-  checkExchange(exchange: string): Promise<unknown>;
   /** Declares an exchange. */
   assertExchange(exchange: string, type: string, options?: Record<string, unknown>): Promise<unknown>;
   /** Binds a queue to an exchange. */

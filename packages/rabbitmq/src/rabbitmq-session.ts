@@ -1,15 +1,10 @@
+import type { ChannelKind } from "@stream/core";
 import type { RabbitMQConfirmChannel, RabbitMQConnection } from "./rabbitmq-connection";
-
-/** Where frames for one channel go: a queue through the default exchange, or an inbox's fanout. */
-export interface Route {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly persistent: boolean;
-}
 
 /** A publish waiting for its turn or for the broker's confirm. Settles once. */
 export interface PublishJob {
   readonly channel: string;
+  readonly kind: ChannelKind;
   readonly frame: Uint8Array;
   settled: boolean;
   resolve(): void;
@@ -30,14 +25,14 @@ export interface Publisher {
 
 /**
  * One connection's worth of state. A reconnect makes a new session; nothing of an old one
- * (channels, routes, pending confirms) is reused.
+ * (channels, declarations, pending confirms) is reused.
  */
 export class Session {
   alive = true;
   /** The error the connection reported before it closed. */
   cause: unknown;
-  readonly routes = new Map<string, Route>();
-  readonly routing = new Map<string, Promise<Route>>();
+  /** Destination queues declared on this connection, and the inbox exchange under `""`. */
+  readonly declared = new Map<string, Promise<void>>();
   publisher: Publisher | undefined;
   publisherOpening: Promise<Publisher> | undefined;
 

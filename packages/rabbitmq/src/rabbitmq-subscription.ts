@@ -15,8 +15,6 @@ export interface SubscriptionHost {
   streamQueueOptions(): Record<string, unknown>;
   /** The shared direct exchange inbox frames go through. */
   readonly inboxExchange: string;
-  /** The marker exchange that exists while an inbox has subscribers. */
-  inboxMarkerName(channel: string): string;
   /** The live session, when the connection is up. */
   currentSession(): Session | undefined;
   report(error: Error): void;
@@ -82,15 +80,11 @@ export class RabbitMQSubscription implements Subscription {
     channel.on("close", () => this.#onChannelClosed(consumer));
     try {
       if (this.kind === "inbox") {
-        const marker = this.host.inboxMarkerName(this.channel);
         await channel.assertExchange(this.host.inboxExchange, "direct", { durable: true });
-        // The marker is auto-delete: it goes with the last subscriber's queue.
-        await channel.assertExchange(marker, "fanout", { durable: false, autoDelete: true });
         // x-expires rather than exclusive: the queue outlives a dropped connection, so acks sent
         // while this subscriber reconnects wait for it.
         await channel.assertQueue(this.queue, { durable: false, arguments: { "x-expires": this.host.inboxExpiresMs } });
         await channel.bindQueue(this.queue, this.host.inboxExchange, this.channel);
-        await channel.bindQueue(this.queue, marker, "");
       } else {
         await channel.assertQueue(this.queue, this.host.streamQueueOptions());
       }

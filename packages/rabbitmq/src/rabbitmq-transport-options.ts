@@ -66,8 +66,6 @@ export interface RabbitMQTransportOptions {
    * The durable direct exchange inbox frames are published to, with the inbox channel as routing
    * key. Each subscriber of an inbox binds a queue of its own, so every subscriber gets every
    * frame, and a frame for an inbox nobody listens to any more is dropped rather than refused.
-   * Each inbox also gets an auto-delete marker exchange `<inboxExchange>.<channel>` that lives as
-   * long as its subscribers: it is how a publisher tells an inbox from a destination.
    * @default "stream.inbox"
    */
   readonly inboxExchange?: string;

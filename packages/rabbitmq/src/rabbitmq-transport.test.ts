@@ -31,21 +31,21 @@ describe("createRabbitMQTransport (no broker)", () => {
 
   test("refuses bad channel names and oversized frames without touching the network", async () => {
     const transport = createRabbitMQTransport({ url: "amqp://127.0.0.1:1", maxFrameBytes: 8 });
-    const badName = await transport.publish("no spaces", new Uint8Array(1), { key: "k" }).catch((error: unknown) => error);
+    const badName = await transport.publish("no spaces", new Uint8Array(1), { key: "k", kind: "stream" }).catch((error: unknown) => error);
     expect(TransportError.isInstance(badName)).toBe(true);
     expect((badName as TransportError).retryable).toBe(false);
     expect((badName as Error).message).toMatch(/^\[stream\] \[rabbitmq\] channel name/);
-    const tooBig = await transport.publish("files", new Uint8Array(9), { key: "k" }).catch((error: unknown) => error);
+    const tooBig = await transport.publish("files", new Uint8Array(9), { key: "k", kind: "stream" }).catch((error: unknown) => error);
     expect((tooBig as TransportError).retryable).toBe(false);
     expect((tooBig as Error).message).toMatch(/larger than maxFrameBytes/);
     await transport.close();
-    const closed = await transport.publish("files", new Uint8Array(1), { key: "k" }).catch((error: unknown) => error);
+    const closed = await transport.publish("files", new Uint8Array(1), { key: "k", kind: "stream" }).catch((error: unknown) => error);
     expect((closed as TransportError).retryable).toBe(false);
   });
 
   test("an unreachable broker is a retryable TransportError that says what to do", async () => {
     const transport = createRabbitMQTransport({ url: "amqp://127.0.0.1:1" });
-    const error = await transport.publish("files", new Uint8Array(1), { key: "k" }).catch((e: unknown) => e);
+    const error = await transport.publish("files", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);
     expect(TransportError.isInstance(error)).toBe(true);
     expect((error as TransportError).retryable).toBe(true);
     expect((error as Error).message).toMatch(/^\[stream\] \[rabbitmq\] .*; check that RabbitMQ is running/);

@@ -10,7 +10,7 @@ import {
 } from "@stream/core";
 import type { RabbitMQChannel, RabbitMQConnection } from "./rabbitmq-connection";
 import { toTransportError, transportError } from "./rabbitmq-errors";
-import { type PublishJob, type Publisher, type Route, Session } from "./rabbitmq-session";
+import { type PublishJob, type Publisher, Session } from "./rabbitmq-session";
 import { RabbitMQSubscription, type SubscriptionHost } from "./rabbitmq-subscription";
 import type { RabbitMQTransportOptions } from "./rabbitmq-transport-options";
 
@@ -114,6 +114,7 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
       const onAbort = () => job.reject(signal?.reason);
       const job: PublishJob = {
         channel,
+        kind: options.kind,
         frame,
         settled: false,
         resolve: () => {
@@ -145,12 +146,10 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
           this.#jobs.shift();
           continue;
         }
-        let session: Session;
-        let route: Route;
         let publisher: Publisher;
         try {
-          session = this.#session !== undefined && this.#state === "open" ? this.#session : await this.#ensureSession();
-          route = session.routes.get(job.channel) ?? (await this.#route(session, job.channel));
+          const session = await this.#ensureSession();
+          await this.#declare(session, job);
           publisher = session.publisher?.alive ? session.publisher : await this.#publisher(session);
         } catch (error) {
           this.#jobs.shift();
@@ -163,23 +162,26 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
           continue;
         }
         this.#jobs.shift();
-        if (!job.settled) this.#send(publisher, route, job);
+        if (!job.settled) this.#send(publisher, job);
       }
     } finally {
       this.#pumping = false;
     }
   }
 
-  #send(publisher: Publisher, route: Route, job: PublishJob): void {
+  #send(publisher: Publisher, job: PublishJob): void {
     const { frame } = job;
     const content = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    // Inbox frames go through the inbox exchange to every subscriber's queue (none: dropped);
+    // stream frames through the default exchange to the destination queue.
+    const inbox = job.kind === "inbox";
     publisher.pending.add(job);
     try {
       const writable = publisher.channel.publish(
-        route.exchange,
-        route.routingKey,
+        inbox ? this.inboxExchange : "",
+        job.channel,
         content,
-        { persistent: route.persistent, contentType: "application/octet-stream" },
+        { persistent: !inbox && this.#persistent, contentType: "application/octet-stream" },
         (error: unknown) => {
           publisher.pending.delete(job);
           if (error == null) job.resolve();
@@ -227,8 +229,8 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
         channel.on("close", () => {
           publisher.alive = false;
           if (session.publisher === publisher) session.publisher = undefined;
-          // The broker closes a channel for a publish it refuses (an exchange gone): look routes up again.
-          session.routes.clear();
+          // The broker closes a channel for a publish it refuses (an exchange gone): declare again.
+          session.declared.clear();
           const error = toTransportError(
             "the channel closed before RabbitMQ confirmed the frame",
             publisher.cause ?? session.cause ?? "channel closed",
@@ -247,48 +249,40 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
   }
 
   /**
-   * Finds where frames for `channel` go, once per channel and connection. An inbox has a marker
-   * exchange while it has subscribers; anything else is a destination queue, declared here when
-   * missing so frames wait for a receiver that has not subscribed yet. (`PublishOptions` does not
-   * say which kind a channel is, so the broker is asked.)
+   * Declares, once per connection, what frames of this kind need: the inbox exchange, or the
+   * destination queue, so that frames wait for a receiver that has not subscribed yet.
    */
-  #route(session: Session, channel: string): Promise<Route> {
-    let routing = session.routing.get(channel);
-    if (routing === undefined) {
-      routing = this.#lookUpRoute(session, channel)
-        .then((route) => {
-          session.routes.set(channel, route);
-          return route;
-        })
-        .finally(() => session.routing.delete(channel));
-      session.routing.set(channel, routing);
+  #declare(session: Session, job: PublishJob): Promise<void> {
+    const inbox = job.kind === "inbox";
+    // "" is no channel name, so it can stand for the inbox exchange.
+    const key = inbox ? "" : job.channel;
+    let declared = session.declared.get(key);
+    if (declared === undefined) {
+      declared = (
+        inbox
+          ? this.#withChannel(session, (amqp) => amqp.assertExchange(this.inboxExchange, "direct", { durable: true }))
+          : this.#declareQueue(session, job.channel)
+      ).catch((error: unknown) => {
+        session.declared.delete(key);
+        throw error;
+      });
+      session.declared.set(key, declared);
     }
-    return routing;
+    return declared;
   }
 
-  async #lookUpRoute(session: Session, channel: string): Promise<Route> {
-    if (await this.#exists(session, (amqp) => amqp.checkExchange(this.inboxMarkerName(channel)))) {
-      return { exchange: this.inboxExchange, routingKey: channel, persistent: false };
-    }
-    const route = { exchange: "", routingKey: channel, persistent: this.#persistent };
-    // A queue that exists is used as it is (whatever its arguments); only a missing one is declared.
-    if (await this.#exists(session, (amqp) => amqp.checkQueue(channel))) return route;
-    await this.#withChannel(session, (amqp) => amqp.assertQueue(channel, this.streamQueueOptions()));
-    return route;
-  }
-
-  /** Runs a passive declare on a channel of its own, since a 404 closes the channel. */
-  async #exists(session: Session, check: (channel: RabbitMQChannel) => Promise<unknown>): Promise<boolean> {
+  async #declareQueue(session: Session, queue: string): Promise<void> {
     try {
-      await this.#withChannel(session, check);
-      return true;
+      // A queue that exists is used as it is, whatever its arguments; only a missing one is declared.
+      await this.#withChannel(session, (amqp) => amqp.checkQueue(queue));
     } catch (error) {
-      if ((error as { code?: unknown }).code === 404) return false;
-      throw error;
+      if ((error as { code?: unknown }).code !== 404) throw error;
+      await this.#withChannel(session, (amqp) => amqp.assertQueue(queue, this.streamQueueOptions()));
     }
   }
 
-  async #withChannel<T>(session: Session, use: (channel: RabbitMQChannel) => Promise<T>): Promise<T> {
+  /** Runs `use` on a channel of its own, so that a refusal (which closes the channel) harms nothing else. */
+  async #withChannel(session: Session, use: (channel: RabbitMQChannel) => Promise<unknown>): Promise<void> {
     const channel = await session.connection.createChannel();
     let open = true;
     channel.on("error", () => {});
@@ -296,7 +290,7 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
       open = false;
     });
     try {
-      return await use(channel);
+      await use(channel);
     } finally {
       if (open) await channel.close().catch(() => {});
     }
@@ -334,11 +328,6 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
         ...this.#options.queueArguments,
       },
     };
-  }
-
-  /** @internal */
-  inboxMarkerName(channel: string): string {
-    return `${this.inboxExchange}.${channel}`;
   }
 
   /** @internal */

@@ -16,7 +16,7 @@ export function plainConnection(): Promise<ChannelModel> {
   return connect(RABBITMQ_URL);
 }
 
-/** Deletes queues (and inbox exchanges) the tests declared, through the plain client. */
+/** Deletes queues the tests declared, through the plain client. */
 export async function deleteQueues(...queues: string[]): Promise<void> {
   const connection = await plainConnection();
   try {
@@ -57,18 +57,22 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what
   }
 }
 
-/**
- * Deletes every queue whose name starts with `prefix` (the conformance suite and the end-to-end
- * harness name their destinations `conformance.rabbitmq.*` and `e2e.rabbitmq.*`). Lists them with
- * `rabbitmqctl`, since AMQP cannot list queues.
- */
-export async function deleteQueuesStartingWith(prefix: string): Promise<void> {
+/** The queues whose names start with `prefix`, listed with `rabbitmqctl` since AMQP cannot list queues. */
+export async function queuesStartingWith(prefix: string): Promise<string[]> {
   const { stdout } = await promisify(execFile)("rabbitmqctl", ["list_queues", "-q", "--no-table-headers", "name"], {
     timeout: 30_000,
   });
-  const names = stdout
+  return stdout
     .split("\n")
     .map((line) => line.trim())
     .filter((name) => name.startsWith(prefix));
+}
+
+/**
+ * Deletes every queue whose name starts with `prefix` (the conformance suite and the end-to-end
+ * harness name their destinations `conformance.rabbitmq.*` and `e2e.rabbitmq.*`).
+ */
+export async function deleteQueuesStartingWith(prefix: string): Promise<void> {
+  const names = await queuesStartingWith(prefix);
   if (names.length > 0) await deleteQueues(...names);
 }

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { TransportError, type Transport } from "@stream/core";
 import { afterEach, describe, expect, test } from "vitest";
 import { createRabbitMQTransport } from "../src/index";
-import { RABBITMQ_URL, deleteQueues, freshName, inspectQueue, plainConnection, waitFor } from "./helpers";
+import { RABBITMQ_URL, deleteQueues, freshName, inspectQueue, plainConnection, queuesStartingWith, waitFor } from "./helpers";
 
 // What the adapter does on RabbitMQ itself, checked through a second door (plain amqplib).
 
@@ -30,7 +30,7 @@ describe("rabbitmq transport on the broker", () => {
   test("a stream frame is a persistent message in a durable single-active-consumer queue", async () => {
     const channel = destination();
     const frame = randomBytes(1000);
-    await transport().publish(channel, frame, { key: "stream-1" });
+    await transport().publish(channel, frame, { key: "stream-1", kind: "stream" });
 
     const connection = await plainConnection();
     try {
@@ -83,7 +83,7 @@ describe("rabbitmq transport on the broker", () => {
   test("a rejected frame is redelivered; a frame whose handler never finished goes back on close", async () => {
     const channel = destination();
     const sender = transport();
-    await sender.publish(channel, Buffer.from("a"), { key: "k" });
+    await sender.publish(channel, Buffer.from("a"), { key: "k", kind: "stream" });
     let attempts = 0;
     const first = await transport({ redeliveryDelayMs: 10 }).subscribe(
       channel,
@@ -97,7 +97,7 @@ describe("rabbitmq transport on the broker", () => {
     await first.close();
     expect((await inspectQueue(channel))?.messageCount).toBe(0);
 
-    await sender.publish(channel, Buffer.from("b"), { key: "k" });
+    await sender.publish(channel, Buffer.from("b"), { key: "k", kind: "stream" });
     let started = false;
     const hanging = await transport().subscribe(
       channel,
@@ -114,7 +114,7 @@ describe("rabbitmq transport on the broker", () => {
 
   test("a frame whose handler resolves as the subscription closes is acked, not redelivered", async () => {
     const channel = destination();
-    await transport().publish(channel, Buffer.from("last"), { key: "k" });
+    await transport().publish(channel, Buffer.from("last"), { key: "k", kind: "stream" });
     let closing: Promise<void> | undefined;
     const subscription = await transport().subscribe(
       channel,
@@ -136,11 +136,11 @@ describe("rabbitmq transport on the broker", () => {
     const b: string[] = [];
     const first = await transport().subscribe(channel, (f) => void a.push(Buffer.from(f).toString()), { kind: "stream" });
     const second = await transport().subscribe(channel, (f) => void b.push(Buffer.from(f).toString()), { kind: "stream" });
-    await Promise.all(Array.from({ length: 20 }, (_, i) => sender.publish(channel, Buffer.from(`x${i}`), { key: "k" })));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => sender.publish(channel, Buffer.from(`x${i}`), { key: "k", kind: "stream" })));
     await waitFor(() => a.length === 20, 10_000, "first subscriber");
     expect(b).toEqual([]);
     await first.close();
-    await Promise.all(Array.from({ length: 5 }, (_, i) => sender.publish(channel, Buffer.from(`y${i}`), { key: "k" })));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => sender.publish(channel, Buffer.from(`y${i}`), { key: "k", kind: "stream" })));
     await waitFor(() => b.length === 5, 10_000, "second subscriber");
     expect(b).toEqual(["y0", "y1", "y2", "y3", "y4"]);
     await second.close();
@@ -155,25 +155,21 @@ describe("rabbitmq transport on the broker", () => {
     const second = await transport().subscribe(inbox, (f) => void b.push(f), { kind: "inbox" });
     const senderErrors: Error[] = [];
     const sender = transport({ onError: (error) => senderErrors.push(error) });
-    for (let i = 0; i < 10; i++) await sender.publish(inbox, Uint8Array.of(i), { key: "k" });
+    for (let i = 0; i < 10; i++) await sender.publish(inbox, Uint8Array.of(i), { key: "k", kind: "inbox" });
     await waitFor(() => a.length === 10 && b.length === 10, 10_000, "both inbox subscribers");
     expect(a.map((f) => f[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await first.close();
     await second.close();
-    // Nothing durable is left behind: no queue of the inbox's name, no exchange.
-    expect(await inspectQueue(inbox)).toBeUndefined();
-    const connection = await plainConnection();
-    const amqp = await connection.createChannel();
-    amqp.on("error", () => {});
-    const gone = await amqp.checkExchange(`stream.inbox.${inbox}`).catch((error: { code?: number }) => error);
-    expect((gone as { code?: number }).code).toBe(404);
-    await connection.close().catch(() => {});
+    // Nothing is left behind: neither the subscribers' queues nor a queue of the inbox's name.
+    expect(await queuesStartingWith(inbox)).toEqual([]);
     // A late frame for the inbox is dropped by the broker, not refused: the sender's channel lives on.
-    await sender.publish(inbox, Uint8Array.of(10), { key: "k" });
+    await sender.publish(inbox, Uint8Array.of(10), { key: "k", kind: "inbox" });
     const other = destination();
-    await Promise.all([sender.publish(inbox, Uint8Array.of(11), { key: "k" }), sender.publish(other, Uint8Array.of(1), { key: "k" })]);
+    await Promise.all([sender.publish(inbox, Uint8Array.of(11), { key: "k", kind: "inbox" }), sender.publish(other, Uint8Array.of(1), { key: "k", kind: "stream" })]);
     expect((await inspectQueue(other))?.messageCount).toBe(1);
-    expect(await inspectQueue(inbox)).toBeUndefined();
+    // Nor does a connection's first frame for the inbox leave anything behind.
+    await transport().publish(inbox, Uint8Array.of(12), { key: "k", kind: "inbox" });
+    expect(await queuesStartingWith(inbox)).toEqual([]);
     expect(senderErrors).toEqual([]);
   });
 
@@ -183,7 +179,7 @@ describe("rabbitmq transport on the broker", () => {
     const sender = transport();
     const received: Buffer[] = [];
     const subscription = await transport().subscribe(channel, (f) => void received.push(Buffer.from(f)), { kind: "stream" });
-    await Promise.all(frames.map((frame) => sender.publish(channel, frame, { key: "big" })));
+    await Promise.all(frames.map((frame) => sender.publish(channel, frame, { key: "big", kind: "stream" })));
     await waitFor(() => received.length === frames.length, 30_000, "big frames");
     expect(received.every((frame, i) => frame.equals(frames[i] as Buffer))).toBe(true);
     await subscription.close();
@@ -197,7 +193,7 @@ describe("rabbitmq transport on the broker", () => {
       injectedClosed = true;
     });
     const withReady = createRabbitMQTransport({ connection: injected });
-    await withReady.publish(channel, Buffer.from("1"), { key: "k" });
+    await withReady.publish(channel, Buffer.from("1"), { key: "k", kind: "stream" });
     await withReady.close();
     expect(injectedClosed).toBe(false);
     await injected.close();
@@ -213,7 +209,7 @@ describe("rabbitmq transport on the broker", () => {
         return made;
       },
     });
-    await withFactory.publish(channel, Buffer.from("2"), { key: "k" });
+    await withFactory.publish(channel, Buffer.from("2"), { key: "k", kind: "stream" });
     await withFactory.close();
     expect(made).toBeDefined();
     expect(madeClosed).toBe(true);
@@ -239,7 +235,7 @@ describe("rabbitmq transport on the broker", () => {
     url.username = "guest";
     url.password = "not-the-password";
     const error = await transport({ url: url.toString() })
-      .publish(destination(), Buffer.from("x"), { key: "k" })
+      .publish(destination(), Buffer.from("x"), { key: "k", kind: "stream" })
       .catch((e: unknown) => e);
     expect(TransportError.isInstance(error)).toBe(true);
     expect((error as TransportError).retryable).toBe(false);

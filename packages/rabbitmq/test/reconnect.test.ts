@@ -1,15 +1,15 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { createTcpProxy, type TcpProxy } from "@stream/conformance";
-import { createRetryingTransport, createStreamClient, type StreamClient } from "@stream/core";
+import { createStreamClient, type StreamClient } from "@stream/core";
 import { afterEach, describe, expect, test } from "vitest";
 import { createRabbitMQTransport } from "../src/index";
 import type { RabbitMQTransportOptions } from "../src/index";
 import { RABBITMQ_URL, closeAllConnections, deleteQueues, freshName, inspectQueue, waitFor } from "./helpers";
 
 // The connection really goes away mid-transfer (the broker closes it, or the network path is cut)
-// and the transfer still completes byte-exact: the adapter reconnects and resubscribes, core's
-// retrying transport republishes what failed, the receiver drops duplicates.
+// and the transfer still completes byte-exact: the adapter reconnects and resubscribes, the
+// client's retries (core's, on by default) republish what failed, the receiver drops duplicates.
 
 const SIZE_BYTES = 48 * 1024 * 1024;
 const CHUNK_BYTES = 256 * 1024;
@@ -26,8 +26,7 @@ afterEach(async () => {
 });
 
 function client(options: RabbitMQTransportOptions, onError: (error: Error) => void): StreamClient {
-  const transport = createRabbitMQTransport({ ...options, onError });
-  const created = createStreamClient({ transport: createRetryingTransport(transport, { retries: 10 }) });
+  const created = createStreamClient({ transport: createRabbitMQTransport({ ...options, onError }), retry: { retries: 10 } });
   clients.push(created);
   return created;
 }
@@ -138,18 +137,18 @@ describe("rabbitmq reconnect", () => {
     const subscription = await transport.subscribe(channel, (frame) => void received.push(Buffer.from(frame).toString()), {
       kind: "stream",
     });
-    await transport.publish(channel, Buffer.from("before"), { key: "k" });
+    await transport.publish(channel, Buffer.from("before"), { key: "k", kind: "stream" });
     await waitFor(() => received.length === 1, 10_000, "first frame");
     await closeAllConnections("stream reconnect test");
     await waitFor(() => errors.length > 0, 10_000, "the drop to be noticed");
-    const during = await transport.publish(channel, Buffer.from("during"), { key: "k" }).catch((error: unknown) => error);
+    const during = await transport.publish(channel, Buffer.from("during"), { key: "k", kind: "stream" }).catch((error: unknown) => error);
     expect((during as { retryable?: boolean }).retryable).toBe(true);
     expect((during as Error).message).toMatch(/^\[stream\] \[rabbitmq\] .*; try again/);
     // Once reconnected, publish works again and the subscription, restarted by the adapter, gets the frame.
     let after: unknown;
     const deadline = Date.now() + 15_000;
     for (;;) {
-      after = await transport.publish(channel, Buffer.from("after"), { key: "k" }).then(() => undefined, (error: unknown) => error);
+      after = await transport.publish(channel, Buffer.from("after"), { key: "k", kind: "stream" }).then(() => undefined, (error: unknown) => error);
       if (after === undefined || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
