@@ -1,5 +1,8 @@
 import { DATA_HEADER_BYTES } from "./protocol/frame-codec";
 
+/** The sequence number in a data frame's header. */
+const frameSequence = (frame: Uint8Array): number => new DataView(frame.buffer, frame.byteOffset).getUint32(20);
+
 /**
  * The sender's side of flow control: the data frames of one stream that are in flight (sent,
  * not yet acknowledged), at most `windowChunks` of them and `windowBytes` of payload.
@@ -18,10 +21,21 @@ export class AckWindow {
   /** Every chunk below this sequence has been acknowledged. */
   acknowledged = 0;
 
+  /**
+   * @param onAcknowledged called with each frame the window lets go of once acknowledged, so the
+   * sender can reuse its buffer.
+   */
   constructor(
     private windowChunks: number,
     private readonly windowBytes: number,
+    private readonly onAcknowledged: (frame: Uint8Array) => void = () => {},
   ) {}
+
+  /** Whether `frame` is in flight. */
+  holds(frame: Uint8Array): boolean {
+    const sequence = frameSequence(frame);
+    return this.frames.get(sequence) === frame;
+  }
 
   /** Sets the most chunks in flight (a receiver's credit); frames already in flight stay. */
   limit(windowChunks: number): void {
@@ -101,6 +115,7 @@ export class AckWindow {
     if (frame === undefined) return;
     this.frames.delete(sequence);
     this.payloadBytes -= frame.byteLength - DATA_HEADER_BYTES;
+    this.onAcknowledged(frame);
   }
 
   /** The frames in flight from `sequence` on, oldest first, to send again. */

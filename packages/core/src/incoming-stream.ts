@@ -313,6 +313,9 @@ export class IncomingStream extends Readable {
     if (this.isSettled) return;
     this.settle(undefined);
     this.rejectResult(error);
+    // A stream not yet read has no 'error' listener; the error still reaches whoever reads it
+    // (iteration rethrows it, `result` rejects with it) without crashing the process first.
+    if (this.listenerCount("error") === 0) this.once("error", () => {});
     this.destroy(error);
   }
 

@@ -112,6 +112,12 @@ export async function sendStream(
   const flow = resolveFlow(transport.capabilities, options);
   const flowControl = options.flowControl ?? "end-to-end";
   const endToEnd = flowControl === "end-to-end";
+  if (!endToEnd && (!transport.capabilities.brokerAcks || transport.capabilities.retention === "none")) {
+    throw new TypeError(
+      `[stream] flowControl "broker" needs a broker that acknowledges durably; ${transport.name} ` +
+        `(brokerAcks ${transport.capabilities.brokerAcks}, retention "${transport.capabilities.retention}") could lose the stream. Use "end-to-end".`,
+    );
+  }
   if (!endToEnd && options.model === "pull") {
     throw new TypeError('[stream] a pull stream waits for its receiver\'s request, so it needs flowControl "end-to-end"');
   }
@@ -136,7 +142,18 @@ export async function sendStream(
   const heartbeatMs = options.heartbeatMs ?? 5000;
   const lossy = transport.capabilities.retention === "none" || !transport.capabilities.redelivery;
 
-  const window = new AckWindow(flow.windowChunks, flow.windowBytes);
+  // Frame buffers are reused once acknowledged and no publish holds them any more: a stream of
+  // any length allocates about one window of them, so memory stays flat instead of waiting for
+  // a GC to free a gigabyte of spent chunks.
+  const frameBytes = DATA_HEADER_BYTES + flow.chunkBytes;
+  const spare: Uint8Array[] = [];
+  const publishing = new Map<Uint8Array, number>();
+  const recycle = (frame: Uint8Array): void => {
+    if (frame.byteLength === frameBytes && spare.length <= flow.windowChunks) spare.push(frame);
+  };
+  const window = new AckWindow(flow.windowChunks, flow.windowBytes, (frame) => {
+    if (!publishing.has(frame)) recycle(frame);
+  });
   const now = Date.now();
   const state: SendState = {
     bytesSent: 0,
@@ -170,7 +187,14 @@ export async function sendStream(
   /** Publishes without waiting; a failure fails the send. The promise never rejects. */
   const publish = (frame: Uint8Array, sequence?: number): Promise<void> => {
     state.lastPublishedAt = Date.now();
-    return transport.publish(destination, frame, { key: streamId, kind: "stream" }).then(
+    publishing.set(frame, (publishing.get(frame) ?? 0) + 1);
+    const settled = (): void => {
+      const count = (publishing.get(frame) ?? 1) - 1;
+      if (count > 0) return void publishing.set(frame, count);
+      publishing.delete(frame);
+      if (sequence !== undefined && !window.holds(frame) && !state.failure) recycle(frame);
+    };
+    return transport.publish(destination, frame, { key: streamId, kind: "stream" }).finally(settled).then(
       () => {
         if (!endToEnd && sequence !== undefined) {
           window.release(sequence);
@@ -283,7 +307,7 @@ export async function sendStream(
     // Iterated by hand so a failure (an abort, a receiver's refusal) wins over a source that
     // is slow to yield its next chunk. (Not Promise.race with one long-lived promise: every race
     // would stay attached to it, and with it every chunk read.)
-    const chunks = readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES);
+    const chunks = readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES, () => spare.pop() ?? Buffer.allocUnsafe(frameBytes));
     const read = () =>
       new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
         interruptRead = reject;

@@ -27,35 +27,42 @@ export async function describeSource(source: StreamSource): Promise<SourceInfo> 
 /**
  * Reads `source` as buffers of `headroom + chunkBytes` bytes whose last `chunkBytes` hold the
  * next chunk (the final one may be shorter). The headroom is where the sender writes the frame
- * header, so a chunk is copied once at most (zero times from a file).
+ * header, so a chunk is copied once at most (zero times from a file). Buffers come from
+ * `allocate` (a pool, in the sender) and must be `headroom + chunkBytes` long.
  */
 export async function* readChunks(
   source: StreamSource,
   chunkBytes: number,
   headroom: number,
+  allocate: () => Uint8Array = () => Buffer.allocUnsafe(headroom + chunkBytes),
 ): AsyncGenerator<Uint8Array> {
   if (typeof source === "string") {
-    yield* readFileChunks(source, chunkBytes, headroom);
+    yield* readFileChunks(source, chunkBytes, headroom, allocate);
     return;
   }
   if (source instanceof Uint8Array) {
     for (let at = 0; at < source.byteLength; at += chunkBytes) {
       const piece = source.subarray(at, at + chunkBytes);
-      const frame = Buffer.allocUnsafe(headroom + piece.byteLength);
+      const frame = allocate().subarray(0, headroom + piece.byteLength);
       frame.set(piece, headroom);
       yield frame;
     }
     return;
   }
-  yield* rechunk(source, chunkBytes, headroom);
+  yield* rechunk(source, chunkBytes, headroom, allocate);
 }
 
-async function* readFileChunks(path: string, chunkBytes: number, headroom: number): AsyncGenerator<Uint8Array> {
+async function* readFileChunks(
+  path: string,
+  chunkBytes: number,
+  headroom: number,
+  allocate: () => Uint8Array,
+): AsyncGenerator<Uint8Array> {
   const handle = await open(path, "r");
   try {
     let position = 0;
     for (;;) {
-      const frame = Buffer.allocUnsafe(headroom + chunkBytes);
+      const frame = allocate();
       let filled = 0;
       while (filled < chunkBytes) {
         const { bytesRead } = await handle.read(frame, headroom + filled, chunkBytes - filled, position);
@@ -75,8 +82,9 @@ async function* rechunk(
   source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   chunkBytes: number,
   headroom: number,
+  allocate: () => Uint8Array,
 ): AsyncGenerator<Uint8Array> {
-  let frame = Buffer.allocUnsafe(headroom + chunkBytes);
+  let frame = allocate();
   let filled = 0;
   for await (const piece of source as AsyncIterable<Uint8Array | string>) {
     const bytes = typeof piece === "string" ? Buffer.from(piece) : piece;
@@ -88,7 +96,7 @@ async function* rechunk(
       at += take;
       if (filled === chunkBytes) {
         yield frame;
-        frame = Buffer.allocUnsafe(headroom + chunkBytes);
+        frame = allocate();
         filled = 0;
       }
     }

@@ -112,8 +112,9 @@ export interface Transport {
   /**
    * Publishes one frame. Resolves when the broker has acknowledged it (when
    * `capabilities.brokerAcks`), rejects with a `TransportError` (`retryable` when a reconnect
-   * may help). Core never changes a frame after publishing it, and may publish the same frame
-   * again (a retransmission), so an adapter may hold on to it without copying.
+   * may help). Until the promise settles the frame is the adapter's: core does not change it
+   * (and may publish the same frame again, a retransmission). Once it settles, core may reuse
+   * the buffer, so an adapter that needs the bytes later must copy them.
    *
    * Core calls `publish` again before earlier calls have resolved (that is how it keeps a window
    * in flight); frames published to one channel with one key must reach the broker in call order.

@@ -224,7 +224,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
         streamId,
         chunkCount: view.getUint32(at),
         byteCount: getU64(view, at + 4, "byte count"),
-        sha256: bytes.slice(at + 12, at + 44),
+        sha256: new Uint8Array(bytes.subarray(at + 12, at + 44)), // a copy, even when bytes is a Buffer
       };
     }
     case FrameType.Abort: {

@@ -63,14 +63,15 @@ export function withFaults(transport: Transport, faults: FaultOptions): Transpor
       }
       let bytes = frame;
       if (faults.corrupt?.(sequenceOf(frame))) {
-        bytes = frame.slice();
+        bytes = new Uint8Array(frame); // a copy: Buffer#slice would share the sender's bytes
         const at = DATA_HEADER_BYTES + Math.floor(next() * (bytes.byteLength - DATA_HEADER_BYTES));
         bytes[at] = (bytes[at] as number) ^ 0xff;
       }
       if (faults.lossRate && next() < faults.lossRate) return undefined;
       if (faults.reorderRate && !held.has(channel) && next() < faults.reorderRate) {
         const timer = setTimeout(() => void release(channel)?.catch(() => {}), 20);
-        held.set(channel, { frame: bytes, options, timer });
+        // Held past this publish's resolution, when the sender may reuse the buffer: keep a copy.
+        held.set(channel, { frame: bytes === frame ? new Uint8Array(frame) : bytes, options, timer });
         return undefined;
       }
       await send(channel, bytes, options);

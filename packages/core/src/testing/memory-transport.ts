@@ -121,7 +121,8 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
       if (frame.byteLength > this.capabilities.maxFrameBytes) {
         throw new TransportError({ message: `[stream] [memory] frame of ${frame.byteLength} bytes exceeds maxFrameBytes`, retryable: false });
       }
-      route(broker.channel(name), frame, key);
+      // A broker has its own copy once it acknowledges: the publisher may reuse its buffer.
+      route(broker.channel(name), new Uint8Array(frame), key);
     },
     async subscribe(name, handler, subscribeOptions): Promise<Subscription> {
       const channel = broker.channel(name, subscribeOptions.kind);
