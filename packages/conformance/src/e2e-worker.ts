@@ -4,7 +4,7 @@
  *   e2e-worker receive <transport module> <destination> <output file>
  * Prints "ready" once receiving, then one JSON line with sha256, byteCount, seconds, peakRssBytes.
  */
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { pathToFileURL } from "node:url";
 import { createStreamClient, type Transport } from "@stream/core";
@@ -17,7 +17,19 @@ if (!mode || !modulePath || !destination || !file) {
 const { createTransport } = (await import(pathToFileURL(modulePath).href)) as { createTransport: () => Transport | Promise<Transport> };
 const client = createStreamClient({ transport: await createTransport() });
 const started = Date.now();
-const peakRssBytes = () => process.resourceUsage().maxRSS * 1024;
+/**
+ * This process's own peak resident memory. Linux keeps getrusage's maxRSS across exec, so a
+ * child would report its parent's peak; VmHWM belongs to this process image alone.
+ */
+const peakRssBytes = (): number => {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // Not Linux: fall back to getrusage.
+  }
+  return process.resourceUsage().maxRSS * 1024;
+};
 try {
   if (mode === "send") {
     const result = await client.send(file, { destination, ...(extra ? JSON.parse(extra) : {}) });

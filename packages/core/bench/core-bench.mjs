@@ -5,7 +5,7 @@
 // bytes, alternating, each run in a process of its own so peak RSS is its own.
 import { spawnSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, statSync } from "node:fs";
+import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -30,7 +30,8 @@ function parseSize(text) {
   return Math.round(Number(match[1]) * unit);
 }
 
-const peakRss = () => process.resourceUsage().maxRSS * 1024;
+// VmHWM: this process's own peak (getrusage's maxRSS survives exec and would report the parent's).
+const peakRss = () => Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? process.resourceUsage().maxRSS) * 1024;
 
 async function copyAndHash(file, out) {
   const hash = createHash("sha256");

@@ -1,0 +1,38 @@
+import { TransportError } from "@stream/core";
+import {
+  KafkaJSConnectionError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  KafkaJSSASLAuthenticationError,
+} from "kafkajs";
+import { describe, expect, test } from "vitest";
+import { isRetryableKafkaError, toTransportError } from "./kafka-errors";
+
+const protocolError = (type: string, retriable: boolean) =>
+  new KafkaJSProtocolError({ type, code: 1, retriable, message: `broker says ${type}` } as never);
+
+describe("kafka error mapping", () => {
+  test("a dropped connection is retryable, also once kafkajs gave up retrying it", () => {
+    const dropped = new KafkaJSConnectionError("Connection error: ECONNREFUSED");
+    expect(isRetryableKafkaError(dropped)).toBe(true);
+    expect(isRetryableKafkaError(new KafkaJSNumberOfRetriesExceeded(dropped, { retryCount: 5, retryTime: 300 }))).toBe(true);
+  });
+
+  test("a record too large, an authorization failure and a SASL failure are not", () => {
+    expect(isRetryableKafkaError(protocolError("MESSAGE_TOO_LARGE", false))).toBe(false);
+    expect(isRetryableKafkaError(protocolError("TOPIC_AUTHORIZATION_FAILED", false))).toBe(false);
+    expect(isRetryableKafkaError(new (KafkaJSSASLAuthenticationError as new (message: string) => Error)("bad password"))).toBe(false);
+    expect(isRetryableKafkaError(protocolError("LEADER_NOT_AVAILABLE", true))).toBe(true);
+  });
+
+  test("wraps in TransportError with the cause, the source and what to do", () => {
+    const cause = protocolError("MESSAGE_TOO_LARGE", false);
+    const error = toTransportError("publish to topic t failed", cause);
+    expect(TransportError.isInstance(error)).toBe(true);
+    expect(error.retryable).toBe(false);
+    expect(error.cause).toBe(cause);
+    expect(error.message).toMatch(/^\[stream\] \[kafka\] publish to topic t failed: .*; .*message\.max\.bytes/);
+    const again = toTransportError("other", error);
+    expect(again).toBe(error);
+  });
+});

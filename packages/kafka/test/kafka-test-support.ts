@@ -1,0 +1,61 @@
+import { randomUUID } from "node:crypto";
+import { connect } from "node:net";
+import { Kafka, logLevel, type ISocketFactory, type KafkaMessage } from "kafkajs";
+
+/** The broker the tests use: `STREAM_KAFKA_BROKERS` (comma-separated) or the one `tooling/brokers` starts. */
+export const BROKERS = (process.env.STREAM_KAFKA_BROKERS ?? "127.0.0.1:9092").split(",");
+
+/** A fresh channel name, so tests never see each other's leftovers. */
+export const freshChannel = (label: string): string => `test.kafka.${label}.${randomUUID().slice(0, 8)}`;
+
+/** A plain kafkajs client: the second door through which tests check what reached the broker. */
+export const plainKafka = (): Kafka => new Kafka({ brokers: BROKERS, clientId: "stream-test", logLevel: logLevel.NOTHING });
+
+/** Reads every record of `topic` from the beginning with a plain kafkajs consumer, until `count` arrived. */
+export async function readTopic(topic: string, count: number, timeoutMs = 20_000): Promise<Array<KafkaMessage & { partition: number }>> {
+  const consumer = plainKafka().consumer({ groupId: `second-door.${randomUUID()}`, maxWaitTimeInMs: 200 });
+  const records: Array<KafkaMessage & { partition: number }> = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${records.length} of ${count} records on ${topic}`)), timeoutMs);
+      void consumer.run({
+        eachMessage: async ({ partition, message }) => {
+          records.push({ ...message, partition });
+          if (records.length >= count) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return records;
+}
+
+/**
+ * A kafkajs socket factory that sends every connection to the broker through `proxyPort`. The
+ * broker advertises its own address in metadata, so pointing `brokers` at a proxy is not enough:
+ * kafkajs would reconnect straight to the advertised address after the first request.
+ */
+export function throughProxy(brokerPort: number, proxyPort: () => number): ISocketFactory {
+  return ({ host, port, onConnect }) => {
+    const socket = connect({ host, port: port === brokerPort ? proxyPort() : port }, onConnect);
+    socket.setKeepAlive(true, 30_000);
+    return socket;
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it is true or `timeoutMs` passed. */
+export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
