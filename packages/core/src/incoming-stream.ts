@@ -58,6 +58,9 @@ export class IncomingStream extends Readable {
   private readonly hasher: StreamHasher;
   private waitingForHasher = false;
   private finishing = false;
+  private verified = false;
+  private completionHeld = false;
+  private completed = false;
   private nextSequence = 0;
   private verifiedOffset = 0;
   private end: EndFrame | undefined;
@@ -113,7 +116,17 @@ export class IncomingStream extends Readable {
    * Rejects with the stream's error, or `UnsafePathError` for a name that escapes the folder.
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
-    return saveStream(this, this.result, directory, this.manifest.name, options);
+    this.holdCompletion();
+    return saveStream(this, this.result, directory, this.manifest.name, options).then(
+      (saved) => {
+        this.complete();
+        return saved;
+      },
+      (error: unknown) => {
+        this.refuseCompletion(`the receiver could not store the stream: ${String(error)}`);
+        throw error;
+      },
+    );
   }
 
   /** @internal Takes one frame of this stream from the receiver. */
@@ -245,8 +258,13 @@ export class IncomingStream extends Readable {
       this.integrityFailure(`the SHA-256 of the ${end.byteCount} bytes received differs from the sender's`);
       return;
     }
-    const ack = this.sendAck(true);
-    this.settle(ack);
+    this.settle();
+    this.verified = true;
+    // The sender hears "complete" once the bytes are handed over: when the application has read
+    // to the end, or (saveTo) when the file has its final name. Until then, keepalives.
+    this.once("end", () => {
+      if (!this.completionHeld) this.complete();
+    });
     this.push(null);
     this.resolveResult({
       streamId: this.streamId,
@@ -254,6 +272,29 @@ export class IncomingStream extends Readable {
       chunkCount: end.chunkCount,
       sha256: digest.toString("hex"),
     });
+  }
+
+  /**
+   * @internal Keeps the final acknowledgement back until {@link complete}: `saveTo` sends it once
+   * the file is in place, so a sender's success means the file is stored, not only verified.
+   */
+  holdCompletion(): void {
+    this.completionHeld = true;
+  }
+
+  /** @internal Tells the sender the verified stream has been handed over; ends the exchange. */
+  complete(): void {
+    if (!this.verified || this.completed) return;
+    this.completed = true;
+    this.context.settled(this.streamId, this.sendAck(true));
+  }
+
+  /** @internal The verified stream could not be handed over (saveTo failed): the sender is told. */
+  refuseCompletion(reason: string): void {
+    if (!this.verified || this.completed) return;
+    this.completed = true;
+    this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.Rejected, reason });
+    this.context.settled(this.streamId, undefined);
   }
 
   private sendAck(complete: boolean): AckFrame {
@@ -277,6 +318,7 @@ export class IncomingStream extends Readable {
 
   /** @internal Called by the receiver every few hundred milliseconds: gap repair, keepalive and dead-sender detection. */
   tick(now: number): void {
+    if (this.verified && !this.completed && now - this.lastReplyAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
     if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
@@ -311,7 +353,8 @@ export class IncomingStream extends Readable {
 
   private fail(error: StreamError): void {
     if (this.isSettled) return;
-    this.settle(undefined);
+    this.settle();
+    this.context.settled(this.streamId, undefined);
     this.rejectResult(error);
     // A stream not yet read has no 'error' listener; the error still reaches whoever reads it
     // (iteration rethrows it, `result` rejects with it) without crashing the process first.
@@ -319,13 +362,13 @@ export class IncomingStream extends Readable {
     this.destroy(error);
   }
 
-  private settle(finalAck: AckFrame | undefined): void {
+  /** Takes no more frames: the stream is verified, or has failed. */
+  private settle(): void {
     this.isSettled = true;
-    if (!finalAck) this.hasher.dispose();
+    this.hasher.dispose();
     this.pending.clear();
     this.pendingBytes = 0;
     this.wakeRoomWaiters();
-    this.context.settled(this.streamId, finalAck);
   }
 
   private wakeRoomWaiters(): void {
@@ -335,13 +378,18 @@ export class IncomingStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.verified && !this.completed && !this.readableEnded) {
+      // Destroyed after verification, before reading to the end: not handed over.
+      this.refuseCompletion(error?.message ?? "the receiving application stopped before taking the whole stream");
+    }
     if (!this.isSettled) {
       const code = UnsafePathError.isInstance(error) ? AbortCode.Rejected : AbortCode.Cancelled;
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code, reason: error?.message ?? "the receiver stopped reading" });
       const reason = StreamError.isInstance(error)
         ? error
         : new StreamAbortedError({ message: `[stream] stream ${this.streamId} was destroyed by the receiving application`, cause: error ?? undefined });
-      this.settle(undefined);
+      this.settle();
+      this.context.settled(this.streamId, undefined);
       this.rejectResult(reason);
     }
     callback(error);

@@ -80,6 +80,20 @@ describe("IncomingStream.saveTo", () => {
     await close();
   });
 
+  test("the sender hears success only once the file has its final name", async () => {
+    const { sender, next, streams, close } = rig();
+    await streams.ready;
+    const data = randomBytes(200_000);
+    const arriving = next();
+    const sent = sender.send(data, { destination: "files", name: "stored.bin", chunkBytes: 8192 });
+    const saving = (await arriving).saveTo(dir);
+    await sent;
+    expect(await readdir(dir)).toEqual(["stored.bin"]);
+    expect(sha256(await readFile(join(dir, "stored.bin")))).toBe(sha256(data));
+    await saving;
+    await close();
+  });
+
   test("a name that escapes the folder is refused, nothing is written, and the sender is told", async () => {
     const { sender, next, streams, close } = rig();
     await streams.ready;

@@ -123,9 +123,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
 
   private readonly replyTo = new Map<string, string>();
 
+  /** Replies still being published; {@link close} lets them go out before it closes. */
+  private readonly replies = new Set<Promise<void>>();
+
   private reply(frame: Frame, key: string, channel: string | undefined): void {
     if (!channel) return;
-    this.transport.publish(channel, encodeFrame(frame), { key, kind: "inbox" }).catch((error: unknown) => {
+    const sending = this.transport.publish(channel, encodeFrame(frame), { key, kind: "inbox" }).catch((error: unknown) => {
       // Acks repeat every second and requests until answered, so a lost reply is repaired.
       this.options.onFrameError?.(
         StreamError.isInstance(error)
@@ -133,6 +136,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
           : new TransportError({ message: `[stream] [${this.transport.name}] could not reply to ${channel}: ${String(error)}`, cause: error }),
       );
     });
+    this.replies.add(sending);
+    void sending.finally(() => this.replies.delete(sending));
   }
 
   private open(manifest: IncomingStream["manifest"]): void {
@@ -216,8 +221,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     }
   }
 
-  /** Stops receiving. Streams still arriving are destroyed; their senders are told. */
-  async close(): Promise<void> {
+  /**
+   * Stops receiving. Streams still arriving are destroyed and their senders told; replies
+   * already sent (a final acknowledgement above all) get up to `flushTimeoutMs` to reach the
+   * broker first.
+   */
+  async close({ flushTimeoutMs = 5000 }: { flushTimeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
@@ -225,6 +234,14 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.replies]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, flushTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
     await this.subscription?.close();
   }
 }
