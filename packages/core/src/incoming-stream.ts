@@ -111,9 +111,10 @@ export class IncomingStream extends Readable {
 
   /**
    * Saves the stream into `directory` under the sender's file name made safe (see
-   * `safeFileName`), never overwriting an existing file unless told to, and only under its final
-   * name once verified. For a pull stream this is what starts the transfer (Fiorano's `saveTo`).
-   * Rejects with the stream's error, or `UnsafePathError` for a name that escapes the folder.
+   * `safeFileName`), never overwriting an existing file unless told to (`name (1).ext`, ...), and
+   * only under its final name once verified; the sender hears "complete" only then. For a pull
+   * stream this is what starts the transfer (Fiorano's `saveTo`). Rejects with the stream's error,
+   * or `UnsafePathError` for a name that escapes the folder (`..`, absolute, a drive, a NUL).
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
     this.holdCompletion();
@@ -240,7 +241,9 @@ export class IncomingStream extends Readable {
     if (this.end && this.nextSequence === this.end.chunkCount) {
       if (!this.finishing) {
         this.finishing = true;
-        void this.finish(this.end);
+        this.finish(this.end).catch((error: unknown) =>
+          this.fail(StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] verifying ${this.streamId} failed: ${String(error)}`, cause: error, retryable: true })),
+        );
       }
       return;
     }

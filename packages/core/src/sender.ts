@@ -277,6 +277,14 @@ export async function sendStream(
         } else if (state.endFrame) {
           void publish(state.endFrame);
         }
+      } else if (endToEnd && lossy && at - state.lastProgressAt > retransmitAfterMs && window.size > 0) {
+        // The receiver lives (keepalives) but has not moved: stalled, or the tail was lost and it
+        // cannot know. Probe with the oldest chunk and the end: a stalled receiver drops the
+        // duplicates; one missing the tail takes the chunk, and the end makes it ask for the rest.
+        state.lastProgressAt = at;
+        const [oldest] = window.framesFrom(window.acknowledged);
+        if (oldest) void publish(oldest);
+        if (state.endFrame) void publish(state.endFrame);
       }
       if (at - state.lastPublishedAt > heartbeatMs) {
         publish(encodeFrame({ type: FrameType.Heartbeat, streamId, timestampMs: at }));
@@ -344,7 +352,12 @@ export async function sendStream(
       fail(reason);
       throw reason;
     }
-    const sha256 = await hasher.digest();
+    const sha256 = await hasher.digest().catch((error: unknown) => {
+      const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] hashing failed: ${String(error)}`, cause: error });
+      void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
+      fail(reason);
+      throw reason;
+    });
     state.endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: sequence, byteCount: state.bytesSent, sha256 });
     const endPublished = publish(state.endFrame);
     if (endToEnd) await completed;

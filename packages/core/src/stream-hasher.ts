@@ -116,7 +116,9 @@ function workerHasher(): StreamHasher {
       failure = new StreamError("STREAM_HASH", { message: `[stream] the hashing thread failed: ${error.message}`, cause: error, retryable: true });
       broken?.(failure);
       backlog = 0;
-      wake?.();
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
     },
     digested(digest) {
       sessions.delete(id);
@@ -127,6 +129,7 @@ function workerHasher(): StreamHasher {
   worker.ref(); // A digest is owed: keep the process alive until it comes.
   return {
     update(bytes) {
+      if (failure) return; // digest() reports it
       let buffer = pool.pop();
       if (buffer === undefined || buffer.byteLength < bytes.byteLength) buffer = new ArrayBuffer(bytes.byteLength);
       new Uint8Array(buffer).set(bytes);
@@ -145,7 +148,7 @@ function workerHasher(): StreamHasher {
       return backlog;
     },
     drained() {
-      if (backlog < MAX_BACKLOG_BYTES) return Promise.resolve();
+      if (failure || backlog < MAX_BACKLOG_BYTES) return Promise.resolve();
       return new Promise((resolve) => {
         wake = resolve;
       });
