@@ -1,0 +1,3 @@
+import { defineStreamConfig } from "@stream/tsup-config";
+
+export default defineStreamConfig();
