@@ -41,4 +41,4 @@ export {
 } from "./protocol/frames";
 export { DATA_HEADER_BYTES, decodeFrame, encodeFrame, parseManifest } from "./protocol/frame-codec";
 export { RangeSet } from "./range-set";
-export { safeFileName, type SaveOptions, type SaveResult } from "./save-to";
+export { safeFileName, type SaveOptions, type SaveProgress, type SaveResult } from "./save-to";

@@ -1,21 +1,29 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { link, rename, rm } from "node:fs/promises";
-import { basename, extname, isAbsolute, join, relative, resolve } from "node:path";
+import { link, open, rename, rm } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 
+/** How far {@link IncomingStream.saveTo} has got. */
+export interface SaveProgress {
+  /** Verified bytes taken from the stream and handed to the temporary file so far. */
+  readonly bytesReceived: number;
+}
+
 /** Options of `IncomingStream.saveTo`. */
 export interface SaveOptions {
-  /** The file name to use instead of the sender's (it is made safe the same way). */
+  /** The file name to use instead of the sender's (it is made safe the same way, see {@link safeFileName}). */
   readonly fileName?: string;
   /**
    * Replace a file of the same name. Off by default: the stream is saved as `name (1).ext`,
-   * `name (2).ext`, ... so nothing is overwritten silently.
+   * `name (2).ext`, ... (`backup (1).tar.gz`) so nothing is overwritten silently.
    * @default false
    */
   readonly overwrite?: boolean;
+  /** Called as bytes arrive, e.g. for a progress bar. */
+  readonly onProgress?: (progress: SaveProgress) => void;
 }
 
 /** Where a stream was saved. */
@@ -27,42 +35,174 @@ export interface SaveResult {
   readonly sha256: string;
 }
 
-const CONTROL = /[\u0000-\u001f\u007f]/g;
+/** Most bytes of a file name on common file systems (ext4, APFS; NTFS counts UTF-16 units, fewer). */
 const MAX_NAME_BYTES = 255;
+/** Most `name (n).ext` alternatives tried before giving up. */
+const MAX_ALTERNATIVES = 10_000;
+
+// C0 and C1 controls: a name must not move a terminal's cursor or colour its output.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+// Invisible characters that let a name pose as another (`invoice\u202Efdp.exe` shows as
+// `invoiceexe.pdf`): soft hyphen, zero-width marks, bidirectional marks, overrides and isolates,
+// word joiners, the byte-order mark. Removed, not replaced: they were never meant to be seen.
+const INVISIBLE = /[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+// Characters Windows refuses in a name; replaced so a folder synced to Windows still works.
+const RESERVED_CHARACTERS = /[<>:"|?*]/g;
+// Device names Windows reserves whatever their extension (`nul.txt` is the device too).
+const RESERVED_NAMES = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+// `..`, or what Windows reads as it (trailing dots and spaces are dropped there: `.. `, `...`).
+const CLIMBING_SEGMENT = /^\s*\.\.[.\s]*$/;
+
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+/** Cuts `text` to at most `maxBytes` of UTF-8 without splitting a character. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (utf8Length(text) <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const character of text) {
+    bytes += utf8Length(character);
+    if (bytes > maxBytes) break;
+    end += character.length;
+  }
+  return text.slice(0, end);
+}
 
 /**
- * A sender's name for a stream made safe to use as a file name in a folder of ours: directories
- * are dropped (`reports/q3.csv` is `q3.csv`), control characters become `_`, and it is cut to
- * 255 bytes keeping its extension. A name that tries to climb out of the folder (`..`, an
- * absolute path) or has nothing left is refused with {@link UnsafePathError}.
+ * @internal Splits `name` into stem and extension, keeping a compound `.tar.*` extension whole so that
+ * copies are `backup (1).tar.gz`, not `backup.tar (1).gz`. A leading dot is part of the stem
+ * (`.env` has no extension).
+ */
+export function splitExtension(name: string): { stem: string; extension: string } {
+  const match = /^(.+?)((?:\.tar)?\.[^.\s]{1,16})$/i.exec(name);
+  if (!match || /^\.+$/.test(match[1] as string)) return { stem: name, extension: "" };
+  return { stem: match[1] as string, extension: match[2] as string };
+}
+
+/** `stem + extension`, the stem shortened so the whole fits {@link MAX_NAME_BYTES}. */
+function fit(stem: string, extension: string): string {
+  const room = MAX_NAME_BYTES - utf8Length(extension);
+  if (room < 1) return truncateUtf8(stem + extension, MAX_NAME_BYTES);
+  return truncateUtf8(stem, room) + extension;
+}
+
+function refuse(name: string, why: string, what: string): never {
+  throw new UnsafePathError({
+    message: `[stream] the stream name ${JSON.stringify(name)} ${why}; it was refused and nothing was written. ${what}`,
+  });
+}
+
+/**
+ * A sender's name for a stream made safe to use as a file name in a folder of ours:
+ * - a plain directory prefix is dropped (`reports/q3.csv` is `q3.csv`, `a\b\c.txt` is `c.txt`);
+ * - the name is NFC-normalised; control characters become `_`; invisible characters (zero-width,
+ *   bidirectional overrides, the BOM) are removed;
+ * - characters Windows forbids (`<>:"|?*`) become `_`, Windows device names get a `_` prefix
+ *   (`CON` is `_CON`), leading spaces and trailing dots and spaces go;
+ * - it is cut to 255 bytes of UTF-8, never inside a character, keeping its extension (a whole
+ *   `.tar.gz`).
+ *
+ * A name that tries to leave the folder is refused, never rewritten, so the sender hears of it:
+ * a `..` segment, an absolute path (`/etc/passwd`, `\\server\share`), a drive (`C:`), a NUL.
+ *
+ * @throws {UnsafePathError} for such a name, or one with nothing usable left (`""`, `.`, `dir/.`).
  */
 export function safeFileName(name: string): string {
-  const segments = name.split(/[\\/]+/);
-  if (name.includes("\u0000") || isAbsolute(name) || /^[a-zA-Z]:/.test(name) || segments.includes("..")) {
-    throw new UnsafePathError({
-      message: `[stream] the stream name ${JSON.stringify(name)} would write outside the target folder; it was refused. Ask the sender to send a plain file name, or pass saveTo a fileName.`,
-    });
-  }
-  let safe = (segments.pop() ?? "").replace(CONTROL, "_").trim();
-  if (safe === "" || safe === ".") {
-    throw new UnsafePathError({ message: `[stream] the stream name ${JSON.stringify(name)} has no usable file name; pass saveTo a fileName.` });
-  }
-  while (Buffer.byteLength(safe) > MAX_NAME_BYTES) {
-    const extension = extname(safe).slice(0, 32);
-    safe = `${safe.slice(0, Math.max(1, safe.length - extension.length - 1))}${extension}`;
-  }
-  return safe;
+  const plainTo = "Ask the sender to send a plain file name, or pass saveTo a fileName.";
+  if (name.includes("\u0000")) refuse(name, "contains a NUL character", plainTo);
+  const cleaned = name.normalize("NFC").replace(INVISIBLE, "");
+  const segments = cleaned.split(/[\\/]/);
+  if (/^\s*[\\/]/.test(cleaned)) refuse(name, "is an absolute path, outside the target folder", plainTo);
+  if (/^\s*[a-z]:/i.test(cleaned)) refuse(name, "names a drive, outside the target folder", plainTo);
+  if (segments.some((segment) => CLIMBING_SEGMENT.test(segment))) refuse(name, "climbs out of the target folder (`..`)", plainTo);
+  const base = segments.findLast((segment) => segment.trim() !== "" && segment.trim() !== ".") ?? "";
+  let safe = base
+    .replace(CONTROL, "_")
+    .replace(RESERVED_CHARACTERS, "_")
+    .trim()
+    .replace(/[. ]+$/, "");
+  if (safe === "") refuse(name, "has no part usable as a file name", "Pass saveTo a fileName.");
+  if (RESERVED_NAMES.test(safe)) safe = `_${safe}`;
+  const { stem, extension } = splitExtension(safe);
+  return extension === "" ? fit(stem, "").replace(/[. ]+$/, "") || "_" : fit(stem, extension);
 }
 
-/** `name`, `name (1)`, `name (2)`, ... keeping the extension. */
-function candidateName(name: string, attempt: number): string {
-  if (attempt === 0) return name;
-  const extension = extname(name);
-  return `${basename(name, extension)} (${attempt})${extension}`;
+/** @internal The `n`th alternative to a taken name: `report (1).pdf`, `backup (2).tar.gz`, ..., within 255 bytes. */
+export function numberedName(name: string, n: number): string {
+  if (n === 0) return name;
+  const { stem, extension } = splitExtension(name);
+  const suffix = ` (${n})`;
+  return fit(truncateUtf8(stem, MAX_NAME_BYTES - utf8Length(extension) - utf8Length(suffix)) + suffix, extension);
+}
+
+function errorCode(error: unknown): unknown {
+  return (error as { code?: unknown } | null)?.code;
+}
+
+/** Errors of `link` where the file system has no hard links (FAT, exFAT, some network shares). */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EMLINK"]);
+
+/**
+ * @internal Moves the finished file `temporary` into `folder` under `name`, or `name (1)`, `name (2)`, ...
+ * if that is taken: never over an existing file. A hard link claims the name atomically (it
+ * fails if the name exists, even against another process racing for it); where the file system
+ * has no hard links, an exclusive create claims it and a rename fills it.
+ */
+export async function commitWithoutOverwrite(temporary: string, folder: string, name: string): Promise<string> {
+  for (let n = 0; n < MAX_ALTERNATIVES; n++) {
+    const target = checkedPath(folder, numberedName(name, n));
+    try {
+      await link(temporary, target);
+      await rm(temporary, { force: true });
+      return target;
+    } catch (error) {
+      const code = errorCode(error);
+      if (code === "EEXIST") continue;
+      if (!NO_HARD_LINKS.has(code as string)) throw error;
+    }
+    try {
+      await (await open(target, "wx")).close();
+    } catch (error) {
+      if (errorCode(error) === "EEXIST") continue;
+      throw error;
+    }
+    await rename(temporary, target);
+    return target;
+  }
+  throw new Error(`[stream] ${name} and ${MAX_ALTERNATIVES - 1} numbered alternatives all exist in ${folder}; clean up the folder`);
+}
+
+/** `folder/name`, checked to be directly inside `folder` (a second lock behind {@link safeFileName}). */
+function checkedPath(folder: string, name: string): string {
+  const path = join(folder, name);
+  if (dirname(path) !== folder) throw new UnsafePathError({ message: `[stream] ${path} is not inside ${folder}; nothing was written` });
+  return path;
 }
 
 /**
- * Writes `stream` into `directory` under a safe name. The bytes go to a hidden temporary file
+ * Bytes the file writer buffers before it pushes back: a couple of chunks, so disk writes overlap
+ * with receiving instead of alternating with it (Node's 16 KiB default halves the rate).
+ */
+function writeBufferBytes(stream: Readable): number {
+  return Math.min(8 * 1024 * 1024, Math.max(1024 * 1024, 2 * stream.readableHighWaterMark));
+}
+
+/** Counts the bytes passing, for {@link SaveOptions.onProgress}. */
+function counter(onProgress: (progress: SaveProgress) => void) {
+  return async function* count(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    let bytesReceived = 0;
+    for await (const chunk of source) {
+      bytesReceived += chunk.byteLength;
+      onProgress({ bytesReceived });
+      yield chunk;
+    }
+  };
+}
+
+/**
+ * @internal Writes `stream` into `directory` under a safe name. The bytes go to a hidden temporary file
  * first; only once the stream has ended verified is it given its final name, so a failed or
  * lying stream never leaves a half file under that name. `verified` is the stream's result.
  */
@@ -82,25 +222,21 @@ export async function saveStream(
     stream.destroy(error as Error);
     throw error;
   }
-  const temporary = join(folder, `.${fileName}.${randomBytes(4).toString("hex")}.partial`);
+  const random = randomBytes(4).toString("hex");
+  // `.` + name + `.xxxxxxxx.partial` must itself fit in 255 bytes.
+  const temporary = join(folder, `.${truncateUtf8(fileName, MAX_NAME_BYTES - 2 - random.length - ".partial".length)}.${random}.partial`);
   try {
-    await pipeline(stream, createWriteStream(temporary, { highWaterMark: 1024 * 1024, flags: "wx" }));
+    const file = createWriteStream(temporary, { highWaterMark: writeBufferBytes(stream), flags: "wx" });
+    await (options.onProgress ? pipeline(stream, counter(options.onProgress), file) : pipeline(stream, file));
     const result = await verified;
-    for (let attempt = 0; ; attempt++) {
-      const path = join(folder, candidateName(fileName, attempt));
-      if (relative(folder, path).startsWith("..")) throw new UnsafePathError({ message: `[stream] ${path} is outside ${folder}` });
-      try {
-        if (options.overwrite) {
-          await rename(temporary, path);
-        } else {
-          await link(temporary, path); // Fails if the name exists: never overwrites.
-          await rm(temporary, { force: true });
-        }
-        return { path, byteCount: result.byteCount, sha256: result.sha256 };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 10_000) throw error;
-      }
+    let path: string;
+    if (options.overwrite) {
+      path = checkedPath(folder, fileName);
+      await rename(temporary, path);
+    } else {
+      path = await commitWithoutOverwrite(temporary, folder, fileName);
     }
+    return { path, byteCount: result.byteCount, sha256: result.sha256 };
   } catch (error) {
     await rm(temporary, { force: true });
     stream.destroy();

@@ -1,0 +1,196 @@
+import { mkdir } from "node:fs/promises";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { pipeline } from "node:stream/promises";
+import { createStreamClient, type IncomingStream } from "@stream/core";
+import { checkDestination, parseCommandArgs } from "../args";
+import { createBrokerTransport } from "../broker-transport";
+import { parseBrokerUrl } from "../broker-url";
+import { UsageError } from "../cli-errors";
+import { describeFailure } from "../describe-failure";
+import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { formatBytes, formatRate, megabytesPerSecond } from "../format";
+import { RECEIVE_HELP } from "../help";
+import type { Output } from "../output";
+import { type CommandContext, closeWithin } from "./command-context";
+
+/** Where received streams go: a folder, or standard output. */
+export type ReceiveTarget = { readonly dir: string } | { readonly stdout: NodeJS.WritableStream & NodeJS.WriteStream };
+
+/**
+ * Writes one incoming stream to `out` (standard output) as it arrives. Bytes are passed on before
+ * the final SHA-256 check, as a pipe cannot take them back: a consumer must treat the data as
+ * good only if the command exits 0.
+ */
+async function writeTo(stream: IncomingStream, out: NodeJS.WritableStream, onProgress: (bytes: number) => void): Promise<void> {
+  let bytes = 0;
+  await pipeline(
+    stream,
+    async function* count(source: AsyncIterable<Buffer>) {
+      for await (const chunk of source) {
+        bytes += chunk.byteLength;
+        onProgress(bytes);
+        yield chunk;
+      }
+    },
+    out,
+    { end: false },
+  );
+}
+
+/**
+ * Receives one stream into `target`, reporting start, progress and the outcome. Resolves with
+ * the exit code the stream earns (0 when verified and written); never rejects.
+ */
+export async function receiveOne(
+  stream: IncomingStream,
+  target: ReceiveTarget,
+  output: Output,
+  context: { readonly stopped: () => boolean; readonly failure: CommandContext["failure"]; readonly command: string },
+): Promise<ExitCodeValue> {
+  const { manifest, streamId } = stream;
+  const startedAt = performance.now();
+  output.emit({ event: "start", command: context.command, streamId, name: manifest.name, ...(manifest.sizeBytes === undefined ? {} : { sizeBytes: manifest.sizeBytes }) });
+  const view = output.transfer({ id: streamId, label: manifest.name, ...(manifest.sizeBytes === undefined ? {} : { totalBytes: manifest.sizeBytes }) });
+  try {
+    let path = "-";
+    if ("dir" in target) {
+      // Core names the file (safeFileName), writes it to a temporary file, gives it its final
+      // name once verified, never over an existing one, and only then tells the sender.
+      path = (await stream.saveTo(target.dir, { onProgress: ({ bytesReceived }) => view.update(bytesReceived) })).path;
+    } else {
+      await writeTo(stream, target.stdout, (bytes) => view.update(bytes));
+    }
+    const result = await stream.result;
+    const seconds = (performance.now() - startedAt) / 1000;
+    const rate = megabytesPerSecond(result.byteCount, seconds);
+    view.finish(
+      `received ${manifest.name} -> ${path}: ${formatBytes(result.byteCount)} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), SHA-256 verified\n  sha256 ${result.sha256}`,
+    );
+    output.emit({
+      event: "done",
+      command: context.command,
+      streamId,
+      name: manifest.name,
+      path,
+      bytes: result.byteCount,
+      chunks: result.chunkCount,
+      sha256: result.sha256,
+      seconds: Math.round(seconds * 1000) / 1000,
+      megabytesPerSecond: Math.round(rate * 10) / 10,
+    });
+    return ExitCode.Ok;
+  } catch (error) {
+    view.finish();
+    if (context.stopped()) {
+      output.note(`stopped while receiving ${manifest.name}; nothing was kept of it`);
+      output.emit({ event: "error", code: "INTERRUPTED", exitCode: ExitCode.Interrupted, streamId, name: manifest.name, message: "stopped before the stream completed; nothing was kept", hint: "" });
+      return ExitCode.Interrupted;
+    }
+    const failure = describeFailure(error, context.failure);
+    output.failure(failure, { streamId, name: manifest.name });
+    return failure.exitCode;
+  }
+}
+
+/** `stream receive --broker <url> --dest <name> [--out <dir>|-] [--once]`. */
+export async function receiveCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
+  const { values } = parseCommandArgs(
+    "receive",
+    args,
+    {
+      broker: { type: "string" },
+      dest: { type: "string" },
+      out: { type: "string" },
+      once: { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    false,
+  );
+  if (values.help) {
+    context.stdout.write(RECEIVE_HELP);
+    return ExitCode.Ok;
+  }
+  const { output, failure } = context;
+  if (values.broker === undefined) throw new UsageError("--broker <url> is required", "e.g. --broker amqp://127.0.0.1:5672; see `stream --help`");
+  const broker = parseBrokerUrl(values.broker, context.env);
+  context.redactor.add(broker.secrets);
+  failure.broker = broker.display;
+  const destination = checkDestination(values.dest);
+  failure.destination = destination;
+  const toStdout = values.out === "-";
+  if (toStdout && values.json) {
+    throw new UsageError("--out - and --json both want standard output", "use --out <dir> with --json, or drop --json");
+  }
+  // One stream at most to standard output: a second would be glued onto the first.
+  const once = values.once === true || toStdout;
+  let target: ReceiveTarget;
+  if (toStdout) {
+    target = { stdout: context.stdout };
+  } else {
+    const dir = resolve(values.out ?? ".");
+    await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+      throw new UsageError(`cannot use --out ${dir}: ${(error as Error).message}`, "give a folder you can write to");
+    });
+    target = { dir };
+  }
+
+  // Closing the client lets the receiver's last replies (a final ack) reach the broker first.
+  const client = createStreamClient({ transport: await createBrokerTransport(broker, context.importer) });
+  try {
+    const receiver = client.receive(destination, { signal: context.signal });
+    const streamContext = { stopped: () => context.signal.aborted, failure, command: "receive" };
+    const running = new Set<Promise<ExitCodeValue>>();
+    let first: Promise<ExitCodeValue> | undefined;
+    let settleFirst: (code: ExitCodeValue) => void = () => {};
+    const firstOutcome = new Promise<ExitCodeValue>((resolve) => {
+      settleFirst = resolve;
+    });
+    // Streams are taken with a 'stream' listener rather than the iterator: each is claimed the
+    // moment it opens, so one that fails early (its sender gave up) is never left unclaimed.
+    receiver.on("stream", (stream) => {
+      // Errors of a claimed stream are reported by receiveOne; this only keeps an early one
+      // from being an unhandled 'error' event.
+      stream.on("error", () => {});
+      if (once && first) {
+        stream.destroy(new Error(`[stream] [cli] this receiver takes one stream (--once) and is busy with another; send again`));
+        return;
+      }
+      const task = receiveOne(stream, target, output, streamContext);
+      if (!first) {
+        first = task;
+        void task.then(settleFirst);
+      }
+      running.add(task);
+      void task.finally(() => running.delete(task));
+    });
+    await receiver.ready;
+    output.emit({ event: "listening", command: "receive", broker: broker.display, destination, out: "dir" in target ? target.dir : "-" });
+    output.note(`waiting for ${once ? "a stream" : "streams"} on ${destination} at ${broker.display}${"dir" in target ? `, writing into ${target.dir}` : ""} (Ctrl-C to stop)`);
+
+    const stopped = new Promise<void>((resolve) => {
+      if (context.signal.aborted) resolve();
+      else context.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    if (once) {
+      const outcome = await Promise.race([stopped.then(() => undefined), firstOutcome]);
+      if (outcome !== undefined) return outcome;
+    } else {
+      await stopped;
+    }
+    // Stopped by a signal: the receiver closes, streams still arriving are destroyed (their
+    // senders told) and their temporary files removed.
+    await receiver.close();
+    await Promise.all(running);
+    if (once) {
+      if (first) return await first;
+      output.note("stopped before any stream arrived");
+      return ExitCode.Interrupted;
+    }
+    output.note("stopped");
+    return ExitCode.Ok;
+  } finally {
+    await closeWithin(() => client.close());
+  }
+}

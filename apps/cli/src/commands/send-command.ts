@@ -1,0 +1,119 @@
+import { randomUUID } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createStreamClient, type StreamSource } from "@stream/core";
+import { checkDestination, parseCommandArgs, parseCount, parseSeconds, parseSize } from "../args";
+import { createBrokerTransport } from "../broker-transport";
+import { parseBrokerUrl } from "../broker-url";
+import { CliError, UsageError } from "../cli-errors";
+import { ExitCode, type ExitCodeValue } from "../exit-codes";
+import { formatBytes, formatRate, megabytesPerSecond } from "../format";
+import { SEND_HELP } from "../help";
+import { type CommandContext, closeWithin } from "./command-context";
+
+/** `stream send <file|-> --broker <url> --dest <name>`: one stream, verified end to end. */
+export async function sendCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
+  const { values, positionals } = parseCommandArgs(
+    "send",
+    args,
+    {
+      broker: { type: "string" },
+      dest: { type: "string" },
+      name: { type: "string" },
+      "chunk-bytes": { type: "string" },
+      window: { type: "string" },
+      timeout: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    true,
+  );
+  if (values.help) {
+    context.stdout.write(SEND_HELP);
+    return ExitCode.Ok;
+  }
+  const { output, failure } = context;
+  if (positionals.length !== 1) {
+    throw new UsageError(positionals.length === 0 ? "send needs the file to send (or - for standard input)" : `send takes one file; got ${positionals.length}`, "run `stream send --help`");
+  }
+  const file = positionals[0] as string;
+  if (values.broker === undefined) throw new UsageError("--broker <url> is required", "e.g. --broker amqp://127.0.0.1:5672; see `stream --help`");
+  const target = parseBrokerUrl(values.broker, context.env);
+  context.redactor.add(target.secrets);
+  failure.broker = target.display;
+  const destination = checkDestination(values.dest);
+  failure.destination = destination;
+  const chunkBytes = values["chunk-bytes"] === undefined ? undefined : parseSize(values["chunk-bytes"], "--chunk-bytes");
+  const windowChunks = values.window === undefined ? undefined : parseCount(values.window, "--window");
+  const idleTimeoutMs = values.timeout === undefined ? undefined : parseSeconds(values.timeout, "--timeout");
+  if (values.name !== undefined && values.name.trim() === "") throw new UsageError("--name must not be empty");
+
+  let source: StreamSource;
+  let name: string;
+  let sizeBytes: number | undefined;
+  if (file === "-") {
+    source = context.stdin;
+    name = values.name ?? "stdin";
+  } else {
+    const stats = await stat(file).catch((error: unknown) => {
+      const code = (error as { code?: unknown }).code;
+      throw new UsageError(
+        code === "ENOENT" ? `no such file: ${file}` : `cannot read ${file}: ${(error as Error).message}`,
+        "check the path; use - to send standard input",
+      );
+    });
+    if (!stats.isFile()) throw new UsageError(`${file} is not a regular file`, "send one file at a time (archive a folder first, e.g. tar cf - dir | stream send - --name dir.tar ...)");
+    source = file;
+    name = values.name ?? basename(file);
+    sizeBytes = stats.size;
+  }
+
+  const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer) });
+  const streamId = randomUUID();
+  output.emit({ event: "start", command: "send", streamId, name, ...(sizeBytes === undefined ? {} : { sizeBytes }), broker: target.display, destination });
+  output.note(`sending ${name}${sizeBytes === undefined ? "" : ` (${formatBytes(sizeBytes)})`} to ${destination} on ${target.display}`);
+  const view = output.transfer({ id: streamId, label: name, ...(sizeBytes === undefined ? {} : { totalBytes: sizeBytes }) });
+  let heardFromReceiver = false;
+  const startedAt = performance.now();
+  try {
+    const result = await client.send(source, {
+      destination,
+      name,
+      streamId,
+      signal: context.signal,
+      ...(chunkBytes === undefined ? {} : { chunkBytes }),
+      ...(windowChunks === undefined ? {} : { windowChunks }),
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+      onProgress(progress) {
+        if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
+        view.update(progress.bytesAcknowledged);
+      },
+    });
+    const seconds = (performance.now() - startedAt) / 1000;
+    const rate = megabytesPerSecond(result.byteCount, seconds);
+    view.finish(`sent ${name}: ${formatBytes(result.byteCount)} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), verified by the receiver\n  sha256 ${result.sha256}`);
+    output.emit({
+      event: "done",
+      command: "send",
+      streamId,
+      name,
+      bytes: result.byteCount,
+      chunks: result.chunkCount,
+      chunkBytes: result.manifest.chunkBytes,
+      sha256: result.sha256,
+      seconds: Math.round(seconds * 1000) / 1000,
+      megabytesPerSecond: Math.round(rate * 10) / 10,
+    });
+    return ExitCode.Ok;
+  } catch (error) {
+    view.finish();
+    failure.heardFromReceiver = heardFromReceiver;
+    if (context.signal.aborted) {
+      throw new CliError("stopped: the send was cancelled and the receiver told", ExitCode.Interrupted, "run the command again to send the file", { cause: error });
+    }
+    throw error;
+  } finally {
+    await closeWithin(() => client.close());
+  }
+}

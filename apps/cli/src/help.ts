@@ -1,0 +1,70 @@
+import { BROKER_URL_FORMS } from "./broker-url";
+
+const URLS = BROKER_URL_FORMS.map((form) => `  ${form}`).join("\n");
+
+export const MAIN_HELP = `stream: send and receive files of any size through a message broker, chunked and verified.
+
+Usage:
+  stream demo [--size 256MiB] [--json]                  try it with no broker (in-process transport)
+  stream send <file|-> --broker <url> --dest <name>     send a file (- reads standard input)
+  stream receive --broker <url> --dest <name> [--out <dir>|-] [--once]
+                                                        receive streams into a folder until stopped
+  stream <command> --help                               the options of one command
+
+Broker URLs:
+${URLS}
+  Credentials come from the URL or from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD; they are never printed.
+
+Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker unreachable, 4 authentication failed,
+  5 integrity mismatch, 6 destination missing / no receiver, 7 stream aborted, 8 adapter not installed,
+  9 unsafe stream name, 130 interrupted.
+`;
+
+export const SEND_HELP = `Usage: stream send <file|-> --broker <url> --dest <name> [options]
+
+Streams one file (or standard input, with -) to a destination. Exits 0 once a receiver has
+verified the whole stream (SHA-256); start \`stream receive\` first, or within --timeout.
+
+Options:
+  --broker <url>        the broker (see \`stream --help\` for URL forms)
+  --dest <name>         queue / topic name: 1-180 of A-Z a-z 0-9 . _ -
+  --name <name>         the name receivers see (default: the file's name; "stdin" for -)
+  --chunk-bytes <size>  payload bytes per message, e.g. 256KiB (default: the broker's largest, at most 1 MiB)
+  --window <n>          messages in flight before waiting for acknowledgements (default 16)
+  --timeout <seconds>   give up after this long without a word from a receiver (default 120)
+  --json                print one JSON event per line on stdout (start, progress, done, error)
+  -h, --help            this help
+`;
+
+export const RECEIVE_HELP = `Usage: stream receive --broker <url> --dest <name> [--out <dir>|-] [--once] [options]
+
+Receives the streams sent to a destination, one file each, until stopped (Ctrl-C / SIGTERM
+close cleanly and exit 0), or after the first with --once. A file is written under a temporary
+name and renamed to the sender's name (made safe) only once its SHA-256 matched; an existing
+file is never overwritten: "name (1).ext" and so on are used instead. A name that would leave
+the folder ("..", an absolute path, a drive) is refused and its sender told (exit 9 with --once).
+
+Options:
+  --broker <url>    the broker (see \`stream --help\` for URL forms)
+  --dest <name>     queue / topic name: 1-180 of A-Z a-z 0-9 . _ -
+  --out <dir>|-     the folder to write into (default: the current folder; created if missing).
+                    - writes one stream to standard output (implies --once); its bytes are only
+                    good if the command exits 0
+  --once            exit after the first stream, with its outcome as the exit code
+  --json            print one JSON event per line on stdout (listening, start, progress, done, error)
+  -h, --help        this help
+`;
+
+export const DEMO_HELP = `Usage: stream demo [--size <bytes>] [--json] [--keep]
+
+Streams a generated file through an in-process transport (no broker needed): sender and receiver
+in one process, the receiver writing to a temporary file. Prints the SHA-256 of the source, of
+what was sent, of what the receiver verified and of the file written, the rate and the peak RSS.
+Exits 5 if any of them differ.
+
+Options:
+  --size <bytes>    how much to stream, e.g. 8MiB, 1GiB (default 256MiB)
+  --keep            keep the temporary folder (its path is printed)
+  --json            print one JSON event per line on stdout (start, progress, done, error)
+  -h, --help        this help
+`;

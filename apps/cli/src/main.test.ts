@@ -1,0 +1,191 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { TransportError } from "@stream/core";
+import { createMemoryTransport, MemoryBroker, withFaults } from "@stream/core/testing";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ModuleImporter } from "./broker-transport";
+import { ExitCode } from "./exit-codes";
+import { main } from "./main";
+
+/** A stand-in for stdout / stderr that keeps what is written. */
+function capture(): NodeJS.WriteStream & { text: () => string } {
+  const chunks: Buffer[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(Buffer.from(chunk));
+      callback();
+    },
+  });
+  return Object.assign(stream, { text: () => Buffer.concat(chunks).toString("utf8") }) as unknown as NodeJS.WriteStream & { text: () => string };
+}
+
+async function run(argv: string[], options: { importer?: ModuleImporter; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}) {
+  const stdout = capture();
+  const stderr = capture();
+  const code = await main(argv, { stdout, stderr, env: options.env ?? {}, ...options });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+const events = (stdout: string) =>
+  stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+/** An importer whose "RabbitMQ adapter" makes in-memory transports on `broker`. */
+const memoryAdapter =
+  (broker: MemoryBroker, wrap: (transport: ReturnType<typeof createMemoryTransport>) => unknown = (t) => t): ModuleImporter =>
+  async () => ({ createRabbitMQTransport: () => wrap(createMemoryTransport({ broker })) });
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "stream-cli-main-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("stream (in-process)", () => {
+  it("prints help, and exits 2 with it when no command is given", async () => {
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("stream send <file|->");
+    expect((await run(["receive", "--help"])).stdout).toContain("--once");
+    const none = await run([]);
+    expect(none.code).toBe(ExitCode.Usage);
+    expect(none.stderr).toContain("Usage:");
+  });
+
+  it.each([
+    [["launch"], /unknown command "launch"/],
+    [["send", "f"], /--broker <url> is required/],
+    [["send", "f", "--broker", "amqp://h", "--dest", "bad name!"], /not a valid destination name/],
+    [["send", "--broker", "amqp://h", "--dest", "d"], /needs the file to send/],
+    [["send", "nope.bin", "--broker", "amqp://h", "--dest", "d"], /no such file: nope\.bin/],
+    [["send", "f", "--broker", "amqp://h", "--dest", "d", "--window", "0"], /--window/],
+    [["receive", "--broker", "amqp://h", "--dest", "d", "--out", "-", "--json"], /both want standard output/],
+    [["demo", "--size", "lots"], /not a size/],
+    [["send", "--frobnicate"], /Unknown option '--frobnicate'/],
+  ])("treats %j as a usage error (exit 2)", async (argv, message) => {
+    const result = await run(argv);
+    expect(result.code).toBe(ExitCode.Usage);
+    // With --json the error is an event on stdout; otherwise a message and a hint on stderr.
+    const text = result.stderr + result.stdout;
+    expect(text).toMatch(message);
+    expect(text).toMatch(/what to do:|"hint":"\S/);
+  });
+
+  it("reports errors as a JSON event with --json", async () => {
+    const result = await run(["send", "x", "--dest", "d", "--json"]);
+    expect(result.code).toBe(ExitCode.Usage);
+    expect(events(result.stdout)).toEqual([expect.objectContaining({ event: "error", code: "USAGE", exitCode: 2 })]);
+  });
+
+  it("sends and receives a file, the receiver keeping the name and not overwriting", async () => {
+    const broker = new MemoryBroker();
+    const bytes = randomBytes(700_000);
+    const file = join(dir, "photo.jpg");
+    await writeFile(file, bytes);
+    const out = join(dir, "out");
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(out);
+    await writeFile(join(out, "photo.jpg"), "already here");
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--chunk-bytes", "64KiB", "--json"], { importer: memoryAdapter(broker) });
+    const received = await receiving;
+    expect(sent.code).toBe(0);
+    expect(received.code).toBe(0);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    expect(events(sent.stdout).at(-1)).toMatchObject({ event: "done", sha256, bytes: bytes.byteLength, chunks: 11 });
+    expect(events(received.stdout).map((event) => event.event)).toEqual(expect.arrayContaining(["listening", "start", "done"]));
+    expect(events(received.stdout).at(-1)).toMatchObject({ event: "done", sha256, path: join(out, "photo (1).jpg") });
+    expect(await readFile(join(out, "photo.jpg"), "utf8")).toBe("already here");
+    expect(createHash("sha256").update(await readFile(join(out, "photo (1).jpg"))).digest("hex")).toBe(sha256);
+  });
+
+  it("exits 5 on both sides when the data is corrupted on the way, keeping nothing", async () => {
+    const broker = new MemoryBroker();
+    const file = join(dir, "data.bin");
+    await writeFile(file, randomBytes(300_000));
+    const out = join(dir, "out");
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const corrupting = memoryAdapter(broker, (transport) => withFaults(transport, { corrupt: (sequence) => sequence === 1 }));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--chunk-bytes", "64KiB"], { importer: corrupting });
+    const received = await receiving;
+    expect(received.code).toBe(ExitCode.IntegrityMismatch);
+    expect(received.stderr).toMatch(/integrity check failed: .*CRC-32/);
+    expect(sent.code).toBe(ExitCode.IntegrityMismatch);
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  it("exits 6 when no receiver takes the stream", async () => {
+    const file = join(dir, "data.bin");
+    await writeFile(file, randomBytes(1000));
+    const result = await run(["send", file, "--broker", "amqp://h", "--dest", "nobody", "--timeout", "0.3"], { importer: memoryAdapter(new MemoryBroker()) });
+    expect(result.code).toBe(ExitCode.DestinationMissing);
+    expect(result.stderr).toContain('no receiver took the stream on "nobody"');
+    expect(result.stderr).toContain("stream receive --dest nobody");
+  });
+
+  it("never prints the password, from the URL or the environment", async () => {
+    const file = join(dir, "data.bin");
+    await writeFile(file, "x");
+    const failing: ModuleImporter = async () => ({
+      createRabbitMQTransport: (options: { url: string }) => {
+        const error = new TransportError({ message: `[stream] [rabbitmq] could not connect to ${options.url}: connect ECONNREFUSED`, retryable: true });
+        return { ...createMemoryTransport(), subscribe: () => Promise.reject(error), publish: () => Promise.reject(error) };
+      },
+    });
+    for (const [url, env] of [
+      ["amqp://alice:correct-horse@h:5672", {}],
+      ["amqp://h:5672", { STREAM_BROKER_USER: "alice", STREAM_BROKER_PASSWORD: "correct-horse" }],
+    ] as const) {
+      for (const json of [false, true]) {
+        const result = await run(["send", file, "--broker", url, "--dest", "d", ...(json ? ["--json"] : [])], { importer: failing, env });
+        expect(result.code).toBe(ExitCode.BrokerUnreachable);
+        expect(result.stdout + result.stderr).toContain("cannot reach the broker");
+        expect(result.stdout + result.stderr).not.toContain("correct-horse");
+        expect(result.stdout + result.stderr).not.toContain("alice:");
+      }
+    }
+  });
+
+  it("exits 8 naming the package when the adapter is not installed", async () => {
+    const missing: ModuleImporter = async () => {
+      throw Object.assign(new Error("Cannot find package '@stream/mqtt' imported from x"), { code: "ERR_MODULE_NOT_FOUND" });
+    };
+    const file = join(dir, "data.bin");
+    await writeFile(file, "x");
+    const result = await run(["send", file, "--broker", "mqtt://h", "--dest", "d"], { importer: missing });
+    expect(result.code).toBe(ExitCode.AdapterMissing);
+    expect(result.stderr).toContain("npm install @stream/mqtt mqtt");
+  });
+
+  it("stops a serving receiver cleanly on a signal, exit 0", async () => {
+    const controller = new AbortController();
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", join(dir, "out")], {
+      importer: memoryAdapter(new MemoryBroker()),
+      signal: controller.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort();
+    const result = await receiving;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain("stopped");
+  });
+
+  it("runs the demo and reports four equal SHA-256 values", async () => {
+    const result = await run(["demo", "--size", "2MiB", "--json"]);
+    expect(result.code).toBe(0);
+    const done = events(result.stdout).find((event) => event.event === "done") as { sha256: Record<string, string>; match: boolean; bytes: number };
+    expect(done.match).toBe(true);
+    expect(done.bytes).toBe(2 * 1024 * 1024);
+    expect(new Set(Object.values(done.sha256)).size).toBe(1);
+  });
+});

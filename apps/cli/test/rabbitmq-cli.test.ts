@@ -1,0 +1,104 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BROKERS, selectedBrokers } from "./brokers";
+import { freshDestination, parseEvents, randomFile, run, sha256File, start } from "./cli-process";
+
+const rabbitmq = BROKERS.find((broker) => broker.key === "rabbitmq");
+const enabled = selectedBrokers().some((broker) => broker.key === "rabbitmq");
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "stream-cli-rabbitmq-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.runIf(enabled && rabbitmq)("stream through RabbitMQ: errors, names and serving", () => {
+  const url = rabbitmq?.url ?? "";
+  const withPassword = (password: string) => url.replace(/^amqp:\/\/([^@/]*@)?/, `amqp://guest:${password}@`);
+
+  it("exits 4 when the broker refuses the credentials, never printing the password", async () => {
+    const file = join(dir, "small.bin");
+    await writeFile(file, "hello");
+    const result = await run(["send", file, "--broker", withPassword("wrong-pa55word"), "--dest", freshDestination("auth")]);
+    expect(result.code).toBe(4);
+    expect(result.stderr).toContain("refused the credentials");
+    expect(result.stderr).not.toContain("wrong-pa55word");
+
+    const fromEnv = await run(["send", file, "--broker", url.replace(/^amqp:\/\/[^@/]*@/, "amqp://"), "--dest", "d", "--json"], {
+      STREAM_BROKER_USER: "guest",
+      STREAM_BROKER_PASSWORD: "env-pa55word",
+    });
+    expect(fromEnv.code).toBe(4);
+    expect(parseEvents(fromEnv.stdout).at(-1)).toMatchObject({ event: "error", code: "AUTHENTICATION_FAILED", exitCode: 4 });
+    expect(fromEnv.stdout + fromEnv.stderr).not.toContain("env-pa55word");
+  });
+
+  it("exits 6 when no receiver takes the stream", async () => {
+    const destination = freshDestination("nobody");
+    const file = join(dir, "small.bin");
+    await writeFile(file, "hello");
+    try {
+      const result = await run(["send", file, "--broker", url, "--dest", destination, "--timeout", "2"]);
+      expect(result.code).toBe(6);
+      expect(result.stderr).toContain(`no receiver took the stream on "${destination}"`);
+      expect(result.stderr).toContain(`stream receive --dest ${destination}`);
+    } finally {
+      await rabbitmq?.cleanUp(destination);
+    }
+  });
+
+  it("serves stream after stream, never overwrites, and stops cleanly on SIGTERM", async () => {
+    const destination = freshDestination("serve");
+    const out = await mkdtemp(join(dir, "served-"));
+    await writeFile(join(out, "report.pdf"), "already here");
+    const file = join(dir, "report.pdf");
+    const sha256 = await randomFile(file, 300_000);
+    const receiver = start(["receive", "--broker", url, "--dest", destination, "--out", out, "--json"]);
+    try {
+      await receiver.waitForEvent("listening");
+      for (let i = 0; i < 2; i++) expect((await run(["send", file, "--broker", url, "--dest", destination])).code).toBe(0);
+      // Standard input, under a name that tries to leave the folder: refused, its sender told.
+      const escaping = await start(["send", "-", "--broker", url, "--dest", destination, "--name", "../../escape.txt"], {}, "from stdin").finished;
+      expect(escaping.code).toBe(7);
+      expect(escaping.stderr).toContain("refused");
+      // A plain directory prefix is only dropped.
+      const piped = start(["send", "-", "--broker", url, "--dest", destination, "--name", "incoming/escape.txt"], {}, "from stdin");
+      expect((await piped.finished).code).toBe(0);
+      receiver.child.kill("SIGTERM");
+      const stopped = await receiver.finished;
+      expect(stopped.code).toBe(0);
+      const events = parseEvents(stopped.stdout);
+      expect(events.filter((event) => event.event === "done")).toHaveLength(3);
+      expect(events.filter((event) => event.event === "error")).toEqual([expect.objectContaining({ code: "UNSAFE_NAME", exitCode: 9, name: "../../escape.txt" })]);
+      expect((await readdir(out)).sort()).toEqual(["escape.txt", "report (1).pdf", "report (2).pdf", "report.pdf"]);
+      expect(await readFile(join(out, "report.pdf"), "utf8")).toBe("already here");
+      expect(await sha256File(join(out, "report (2).pdf"))).toBe(sha256);
+      expect(await readFile(join(out, "escape.txt"), "utf8")).toBe("from stdin");
+    } finally {
+      receiver.child.kill("SIGKILL");
+      await rabbitmq?.cleanUp(destination);
+    }
+  });
+
+  it("receive --once exits 9 for a name that would leave the folder, writing nothing", async () => {
+    const destination = freshDestination("unsafe");
+    const out = await mkdtemp(join(dir, "unsafe-"));
+    const receiver = start(["receive", "--broker", url, "--dest", destination, "--out", out, "--once", "--json"]);
+    try {
+      await receiver.waitForEvent("listening");
+      const sent = await start(["send", "-", "--broker", url, "--dest", destination, "--name", "/etc/cron.d/job"], {}, "payload").finished;
+      expect(sent.code).toBe(7);
+      const received = await receiver.finished;
+      expect(received.code).toBe(9);
+      expect(parseEvents(received.stdout).at(-1)).toMatchObject({ event: "error", code: "UNSAFE_NAME", exitCode: 9 });
+      expect(await readdir(out)).toEqual([]);
+    } finally {
+      receiver.child.kill("SIGKILL");
+      await rabbitmq?.cleanUp(destination);
+    }
+  });
+});

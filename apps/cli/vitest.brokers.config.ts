@@ -1,0 +1,3 @@
+import { defineBrokerTestConfig } from "@stream/vitest-config";
+
+export default defineBrokerTestConfig();
