@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
-import type { Redactor } from "../broker-url";
+import { type BrokerTarget, parseBrokerUrl, type Redactor } from "../broker-url";
+import { UsageError } from "../cli-errors";
 import type { ModuleImporter } from "../broker-transport";
 import type { FailureContext } from "../describe-failure";
 import type { Output } from "../output";
@@ -29,4 +30,16 @@ export async function closeWithin(close: () => Promise<void>, ms = 5000): Promis
     }),
   ]);
   clearTimeout(timer);
+}
+
+/**
+ * The `--broker` URL of a command, parsed: its secrets are redacted from everything printed from
+ * now on, and a failure message will name the broker (without them).
+ */
+export function brokerOption(url: string | undefined, context: CommandContext): BrokerTarget {
+  if (url === undefined) throw new UsageError("--broker <url> is required", "e.g. --broker amqp://127.0.0.1:5672; see `stream --help`");
+  const broker = parseBrokerUrl(url, context.env);
+  context.redactor.add(broker.secrets);
+  context.failure.broker = broker.display;
+  return broker;
 }

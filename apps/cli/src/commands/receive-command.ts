@@ -5,14 +5,13 @@ import { pipeline } from "node:stream/promises";
 import { createStreamClient, type IncomingStream } from "@stream/core";
 import { checkDestination, parseCommandArgs } from "../args";
 import { createBrokerTransport } from "../broker-transport";
-import { parseBrokerUrl } from "../broker-url";
 import { UsageError } from "../cli-errors";
 import { describeFailure } from "../describe-failure";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { RECEIVE_HELP } from "../help";
 import type { Output } from "../output";
-import { type CommandContext, closeWithin } from "./command-context";
+import { brokerOption, type CommandContext, closeWithin } from "./command-context";
 
 /** Where received streams go: a folder, or standard output. */
 export type ReceiveTarget = { readonly dir: string } | { readonly stdout: NodeJS.WritableStream & NodeJS.WriteStream };
@@ -113,10 +112,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
     return ExitCode.Ok;
   }
   const { output, failure } = context;
-  if (values.broker === undefined) throw new UsageError("--broker <url> is required", "e.g. --broker amqp://127.0.0.1:5672; see `stream --help`");
-  const broker = parseBrokerUrl(values.broker, context.env);
-  context.redactor.add(broker.secrets);
-  failure.broker = broker.display;
+  const broker = brokerOption(values.broker, context);
   const destination = checkDestination(values.dest);
   failure.destination = destination;
   const toStdout = values.out === "-";

@@ -5,12 +5,11 @@ import { performance } from "node:perf_hooks";
 import { createStreamClient, type StreamSource } from "@stream/core";
 import { checkDestination, parseCommandArgs, parseCount, parseSeconds, parseSize } from "../args";
 import { createBrokerTransport } from "../broker-transport";
-import { parseBrokerUrl } from "../broker-url";
 import { CliError, UsageError } from "../cli-errors";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { SEND_HELP } from "../help";
-import { type CommandContext, closeWithin } from "./command-context";
+import { brokerOption, type CommandContext, closeWithin } from "./command-context";
 
 /** `stream send <file|-> --broker <url> --dest <name>`: one stream, verified end to end. */
 export async function sendCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
@@ -38,10 +37,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
     throw new UsageError(positionals.length === 0 ? "send needs the file to send (or - for standard input)" : `send takes one file; got ${positionals.length}`, "run `stream send --help`");
   }
   const file = positionals[0] as string;
-  if (values.broker === undefined) throw new UsageError("--broker <url> is required", "e.g. --broker amqp://127.0.0.1:5672; see `stream --help`");
-  const target = parseBrokerUrl(values.broker, context.env);
-  context.redactor.add(target.secrets);
-  failure.broker = target.display;
+  const target = brokerOption(values.broker, context);
   const destination = checkDestination(values.dest);
   failure.destination = destination;
   const chunkBytes = values["chunk-bytes"] === undefined ? undefined : parseSize(values["chunk-bytes"], "--chunk-bytes");
