@@ -1,0 +1,78 @@
+import { describe, expect, it } from "vitest";
+import { parseBenchOptions, parseBrokerList } from "./bench-options";
+import { BROKERS, chunkSizesFor } from "./brokers";
+import { GiB, KiB, MiB } from "./sizes";
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseBenchOptions(argv, env, "/app");
+
+describe("parseBenchOptions", () => {
+  it("runs the full matrix by default: every transport, 1 GiB, 2 rounds, the flatness row", () => {
+    const options = parse([]);
+    expect(options).toMatchObject({ quick: false, sizeBytes: GiB, rounds: 2, chunks: undefined, outDir: "/app/results", brokersNamed: false, windowChunks: 16, streamWindowChunks: 16 });
+    expect(options.brokers).toEqual(["memory", "activemq", "rabbitmq", "mqtt", "kafka"]);
+    expect(options.flatness).toEqual({ broker: "rabbitmq", sizeBytes: 4 * GiB });
+  });
+
+  it("--quick is 16 MiB, 256 KiB chunks, one round, no flatness row", () => {
+    expect(parse(["--quick"])).toMatchObject({ quick: true, sizeBytes: 16 * MiB, chunks: [256 * KiB], rounds: 1, flatness: undefined });
+  });
+
+  it("--stream-window sets @stream's window alone; --window sets both", () => {
+    expect(parse(["--window", "32"])).toMatchObject({ windowChunks: 32, streamWindowChunks: 32 });
+    expect(parse(["--stream-window", "64"])).toMatchObject({ windowChunks: 16, streamWindowChunks: 64 });
+  });
+
+  it("--from renders into the JSON's folder unless --out says otherwise", () => {
+    expect(parse(["--from", "/r/latest/results.json"])).toMatchObject({ from: "/r/latest/results.json", outDir: "/r/latest" });
+    expect(parse(["--from", "/r/results.json", "--out", "/o"]).outDir).toBe("/o");
+  });
+
+  it("takes brokers, chunks, size, rounds and out", () => {
+    const options = parse(["--brokers", "mqtt,rabbitmq", "--chunks", "64KiB,max", "--size", "2GiB", "--rounds", "3", "--out", "/tmp/x"]);
+    expect(options).toMatchObject({ brokers: ["rabbitmq", "mqtt"], brokersNamed: true, chunks: [64 * KiB, "max"], sizeBytes: 2 * GiB, rounds: 3, outDir: "/tmp/x" });
+  });
+
+  it("reads BROKERS from the environment and adds the in-memory transport", () => {
+    expect(parse([], { BROKERS: "kafka" }).brokers).toEqual(["memory", "kafka"]);
+    expect(parse(["--brokers", "kafka"], { BROKERS: "mqtt" }).brokers).toEqual(["kafka"]);
+  });
+
+  it("drops the flatness row when its broker is not benched or the file is already as large", () => {
+    expect(parse(["--brokers", "mqtt"]).flatness).toBeUndefined();
+    expect(parse(["--size", "4GiB"]).flatness).toBeUndefined();
+    expect(parse(["--no-flatness"]).flatness).toBeUndefined();
+  });
+
+  it.each([
+    [["--size", "11GiB"], /10GiB/],
+    [["--rounds", "0"], /rounds/],
+    [["--window", "0"], /window/],
+    [["--stream-window", "x"], /stream-window/],
+    [["--brokers", "redis"], /unknown broker "redis"/],
+    [["--chunks", "lots"], /not a size/],
+    [["--flatness-broker", "nats"], /flatness-broker/],
+  ])("refuses %j", (argv, message) => {
+    expect(() => parse(argv)).toThrow(message);
+  });
+
+  it("refuses an unknown flag", () => {
+    expect(() => parse(["--fast"])).toThrow();
+  });
+});
+
+describe("parseBrokerList", () => {
+  it("keeps report order whatever the typed order", () => {
+    expect(parseBrokerList("kafka, MQTT,memory")).toEqual(["memory", "mqtt", "kafka"]);
+  });
+});
+
+describe("chunkSizesFor", () => {
+  it("adds the broker's practical maximum to the defaults when larger", () => {
+    expect(chunkSizesFor(BROKERS.kafka)).toEqual([64 * KiB, 256 * KiB, MiB, 8 * MiB]);
+    expect(chunkSizesFor(BROKERS.mqtt)).toEqual([64 * KiB, 256 * KiB, MiB]);
+  });
+
+  it("resolves max and drops repeats", () => {
+    expect(chunkSizesFor(BROKERS.rabbitmq, [MiB, "max", 8 * MiB, 64 * KiB])).toEqual([64 * KiB, MiB, 8 * MiB]);
+  });
+});

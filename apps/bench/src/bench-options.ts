@@ -1,0 +1,131 @@
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { BROKER_NAMES, type BrokerName } from "./brokers";
+import { GiB, MiB, parseSize, parseSizeList } from "./sizes";
+
+/** What one `pnpm bench` invocation runs. */
+export interface BenchOptions {
+  /** The small CI smoke matrix. */
+  readonly quick: boolean;
+  /** Transports to bench, in report order. */
+  readonly brokers: readonly BrokerName[];
+  /** Whether the brokers were named (`--brokers`, `BROKERS`): then an unreachable one is an error, not a skip. */
+  readonly brokersNamed: boolean;
+  /** Chunk sizes in bytes (`"max"`: each broker's practical maximum); undefined for the defaults. */
+  readonly chunks: ReadonlyArray<number | "max"> | undefined;
+  /** Bytes of the file streamed in each run. */
+  readonly sizeBytes: number;
+  /** Times each (broker, chunk, raw|@stream) run is repeated, alternating raw and @stream. */
+  readonly rounds: number;
+  /** Folder the JSON, Markdown and SVG go to. */
+  readonly outDir: string;
+  /** The memory-flatness row: @stream on one broker at `sizeBytes` and at this larger size. */
+  readonly flatness: { readonly broker: BrokerName; readonly sizeBytes: number } | undefined;
+  /** A results.json to render again (Markdown and chart) instead of running anything. */
+  readonly from: string | undefined;
+  /** Runs every worker with `node --cpu-prof`, profiles into `<outDir>/profiles`. */
+  readonly profile: boolean;
+  /**
+   * Chunks in flight: @stream's `windowChunks`, and the raw sender's bound on unconfirmed
+   * publishes. @default 16 (@stream's default)
+   */
+  readonly windowChunks: number;
+  /** @stream's `windowChunks` alone, to see what a larger window buys. @default windowChunks */
+  readonly streamWindowChunks: number;
+}
+
+/** The largest file the bench streams. */
+export const MAX_SIZE_BYTES = 10 * GiB;
+
+export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rabbitmq,mqtt,kafka] [--chunks 64KiB,256KiB,1MiB,max]
+                  [--size 1GiB] [--rounds 2] [--out results] [--flatness-size 4GiB] [--flatness-broker rabbitmq]
+                  [--no-flatness] [--window 16] [--stream-window N] [--profile]
+  --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI smoke test
+  --brokers    transports to bench (default: all; BROKERS=... in the environment works too)
+  --chunks     chunk sizes; "max" is each broker's practical maximum (default 64KiB,256KiB,1MiB,max)
+  --size       file size, up to 10GiB (default 1GiB)
+  --rounds     repetitions, raw and @stream alternating (default 2; the best of them is reported)
+  --out        results folder (default apps/bench/results)
+  --window     chunks in flight: @stream's windowChunks and the raw sender's unconfirmed publishes (default 16)
+  --stream-window  @stream's window alone (default: --window), to see what a larger one buys
+  --from       render results.md and chart.svg again from a results.json (into its folder, or --out)
+  --profile    run every worker under node --cpu-prof (profiles in <out>/profiles)`;
+
+/**
+ * Reads the command line (and `BROKERS`) into {@link BenchOptions}. Throws a `RangeError` saying
+ * what is wrong with a bad value. `appDir` anchors the default results folder.
+ */
+export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEnv, appDir: string): BenchOptions & { help: boolean } {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: "boolean", default: false },
+      brokers: { type: "string" },
+      chunks: { type: "string" },
+      size: { type: "string" },
+      rounds: { type: "string" },
+      out: { type: "string" },
+      "flatness-size": { type: "string" },
+      "flatness-broker": { type: "string" },
+      "no-flatness": { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      window: { type: "string" },
+      from: { type: "string" },
+      "stream-window": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const quick = values.quick ?? false;
+  const namedList = values.brokers ?? env.BROKERS;
+  const brokers = namedList ? parseBrokerList(namedList, values.brokers === undefined) : [...BROKER_NAMES];
+  const sizeBytes = values.size ? parseSize(values.size) : quick ? 16 * MiB : GiB;
+  if (sizeBytes > MAX_SIZE_BYTES) throw new RangeError(`[stream] [bench] --size ${values.size} is over the 10GiB the bench supports`);
+  const rounds = values.rounds ? Number(values.rounds) : quick ? 1 : 2;
+  if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 20) throw new RangeError(`[stream] [bench] --rounds ${values.rounds} must be a whole number from 1 to 20`);
+  const windowChunks = values.window ? Number(values.window) : 16;
+  if (!Number.isSafeInteger(windowChunks) || windowChunks < 1 || windowChunks > 4096) throw new RangeError(`[stream] [bench] --window ${values.window} must be a whole number of chunks from 1 to 4096`);
+  const streamWindowChunks = values["stream-window"] ? Number(values["stream-window"]) : windowChunks;
+  if (!Number.isSafeInteger(streamWindowChunks) || streamWindowChunks < 1 || streamWindowChunks > 4096) throw new RangeError(`[stream] [bench] --stream-window ${values["stream-window"]} must be a whole number of chunks from 1 to 4096`);
+  const chunks = values.chunks ? parseSizeList(values.chunks) : quick ? [256 * 1024] : undefined;
+  const flatnessBroker = (values["flatness-broker"] ?? "rabbitmq") as BrokerName;
+  if (!BROKER_NAMES.includes(flatnessBroker)) throw new RangeError(`[stream] [bench] --flatness-broker ${flatnessBroker}: use one of ${BROKER_NAMES.join(", ")}`);
+  const flatnessSize = values["flatness-size"] ? parseSize(values["flatness-size"]) : 4 * GiB;
+  if (flatnessSize > MAX_SIZE_BYTES) throw new RangeError("[stream] [bench] --flatness-size must be at most 10GiB");
+  const flatness =
+    quick || values["no-flatness"] || flatnessSize <= sizeBytes || !brokers.includes(flatnessBroker)
+      ? undefined
+      : { broker: flatnessBroker, sizeBytes: flatnessSize };
+  return {
+    help: values.help ?? false,
+    quick,
+    brokers,
+    brokersNamed: namedList !== undefined,
+    chunks,
+    sizeBytes,
+    rounds,
+    outDir: resolve(values.out ?? (values.from ? dirname(resolve(values.from)) : resolve(appDir, "results"))),
+    flatness,
+    profile: values.profile ?? false,
+    from: values.from === undefined ? undefined : resolve(values.from),
+    windowChunks,
+    streamWindowChunks,
+  };
+}
+
+/**
+ * Parses `activemq,kafka`. From the `BROKERS` environment variable (the one `tooling/brokers`
+ * reads, which knows no `memory`), the in-memory transport is added in front.
+ */
+export function parseBrokerList(text: string, fromEnvironment = false): BrokerName[] {
+  const names = text.split(",").map((name) => name.trim().toLowerCase()).filter(Boolean);
+  for (const name of names) {
+    if (!(BROKER_NAMES as readonly string[]).includes(name)) {
+      throw new RangeError(`[stream] [bench] unknown broker "${name}"; use one of ${BROKER_NAMES.join(", ")}`);
+    }
+  }
+  if (fromEnvironment && !names.includes("memory")) names.unshift("memory");
+  // Report order, not the order typed.
+  return BROKER_NAMES.filter((name) => names.includes(name));
+}

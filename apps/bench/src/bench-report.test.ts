@@ -1,0 +1,168 @@
+import { describe, expect, it } from "vitest";
+import type { RunResult, WorkerReport } from "./bench-run";
+import { type BenchReport, formatRatio, ratioVerdict, renderCellsTable, renderMarkdown, summarise, worstCell } from "./bench-report";
+import { toResult } from "./bench-runner";
+import { KiB, MiB } from "./sizes";
+
+const worker = (role: WorkerReport["role"], rssMB: number, extra: Partial<WorkerReport> = {}): WorkerReport => ({
+  role,
+  doneAt: 0,
+  bytes: 0,
+  chunks: 0,
+  cpuSeconds: 1,
+  peakRssBytes: rssMB * 1e6,
+  ...extra,
+});
+
+function run(mode: "raw" | "stream", mbPerSecond: number, options: Partial<RunResult> & { rss?: [number, number] } = {}): RunResult {
+  const [senderMB, receiverMB] = options.rss ?? [80, 90];
+  return {
+    broker: "rabbitmq",
+    mode,
+    chunkBytes: 256 * KiB,
+    sizeBytes: 100e6,
+    round: 1,
+    seconds: 100 / mbPerSecond,
+    mbPerSecond,
+    timeToFirstByteMs: 20,
+    bytesDelivered: 100e6,
+    lost: 0,
+    duplicated: 0,
+    sender: worker("send", senderMB),
+    receiver: worker("receive", receiverMB),
+    oneProcess: false,
+    ...options,
+  };
+}
+
+describe("ratioVerdict", () => {
+  it.each([
+    [1.2, "goal"],
+    [0.95, "goal"],
+    [0.949, "floor"],
+    [0.85, "floor"],
+    [0.849, "below"],
+  ] as const)("%d is %s", (ratio, verdict) => {
+    expect(ratioVerdict(ratio)).toBe(verdict);
+  });
+
+  it("formats the ratio with its mark", () => {
+    expect(formatRatio(0.97)).toBe("0.97x ✅");
+    expect(formatRatio(0.9)).toBe("0.90x 🟡");
+    expect(formatRatio(0.5)).toBe("0.50x ❌");
+    expect(formatRatio(undefined)).toBe("–");
+  });
+});
+
+describe("summarise", () => {
+  it("takes the best throughput of the rounds, the worst RSS, and divides @stream by raw", () => {
+    const cells = summarise([
+      run("raw", 100),
+      run("stream", 90, { rss: [120, 100] }),
+      run("raw", 80, { round: 2, rss: [130, 90] }),
+      run("stream", 95, { round: 2 }),
+    ]);
+    expect(cells).toHaveLength(1);
+    const [cell] = cells;
+    expect(cell?.raw?.mbPerSecond).toBe(100);
+    expect(cell?.raw?.senderPeakRssMB).toBe(130);
+    expect(cell?.stream?.mbPerSecond).toBe(95);
+    expect(cell?.stream?.senderPeakRssMB).toBe(120);
+    expect(cell?.ratio).toBeCloseTo(0.95);
+    expect(cell?.ratioVerdict).toBe("goal");
+    expect(cell?.rssWithinGoal).toBe(true);
+  });
+
+  it("flags @stream over the RSS goal and keeps raw losses", () => {
+    const [cell] = summarise([run("raw", 50, { lost: 12, duplicated: 1 }), run("stream", 40, { rss: [90, 180] })]);
+    expect(cell?.rssWithinGoal).toBe(false);
+    expect(cell?.raw?.lost).toBe(12);
+    expect(cell?.ratioVerdict).toBe("below");
+  });
+
+  it("keeps a cell whose runs failed, with no ratio", () => {
+    const cells = summarise([run("raw", 50)], [{ broker: "rabbitmq", mode: "stream", chunkBytes: 256 * KiB, sizeBytes: 1, round: 1, error: "boom" }]);
+    expect(cells[0]?.ratio).toBeUndefined();
+    expect(cells[0]?.errors).toEqual(["stream round 1: boom"]);
+  });
+
+  it("keeps cells in first-seen order, and finds the worst broker cell (not memory)", () => {
+    const cells = summarise([
+      run("raw", 100, { broker: "memory" }),
+      run("stream", 10, { broker: "memory" }),
+      run("raw", 100, { chunkBytes: MiB }),
+      run("stream", 80, { chunkBytes: MiB }),
+      run("raw", 100),
+      run("stream", 90),
+    ]);
+    expect(cells.map((cell) => `${cell.broker} ${cell.chunkBytes}`)).toEqual(["memory 262144", "rabbitmq 1048576", "rabbitmq 262144"]);
+    expect(worstCell(cells)?.chunkBytes).toBe(MiB);
+  });
+});
+
+describe("renderCellsTable", () => {
+  it("shows MB/s, the ratio, RSS per side, and raw losses in bold", () => {
+    const table = renderCellsTable(summarise([run("raw", 120, { lost: 3, duplicated: 0 }), run("stream", 118)]));
+    const row = table.split("\n")[2];
+    expect(row).toBe("| rabbitmq | 256 KiB | 120 | 118 | 0.98x ✅ | 80 / 90 | 80 / 90 | 1.0 / 1.0 | 1.0 / 1.0 | 20 / 20 | **3 / 0** |");
+  });
+
+  it("marks one-process cells of the in-memory transport", () => {
+    const local = { sender: worker("local", 100), receiver: worker("local", 100), oneProcess: true, broker: "memory" as const };
+    const table = renderCellsTable(summarise([run("raw", 500, local), run("stream", 200, local)]));
+    expect(table).toContain("| 100 (1 process) |");
+    expect(table).toContain("| n/a |");
+  });
+});
+
+describe("renderMarkdown", () => {
+  it("includes the date, machine, the flatness row and skipped brokers", () => {
+    const report: BenchReport = {
+      date: "2026-01-02",
+      machine: "2 cores, 24 GiB",
+      node: "20.0.0",
+      quick: false,
+      sizeBytes: 1024 * MiB,
+      rounds: 1,
+      windowChunks: 16,
+      streamWindowChunks: 16,
+      command: "pnpm bench",
+      loadAverage: { start: 1, end: 1.5 },
+      skipped: [{ broker: "kafka", reason: "down" }],
+      cells: summarise([run("raw", 100), run("stream", 99)]),
+      flatness: { broker: "rabbitmq", chunkBytes: MiB, points: [{ sizeBytes: 1024 * MiB, mbPerSecond: 50, senderPeakRssMB: 100, receiverPeakRssMB: 110 }], errors: [] },
+      runs: [],
+      failures: [],
+    };
+    const markdown = renderMarkdown(report);
+    expect(markdown).toContain("2026-01-02");
+    expect(markdown).toContain("2 cores, 24 GiB");
+    expect(markdown).toContain("| 1 GiB | 50 | 100 | 110 |");
+    expect(markdown).toContain("Skipped: kafka (down)");
+  });
+});
+
+describe("toResult", () => {
+  const spec = { broker: "rabbitmq" as const, mode: "stream" as const, chunkBytes: MiB, sizeBytes: 10e6, round: 1 };
+
+  it("measures from the sender's start to the receiver's last byte", () => {
+    const result = toResult(
+      spec,
+      worker("send", 50, { startedAt: 1000, sha256: "ab", bytes: 10e6 }),
+      worker("receive", 60, { firstByteAt: 1020, doneAt: 3000, sha256: "ab", bytes: 10e6 }),
+    );
+    expect(result.seconds).toBe(2);
+    expect(result.mbPerSecond).toBe(5);
+    expect(result.timeToFirstByteMs).toBe(20);
+  });
+
+  it("fails a @stream run whose SHA-256 differs or whose bytes fall short", () => {
+    expect(() => toResult(spec, worker("send", 1, { startedAt: 0, sha256: "ab" }), worker("receive", 1, { doneAt: 1, sha256: "cd", bytes: 10e6 }))).toThrow(/SHA-256 mismatch/);
+    expect(() => toResult(spec, worker("send", 1, { startedAt: 0, sha256: "ab" }), worker("receive", 1, { doneAt: 1, sha256: "ab", bytes: 5 }))).toThrow(/delivered 5 bytes/);
+  });
+
+  it("counts what a raw receiver lost instead of failing", () => {
+    const result = toResult({ ...spec, mode: "raw" }, worker("send", 1, { startedAt: 0 }), worker("receive", 1, { doneAt: 1000, bytes: 5e6, lost: 5, duplicated: 2 }));
+    expect(result).toMatchObject({ lost: 5, duplicated: 2, bytesDelivered: 5e6, mbPerSecond: 5 });
+  });
+});

@@ -1,0 +1,225 @@
+import type { BrokerName } from "./brokers";
+import type { RunFailure, RunMode, RunResult } from "./bench-run";
+import { formatSize } from "./sizes";
+
+/** The goals the bench holds @stream to (issue 4). */
+export const GOALS = {
+  /** @stream / raw throughput at the same chunk size. */
+  ratio: 0.95,
+  /** The floor accepted while working. */
+  ratioFloor: 0.85,
+  /** Peak RSS of sender and of receiver, in MB (10^6 bytes). */
+  peakRssMB: 150,
+} as const;
+
+/** One mode (raw or @stream) of one cell: the best of its rounds. */
+export interface ModeSummary {
+  readonly runs: number;
+  /** Best of the rounds. */
+  readonly mbPerSecond: number;
+  readonly seconds: number;
+  /** Highest of the rounds, MB. */
+  readonly senderPeakRssMB: number;
+  readonly receiverPeakRssMB: number;
+  /** Of the best run. */
+  readonly senderCpuSeconds: number;
+  readonly receiverCpuSeconds: number;
+  readonly timeToFirstByteMs: number;
+  /** Highest of the rounds (raw only). */
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly oneProcess: boolean;
+}
+
+/** Goal verdict of a ratio. */
+export type RatioVerdict = "goal" | "floor" | "below";
+
+/** One broker × chunk size. */
+export interface CellSummary {
+  readonly broker: BrokerName;
+  readonly chunkBytes: number;
+  readonly raw?: ModeSummary;
+  readonly stream?: ModeSummary;
+  /** @stream MB/s over raw MB/s, when both ran. */
+  readonly ratio?: number;
+  readonly ratioVerdict?: RatioVerdict;
+  /** Whether @stream's sender and receiver both stayed within {@link GOALS.peakRssMB}. */
+  readonly rssWithinGoal?: boolean;
+  readonly errors: readonly string[];
+}
+
+/** The memory-flatness row: @stream's peak RSS at two file sizes. */
+export interface FlatnessRow {
+  readonly broker: BrokerName;
+  readonly chunkBytes: number;
+  readonly points: ReadonlyArray<{ sizeBytes: number; mbPerSecond: number; senderPeakRssMB: number; receiverPeakRssMB: number }>;
+  readonly errors: readonly string[];
+}
+
+/** Everything one bench invocation produced. */
+export interface BenchReport {
+  readonly date: string;
+  readonly machine: string;
+  readonly node: string;
+  readonly quick: boolean;
+  readonly sizeBytes: number;
+  readonly rounds: number;
+  /** Raw senders' bound on unconfirmed publishes. */
+  readonly windowChunks: number;
+  /** @stream's windowChunks. */
+  readonly streamWindowChunks: number;
+  readonly command: string;
+  /** 1-minute load average when the runs began and ended. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
+  readonly skipped: ReadonlyArray<{ broker: BrokerName; reason: string }>;
+  readonly cells: readonly CellSummary[];
+  readonly flatness?: FlatnessRow;
+  readonly runs: readonly RunResult[];
+  readonly failures: readonly RunFailure[];
+}
+
+const MB = 1e6;
+
+/** The goal verdict of a @stream / raw ratio. */
+export function ratioVerdict(ratio: number): RatioVerdict {
+  if (ratio >= GOALS.ratio) return "goal";
+  if (ratio >= GOALS.ratioFloor) return "floor";
+  return "below";
+}
+
+/** Summarises one mode's runs: best throughput, worst memory. Undefined when none completed. */
+export function summariseMode(runs: readonly RunResult[]): ModeSummary | undefined {
+  if (runs.length === 0) return undefined;
+  const best = runs.reduce((a, b) => (b.mbPerSecond > a.mbPerSecond ? b : a));
+  return {
+    runs: runs.length,
+    mbPerSecond: best.mbPerSecond,
+    seconds: best.seconds,
+    senderPeakRssMB: Math.max(...runs.map((run) => run.sender.peakRssBytes)) / MB,
+    receiverPeakRssMB: Math.max(...runs.map((run) => run.receiver.peakRssBytes)) / MB,
+    senderCpuSeconds: best.sender.cpuSeconds,
+    receiverCpuSeconds: best.receiver.cpuSeconds,
+    timeToFirstByteMs: best.timeToFirstByteMs,
+    lost: Math.max(...runs.map((run) => run.lost)),
+    duplicated: Math.max(...runs.map((run) => run.duplicated)),
+    oneProcess: best.oneProcess,
+  };
+}
+
+/**
+ * Groups runs into cells, in the order the cells were first seen: per cell the best run of each
+ * mode, the ratio, and the goal verdicts. Failed runs are listed in their cell's `errors`.
+ */
+export function summarise(runs: readonly RunResult[], failures: readonly RunFailure[] = []): CellSummary[] {
+  const keys: string[] = [];
+  const key = (item: { broker: BrokerName; chunkBytes: number }): string => `${item.broker}/${item.chunkBytes}`;
+  for (const item of [...runs, ...failures]) if (!keys.includes(key(item))) keys.push(key(item));
+  return keys.map((cellKey) => {
+    const [broker, chunk] = cellKey.split("/") as [BrokerName, string];
+    const chunkBytes = Number(chunk);
+    const mine = runs.filter((run) => key(run) === cellKey);
+    const of = (mode: RunMode) => summariseMode(mine.filter((run) => run.mode === mode));
+    const raw = of("raw");
+    const stream = of("stream");
+    const ratio = raw && stream && raw.mbPerSecond > 0 ? stream.mbPerSecond / raw.mbPerSecond : undefined;
+    return {
+      broker,
+      chunkBytes,
+      ...(raw ? { raw } : {}),
+      ...(stream ? { stream } : {}),
+      ...(ratio === undefined ? {} : { ratio, ratioVerdict: ratioVerdict(ratio) }),
+      ...(stream ? { rssWithinGoal: Math.max(stream.senderPeakRssMB, stream.receiverPeakRssMB) <= GOALS.peakRssMB } : {}),
+      errors: failures.filter((failure) => key(failure) === cellKey).map((failure) => `${failure.mode} round ${failure.round}: ${failure.error}`),
+    };
+  });
+}
+
+/** The cell with the lowest ratio, if any has one. */
+export function worstCell(cells: readonly CellSummary[]): CellSummary | undefined {
+  return cells
+    .filter((cell) => cell.ratio !== undefined && cell.broker !== "memory")
+    .reduce<CellSummary | undefined>((worst, cell) => (!worst || (cell.ratio ?? 0) < (worst.ratio ?? 0) ? cell : worst), undefined);
+}
+
+const fixed = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : "–");
+const pair = (a: number, b: number, digits = 0, one = false): string => (one ? `${fixed(a, digits)} (1 process)` : `${fixed(a, digits)} / ${fixed(b, digits)}`);
+const VERDICT: Readonly<Record<RatioVerdict, string>> = { goal: "✅", floor: "🟡", below: "❌" };
+
+/** Formats a ratio with its verdict mark: `0.97x ✅`. */
+export function formatRatio(ratio: number | undefined): string {
+  return ratio === undefined ? "–" : `${ratio.toFixed(2)}x ${VERDICT[ratioVerdict(ratio)]}`;
+}
+
+/** The lost / duplicated column of the raw client. */
+function lossText(raw: ModeSummary | undefined): string {
+  if (!raw) return "–";
+  if (raw.oneProcess) return "n/a";
+  return raw.lost === 0 && raw.duplicated === 0 ? "0 / 0" : `**${raw.lost} / ${raw.duplicated}**`;
+}
+
+/** The Markdown table of the cells (one row per broker × chunk size). */
+export function renderCellsTable(cells: readonly CellSummary[]): string {
+  const lines = [
+    "| broker | chunk | raw MB/s | @stream MB/s | @stream / raw | RSS MB raw snd / rcv | RSS MB @stream snd / rcv | CPU s raw snd / rcv | CPU s @stream snd / rcv | TTFB ms raw / @stream | raw lost / dup |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const cell of cells) {
+    const { raw, stream } = cell;
+    const one = (raw ?? stream)?.oneProcess ?? false;
+    const rssMark = cell.rssWithinGoal === false ? " ⚠️" : "";
+    lines.push(
+      [
+        "",
+        cell.broker,
+        formatSize(cell.chunkBytes),
+        raw ? fixed(raw.mbPerSecond) : "error",
+        stream ? fixed(stream.mbPerSecond) : "error",
+        formatRatio(cell.ratio),
+        raw ? pair(raw.senderPeakRssMB, raw.receiverPeakRssMB, 0, one) : "–",
+        stream ? `${pair(stream.senderPeakRssMB, stream.receiverPeakRssMB, 0, one)}${rssMark}` : "–",
+        raw ? pair(raw.senderCpuSeconds, raw.receiverCpuSeconds, 1, one) : "–",
+        stream ? pair(stream.senderCpuSeconds, stream.receiverCpuSeconds, 1, one) : "–",
+        `${raw ? fixed(raw.timeToFirstByteMs) : "–"} / ${stream ? fixed(stream.timeToFirstByteMs) : "–"}`,
+        lossText(raw),
+        "",
+      ].join(" | ").trim(),
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The Markdown of the whole report: header, table, flatness, skips and errors. */
+export function renderMarkdown(report: BenchReport): string {
+  const parts = [
+    `## @stream vs raw clients — ${report.date}`,
+    "",
+    `${report.machine}, Node ${report.node}. File ${formatSize(report.sizeBytes)}, ${report.rounds} round(s), best of the rounds shown (RSS: highest). ` +
+      `@stream window ${report.streamWindowChunks} chunks (at most 16 MiB); raw senders keep at most ${report.windowChunks} publishes unconfirmed. ` +
+      `Load average (1 min) ${report.loadAverage.start.toFixed(1)} at start, ${report.loadAverage.end.toFixed(1)} at end.${report.quick ? " **Quick run: a smoke test, not a measurement.**" : ""}`,
+    "",
+    `\`${report.command}\``,
+    "",
+    renderCellsTable(report.cells),
+    "",
+    `Goals: @stream / raw ≥ ${GOALS.ratio}x ✅ (floor ${GOALS.ratioFloor}x 🟡, below ❌); peak RSS ≤ ${GOALS.peakRssMB} MB per process (⚠️ over). ` +
+      "MB = 10⁶ bytes. memory: the in-memory transport, one process, raw = a plain file copy (the disk's limit).",
+  ];
+  if (report.flatness) {
+    const { flatness } = report;
+    parts.push(
+      "",
+      `### Memory flatness: @stream on ${flatness.broker}, ${formatSize(flatness.chunkBytes)} chunks`,
+      "",
+      "| file | MB/s | sender peak RSS MB | receiver peak RSS MB |",
+      "|---:|---:|---:|---:|",
+      ...flatness.points.map((point) => `| ${formatSize(point.sizeBytes)} | ${fixed(point.mbPerSecond)} | ${fixed(point.senderPeakRssMB)} | ${fixed(point.receiverPeakRssMB)} |`),
+      ...flatness.errors.map((error) => `\nerror: ${error}`),
+    );
+  }
+  if (report.skipped.length > 0) {
+    parts.push("", "Skipped: " + report.skipped.map((skip) => `${skip.broker} (${skip.reason})`).join("; "));
+  }
+  const errors = report.cells.flatMap((cell) => cell.errors.map((error) => `- ${cell.broker} ${formatSize(cell.chunkBytes)} ${error.split("\n")[0]}`));
+  if (errors.length > 0) parts.push("", "Errors:", ...errors);
+  return `${parts.join("\n")}\n`;
+}

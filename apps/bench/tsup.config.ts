@@ -1,0 +1,13 @@
+import { defineStreamConfig } from "@stream/tsup-config";
+
+// An app, not a library: ESM entries, no declarations. The orchestrator forks the worker entry
+// (sender, receiver) as processes of their own; adapters and broker clients stay external.
+export default defineStreamConfig({
+  entry: {
+    bench: "src/bench.ts",
+    "bench-worker": "src/bench-worker.ts",
+    "profile-summary": "src/profile-summary.ts",
+  },
+  format: ["esm"],
+  dts: false,
+});
