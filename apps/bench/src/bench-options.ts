@@ -30,8 +30,8 @@ export interface BenchOptions {
    * publishes. @default 16 (@stream's default)
    */
   readonly windowChunks: number;
-  /** @stream's `windowChunks` alone, to see what a larger window buys. @default windowChunks */
-  readonly streamWindowChunks: number;
+  /** @stream's `windowChunks`, to see what another window buys. @default core's own default (16 MiB in flight) */
+  readonly streamWindowChunks: number | undefined;
 }
 
 /** The largest file the bench streams. */
@@ -46,8 +46,8 @@ export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rab
   --size       file size, up to 10GiB (default 1GiB)
   --rounds     repetitions, raw and @stream alternating (default 2; the best of them is reported)
   --out        results folder (default apps/bench/results)
-  --window     chunks in flight: @stream's windowChunks and the raw sender's unconfirmed publishes (default 16)
-  --stream-window  @stream's window alone (default: --window), to see what a larger one buys
+  --window     the raw sender's unconfirmed publishes (default 16)
+  --stream-window  @stream's windowChunks (default: core's default, 16 MiB in flight), to see what another buys
   --from       render results.md and chart.svg again from a results.json (into its folder, or --out)
   --profile    run every worker under node --cpu-prof (profiles in <out>/profiles)`;
 
@@ -86,8 +86,8 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (!Number.isSafeInteger(rounds) || rounds < 1 || rounds > 20) throw new RangeError(`[stream] [bench] --rounds ${values.rounds} must be a whole number from 1 to 20`);
   const windowChunks = values.window ? Number(values.window) : 16;
   if (!Number.isSafeInteger(windowChunks) || windowChunks < 1 || windowChunks > 4096) throw new RangeError(`[stream] [bench] --window ${values.window} must be a whole number of chunks from 1 to 4096`);
-  const streamWindowChunks = values["stream-window"] ? Number(values["stream-window"]) : windowChunks;
-  if (!Number.isSafeInteger(streamWindowChunks) || streamWindowChunks < 1 || streamWindowChunks > 4096) throw new RangeError(`[stream] [bench] --stream-window ${values["stream-window"]} must be a whole number of chunks from 1 to 4096`);
+  const streamWindowChunks = values["stream-window"] ? Number(values["stream-window"]) : undefined;
+  if (streamWindowChunks !== undefined && (!Number.isSafeInteger(streamWindowChunks) || streamWindowChunks < 1 || streamWindowChunks > 4096)) throw new RangeError(`[stream] [bench] --stream-window ${values["stream-window"]} must be a whole number of chunks from 1 to 4096`);
   const chunks = values.chunks ? parseSizeList(values.chunks) : quick ? [256 * 1024] : undefined;
   const flatnessBroker = (values["flatness-broker"] ?? "rabbitmq") as BrokerName;
   if (!BROKER_NAMES.includes(flatnessBroker)) throw new RangeError(`[stream] [bench] --flatness-broker ${flatnessBroker}: use one of ${BROKER_NAMES.join(", ")}`);

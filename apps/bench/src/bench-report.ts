@@ -66,8 +66,8 @@ export interface BenchReport {
   readonly rounds: number;
   /** Raw senders' bound on unconfirmed publishes. */
   readonly windowChunks: number;
-  /** @stream's windowChunks. */
-  readonly streamWindowChunks: number;
+  /** @stream's windowChunks; undefined: core's default. */
+  readonly streamWindowChunks: number | undefined;
   readonly command: string;
   /** 1-minute load average when the runs began and ended. */
   readonly loadAverage: { readonly start: number; readonly end: number };
@@ -194,7 +194,7 @@ export function renderMarkdown(report: BenchReport): string {
     `## @stream vs raw clients — ${report.date}`,
     "",
     `${report.machine}, Node ${report.node}. File ${formatSize(report.sizeBytes)}, ${report.rounds} round(s), best of the rounds shown (RSS: highest). ` +
-      `@stream window ${report.streamWindowChunks} chunks (at most 16 MiB); raw senders keep at most ${report.windowChunks} publishes unconfirmed. ` +
+      `@stream window ${report.streamWindowChunks === undefined ? "core's default (16 MiB, at least 4 chunks, in flight)" : `${report.streamWindowChunks} chunks`}; raw senders keep at most ${report.windowChunks} publishes unconfirmed. ` +
       `Load average (1 min) ${report.loadAverage.start.toFixed(1)} at start, ${report.loadAverage.end.toFixed(1)} at end.${report.quick ? " **Quick run: a smoke test, not a measurement.**" : ""}`,
     "",
     `\`${report.command}\``,

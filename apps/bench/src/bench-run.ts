@@ -18,7 +18,8 @@ export interface WorkerTask {
   readonly sizeBytes: number;
   readonly chunkBytes: number;
   /** Chunks in flight: @stream's window, the raw sender's bound on unconfirmed publishes. */
-  readonly windowChunks: number;
+  /** Chunks in flight; for @stream, undefined leaves core's default. */
+  readonly windowChunks: number | undefined;
 }
 
 /** What a worker measured; times are epoch milliseconds with sub-millisecond precision. */

@@ -16,7 +16,8 @@ export interface RunSpec {
   readonly inputFile: string;
   /** Where receivers write (the copy is deleted after the run). */
   readonly workDir: string;
-  readonly windowChunks: number;
+  /** Chunks in flight; for @stream, undefined leaves core's default. */
+  readonly windowChunks: number | undefined;
   /** Runs the workers under `node --cpu-prof`, profiles into this folder. */
   readonly profileDir?: string;
   /** Bytes received so far, about once a second. */

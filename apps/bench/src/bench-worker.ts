@@ -85,7 +85,7 @@ async function rawSend(): Promise<Outcome> {
   const setupFrom = now();
   const publisher = await client.openPublisher(task.destination, task.chunkBytes);
   const startedAt = now();
-  const { bytes, chunks } = await sendRawFile(publisher, required(task.inputFile, "inputFile"), task.chunkBytes, task.windowChunks);
+  const { bytes, chunks } = await sendRawFile(publisher, required(task.inputFile, "inputFile"), task.chunkBytes, required(task.windowChunks, "windowChunks"));
   const doneAt = now();
   return { report: measured({ startedAt, doneAt, bytes, chunks, setupMs: startedAt - setupFrom }), cleanup: () => publisher.close() };
 }
@@ -125,7 +125,7 @@ async function streamSend(): Promise<Outcome> {
   if (task.broker === "memory") throw new Error("[stream] [bench] the memory transport runs as one local process");
   const setupFrom = now();
   const client = createStreamClient({ transport: await createStreamTransport(task.broker, task.chunkBytes) });
-  const options = { destination: task.destination, chunkBytes: task.chunkBytes, windowChunks: task.windowChunks };
+  const options = { destination: task.destination, chunkBytes: task.chunkBytes, ...(task.windowChunks === undefined ? {} : { windowChunks: task.windowChunks }) };
   // A long-lived client has connected and opened its inbox before the file that matters.
   await client.send(new Uint8Array(1), { ...options, name: WARMUP_NAME });
   const startedAt = now();
@@ -201,7 +201,7 @@ async function local(): Promise<Outcome> {
     await streams.ready;
     const startedAt = now();
     const received = receiveOne(streams, outputFile);
-    const sent = await sender.send(inputFile, { destination: task.destination, chunkBytes: task.chunkBytes, windowChunks: task.windowChunks });
+    const sent = await sender.send(inputFile, { destination: task.destination, chunkBytes: task.chunkBytes, ...(task.windowChunks === undefined ? {} : { windowChunks: task.windowChunks }) });
     const { firstByteAt, doneAt, result } = await received;
     if (result.sha256 !== sent.sha256) throw new Error(`[stream] [bench] SHA-256 mismatch: sent ${sent.sha256}, received ${result.sha256}`);
     return { report: measured({ startedAt, firstByteAt, doneAt, bytes: result.byteCount, chunks: result.chunkCount, sha256: result.sha256 }) };

@@ -11,13 +11,15 @@ export interface FlowOptions {
   readonly chunkBytes?: number;
   /**
    * Most chunks in flight (sent, not yet acknowledged by the receiver) per stream: the memory a
-   * sender holds and the burst a broker must absorb.
-   * @default 16
+   * sender holds and the burst a broker must absorb. Acknowledgements travel back through the
+   * broker, so what bounds throughput is the bytes in flight, not the count: the default keeps
+   * `windowBytes` in flight whatever the chunk size.
+   * @default max(4, windowBytes / chunkBytes)
    */
   readonly windowChunks?: number;
   /**
    * Most payload bytes in flight per stream.
-   * @default min(16 MiB, windowChunks × chunkBytes)
+   * @default max(16 MiB, 4 × chunkBytes), or windowChunks × chunkBytes when windowChunks is given
    */
   readonly windowBytes?: number;
 }
@@ -30,6 +32,10 @@ export interface ResolvedFlow {
 }
 
 const MiB = 1024 * 1024;
+/** Bytes in flight by default: measured here, 16 chunks of 64 KiB (1 MiB) left RabbitMQ at 0.36x of the raw client, 16 MiB brought it to 0.93x. */
+const DEFAULT_WINDOW_BYTES = 16 * MiB;
+/** Fewest chunks in flight by default, so large chunks still overlap sending and acknowledging. */
+const MIN_WINDOW_CHUNKS = 4;
 
 /** Applies the defaults of {@link FlowOptions} for a transport with these capabilities. */
 export function resolveFlow(capabilities: TransportCapabilities, options: FlowOptions = {}): ResolvedFlow {
@@ -44,9 +50,10 @@ export function resolveFlow(capabilities: TransportCapabilities, options: FlowOp
         `${capabilities.maxFrameBytes} bytes, so chunks of 1 to ${fits} bytes. Lower chunkBytes or raise the broker limit.`,
     );
   }
-  const windowChunks = options.windowChunks ?? 16;
+  const defaultBytes = Math.max(DEFAULT_WINDOW_BYTES, MIN_WINDOW_CHUNKS * chunkBytes);
+  const windowChunks = options.windowChunks ?? Math.max(MIN_WINDOW_CHUNKS, Math.ceil((options.windowBytes ?? defaultBytes) / chunkBytes));
   if (!Number.isSafeInteger(windowChunks) || windowChunks < 1) throw new RangeError("[stream] windowChunks must be a positive integer");
-  const windowBytes = options.windowBytes ?? Math.min(16 * MiB, windowChunks * chunkBytes);
+  const windowBytes = options.windowBytes ?? (options.windowChunks === undefined ? defaultBytes : windowChunks * chunkBytes);
   if (!Number.isSafeInteger(windowBytes) || windowBytes < chunkBytes) {
     throw new RangeError(`[stream] windowBytes must be at least one chunk (${chunkBytes} bytes)`);
   }

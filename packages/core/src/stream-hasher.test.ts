@@ -3,9 +3,13 @@ import { describe, expect, test } from "vitest";
 import { createStreamHasher, MAX_BACKLOG_BYTES, WORKER_HASH_MIN_CHUNK_BYTES } from "./stream-hasher";
 
 describe("stream hasher", () => {
-  test.each([1024, WORKER_HASH_MIN_CHUNK_BYTES])("chunks of %i bytes: the digest equals SHA-256 of the whole", async (chunkBytes) => {
+  test.each([
+    [1024, false],
+    [WORKER_HASH_MIN_CHUNK_BYTES, false],
+    [WORKER_HASH_MIN_CHUNK_BYTES, true],
+  ])("chunks of %i bytes (thread %s): the digest equals SHA-256 of the whole", async (chunkBytes, onThread) => {
     const data = randomBytes(chunkBytes * 40 + 17);
-    const hasher = createStreamHasher(chunkBytes);
+    const hasher = createStreamHasher(chunkBytes, onThread);
     for (let at = 0; at < data.byteLength; at += chunkBytes) {
       hasher.update(data.subarray(at, at + chunkBytes));
       if (hasher.backlogBytes >= MAX_BACKLOG_BYTES) await hasher.drained();
@@ -14,7 +18,7 @@ describe("stream hasher", () => {
   });
 
   test("the worker's backlog drains, and the caller's buffers stay untouched", async () => {
-    const hasher = createStreamHasher(1024 * 1024);
+    const hasher = createStreamHasher(1024 * 1024, true);
     const chunk = randomBytes(1024 * 1024);
     const before = Buffer.from(chunk);
     for (let i = 0; i < 12; i++) hasher.update(chunk);
@@ -30,7 +34,7 @@ describe("stream hasher", () => {
   test("concurrent hashers on the shared worker do not mix their streams", async () => {
     const a = randomBytes(300_000);
     const b = randomBytes(300_000);
-    const [ha, hb] = [createStreamHasher(100_000), createStreamHasher(100_000)];
+    const [ha, hb] = [createStreamHasher(100_000, true), createStreamHasher(100_000, true)];
     for (let at = 0; at < 300_000; at += 100_000) {
       ha.update(a.subarray(at, at + 100_000));
       hb.update(b.subarray(at, at + 100_000));

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { StreamError } from "./errors/stream-error";
 
@@ -7,10 +8,10 @@ import { StreamError } from "./errors/stream-error";
  * incoming stream, so both ends hash the same way.
  *
  * SHA-256 is the single largest cost of a transfer (about 1.4 GB/s on one core here, once per
- * side), so for large chunks it runs on a worker thread and the event loop only copies each
- * chunk to it, into buffers the worker hands back (a fixed pool, so nothing waits for a GC):
- * on a machine with a spare core the hash no longer limits throughput. The copy is bounded: {@link backlogBytes} says how far the worker is behind, and callers stop taking
- * chunks while it is over {@link MAX_BACKLOG_BYTES}.
+ * side). On a machine with cores to spare ({@link HASH_ON_THREAD}) large chunks are hashed on a
+ * worker thread: the event loop only copies each chunk into a buffer the worker hands back (a
+ * fixed pool, so nothing waits for a GC). The copy is bounded: {@link backlogBytes} says how far
+ * the worker is behind, and callers stop taking chunks while it is over {@link MAX_BACKLOG_BYTES}.
  */
 export interface StreamHasher {
   update(bytes: Uint8Array): void;
@@ -161,7 +162,14 @@ function workerHasher(): StreamHasher {
   };
 }
 
-/** A hasher for a stream of `chunkBytes` chunks: on the worker thread for large chunks. */
-export function createStreamHasher(chunkBytes: number): StreamHasher {
-  return chunkBytes >= WORKER_HASH_MIN_CHUNK_BYTES ? workerHasher() : inlineHasher();
+/**
+ * Whether SHA-256 runs on the hashing thread by default: only where there are cores to spare.
+ * Measured here on 2 cores (broker, sender and receiver sharing them), handing chunks to a
+ * thread cost as much as hashing them and raised peak RSS by 20-40 MB, for no throughput.
+ */
+export const HASH_ON_THREAD = availableParallelism() >= 4;
+
+/** A hasher for a stream of `chunkBytes` chunks: on the hashing thread for large chunks, where it pays. */
+export function createStreamHasher(chunkBytes: number, onThread = HASH_ON_THREAD): StreamHasher {
+  return onThread && chunkBytes >= WORKER_HASH_MIN_CHUNK_BYTES ? workerHasher() : inlineHasher();
 }
