@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { createActiveMqTransport } from "@stream/activemq";
+import { createActivemqTransport } from "@stream/activemq";
 import { createStreamClient } from "@stream/core";
 
 const url = process.env.STREAM_ACTIVEMQ_URL ?? "stomp://127.0.0.1:61613";
@@ -21,8 +21,8 @@ if (!source) {
 const destination = `sample-activemq.${randomBytes(4).toString("hex")}`;
 
 // One client sends, another receives: in a real system they are different processes.
-const sender = createStreamClient({ transport: createActiveMqTransport({ url }) });
-const receiver = createStreamClient({ transport: createActiveMqTransport({ url }) });
+const sender = createStreamClient({ transport: createActivemqTransport({ url }) });
+const receiver = createStreamClient({ transport: createActivemqTransport({ url }) });
 try {
   const incoming = receiver.receive(destination);
   const received = (async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createStreamClient } from "@stream/core";
-import { createRabbitMQTransport } from "@stream/rabbitmq";
+import { createRabbitmqTransport } from "@stream/rabbitmq";
 import amqplib from "amqplib";
 
 const url = process.env.STREAM_RABBITMQ_URL ?? "amqp://127.0.0.1:5672";
@@ -25,8 +25,8 @@ const target = join(work, "received.bin");
 const destination = `sample.${randomUUID().slice(0, 8)}`;
 
 // The adapter reconnects; the client retries what failed meanwhile (and drops the duplicates).
-const receiving = createStreamClient({ transport: createRabbitMQTransport({ url }) });
-const sending = createStreamClient({ transport: createRabbitMQTransport({ url }) });
+const receiving = createStreamClient({ transport: createRabbitmqTransport({ url }) });
+const sending = createStreamClient({ transport: createRabbitmqTransport({ url }) });
 
 let exitCode = 1;
 try {

@@ -16,12 +16,12 @@ export async function createStreamTransport(broker: Exclude<BrokerName, "memory"
   const frameBytes = chunkBytes + DATA_HEADER_BYTES;
   switch (broker) {
     case "activemq": {
-      const { createActiveMqTransport } = await import("@stream/activemq");
-      return createActiveMqTransport({ url: "stomp://127.0.0.1:61613", ...(frameBytes > 100 * MiB ? { maxFrameBytes: frameBytes } : {}) });
+      const { createActivemqTransport } = await import("@stream/activemq");
+      return createActivemqTransport({ url: "stomp://127.0.0.1:61613", ...(frameBytes > 100 * MiB ? { maxFrameBytes: frameBytes } : {}) });
     }
     case "rabbitmq": {
-      const { createRabbitMQTransport } = await import("@stream/rabbitmq");
-      return createRabbitMQTransport({ url: "amqp://guest:guest@127.0.0.1:5672", ...(frameBytes > 16 * MiB ? { maxFrameBytes: frameBytes } : {}) });
+      const { createRabbitmqTransport } = await import("@stream/rabbitmq");
+      return createRabbitmqTransport({ url: "amqp://guest:guest@127.0.0.1:5672", ...(frameBytes > 16 * MiB ? { maxFrameBytes: frameBytes } : {}) });
     }
     case "mqtt": {
       const { createMqttTransport } = await import("@stream/mqtt");

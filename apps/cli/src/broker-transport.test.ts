@@ -57,7 +57,7 @@ describe("createBrokerTransport", () => {
   it("finds the factory whatever the adapter's capitalisation", async () => {
     const made: unknown[] = [];
     const transport = await createBrokerTransport(parseBrokerUrl("stomp://h", {}), async () => ({
-      createActiveMqTransport: (options: unknown) => {
+      createActivemqTransport: (options: unknown) => {
         made.push(options);
         return { name: "fake" };
       },

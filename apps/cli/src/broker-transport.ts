@@ -111,7 +111,7 @@ export async function createBrokerTransport(target: BrokerTarget, importer: Modu
     );
   }
   // Looked up without regard to case: the adapters spell their brokers their own way
-  // (createRabbitMQTransport, createActiveMqTransport).
+  // (createRabbitmqTransport, createActivemqTransport).
   const wanted = `create${target.kind}transport`;
   const factoryName = Object.keys(adapter).find((name) => name.toLowerCase() === wanted);
   const factory = factoryName === undefined ? undefined : adapter[factoryName];

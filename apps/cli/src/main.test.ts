@@ -39,7 +39,7 @@ const events = (stdout: string) =>
 /** An importer whose "RabbitMQ adapter" makes in-memory transports on `broker`. */
 const memoryAdapter =
   (broker: MemoryBroker, wrap: (transport: ReturnType<typeof createMemoryTransport>) => unknown = (t) => t): ModuleImporter =>
-  async () => ({ createRabbitMQTransport: () => wrap(createMemoryTransport({ broker })) });
+  async () => ({ createRabbitmqTransport: () => wrap(createMemoryTransport({ broker })) });
 
 let dir: string;
 beforeEach(async () => {
@@ -137,7 +137,7 @@ describe("stream (in-process)", () => {
     const file = join(dir, "data.bin");
     await writeFile(file, "x");
     const failing: ModuleImporter = async () => ({
-      createRabbitMQTransport: (options: { url: string }) => {
+      createRabbitmqTransport: (options: { url: string }) => {
         const error = new TransportError({ message: `[stream] [rabbitmq] could not connect to ${options.url}: connect ECONNREFUSED`, retryable: true });
         return { ...createMemoryTransport(), subscribe: () => Promise.reject(error), publish: () => Promise.reject(error) };
       },

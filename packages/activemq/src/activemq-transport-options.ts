@@ -4,7 +4,7 @@ import type { Readable, Writable } from "node:stream";
  * The part of a STOMP client this adapter uses. A `stompit` `Client` (from `stompit.connect()`)
  * fits it; the adapter declares it itself so `@stream/activemq`'s types never need `@types/stompit`.
  */
-export interface ActiveMqStompClient {
+export interface ActivemqStompClient {
   /** Starts a SEND frame; the adapter writes the body and ends it. */
   send(headers: Record<string, string | number>, options?: { onReceipt?: () => void }): Writable;
   /** Writes any frame; used for SUBSCRIBE with a receipt. */
@@ -16,10 +16,10 @@ export interface ActiveMqStompClient {
   setImplicitSubscription(
     id: string | number,
     ack: "auto" | "client" | "client-individual",
-    listener: (error: Error | null, message: ActiveMqStompMessage) => void,
-  ): ActiveMqStompSubscription;
+    listener: (error: Error | null, message: ActivemqStompMessage) => void,
+  ): ActivemqStompSubscription;
   /** Acknowledges one message of a `client-individual` subscription. */
-  ack(message: ActiveMqStompMessage): void;
+  ack(message: ActivemqStompMessage): void;
   /** Sends DISCONNECT and closes the socket once the broker's receipt arrives. */
   disconnect(callback?: (error: Error | null) => void): void;
   /** Closes the socket at once. */
@@ -34,19 +34,19 @@ export interface ActiveMqStompClient {
  * A MESSAGE frame as the STOMP client hands it over: the body as a stream (the client keeps the
  * headers it needs to acknowledge it).
  */
-export type ActiveMqStompMessage = Readable;
+export type ActivemqStompMessage = Readable;
 
 /** A subscription of the STOMP client. */
-export interface ActiveMqStompSubscription {
+export interface ActivemqStompSubscription {
   /** Sends UNSUBSCRIBE; the broker takes back the messages not yet acknowledged. */
   unsubscribe(headers?: Record<string, string>): void;
 }
 
 /**
- * Options of {@link createActiveMqTransport}. Give either `client` or connection options
+ * Options of {@link createActivemqTransport}. Give either `client` or connection options
  * (`url`, `login`, `passcode`, ...); with neither, the adapter connects to `stomp://127.0.0.1:61613`.
  */
-export interface ActiveMqTransportOptions {
+export interface ActivemqTransportOptions {
   /**
    * A STOMP client to use instead of connecting: either a connected `stompit` client, or a
    * function returning one (Kysely style).
@@ -58,7 +58,7 @@ export interface ActiveMqTransportOptions {
    *
    * When set, the connection options below are ignored.
    */
-  readonly client?: ActiveMqStompClient | (() => Promise<ActiveMqStompClient>);
+  readonly client?: ActivemqStompClient | (() => Promise<ActivemqStompClient>);
   /**
    * Where the broker's STOMP connector listens: `stomp://host:port`, or `stomp+ssl://host:port`
    * for TLS. User and password in the URL are used as `login` and `passcode`.

@@ -2,7 +2,7 @@ import { TransportError } from "@stream/core";
 import type stompit from "stompit";
 import { describe, expect, test } from "vitest";
 import { isRetryableStompError, toTransportError } from "./activemq-errors";
-import { createActiveMqTransport, type ActiveMqStompClient } from "./index";
+import { createActivemqTransport, type ActivemqStompClient } from "./index";
 
 const stompError = (message: string, kind: "transport" | "application"): Error =>
   Object.assign(new Error(message), {
@@ -38,9 +38,9 @@ describe("error mapping", () => {
   });
 });
 
-describe("createActiveMqTransport (no broker needed)", () => {
+describe("createActivemqTransport (no broker needed)", () => {
   test("declares the interface version and honest capabilities", () => {
-    const transport = createActiveMqTransport({ maxFrameBytes: 1024 * 1024 });
+    const transport = createActivemqTransport({ maxFrameBytes: 1024 * 1024 });
     expect(transport.specificationVersion).toBe("stream-transport-v1");
     expect(transport.name).toBe("activemq");
     expect(transport.capabilities).toEqual({
@@ -54,25 +54,25 @@ describe("createActiveMqTransport (no broker needed)", () => {
   });
 
   test("refuses bad channel names and bad options without touching the network", async () => {
-    const transport = createActiveMqTransport({ url: "stomp://127.0.0.1:1" });
+    const transport = createActivemqTransport({ url: "stomp://127.0.0.1:1" });
     const error = await transport.publish("files/../x", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);
     expect(TransportError.isInstance(error) && !error.retryable).toBe(true);
     await expect(transport.subscribe("a b", () => {}, { kind: "stream" })).rejects.toThrow(/invalid channel name/);
-    expect(() => createActiveMqTransport({ prefetchCount: 0 })).toThrow(RangeError);
+    expect(() => createActivemqTransport({ prefetchCount: 0 })).toThrow(RangeError);
     await transport.close();
     const closed = await transport.publish("files", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);
     expect((closed as Error).message).toMatch(/closed/);
   });
 
   test("a malformed URL or another scheme fails at creation", () => {
-    expect(() => createActiveMqTransport({ url: "amqp://127.0.0.1" })).toThrow(/unsupported URL scheme amqp:/);
-    expect(() => createActiveMqTransport({ url: "not a url" })).toThrow(/is not a URL/);
-    expect(() => createActiveMqTransport({ url: "stomp+ssl://user:p%40ss@broker:61612" })).not.toThrow();
+    expect(() => createActivemqTransport({ url: "amqp://127.0.0.1" })).toThrow(/unsupported URL scheme amqp:/);
+    expect(() => createActivemqTransport({ url: "not a url" })).toThrow(/is not a URL/);
+    expect(() => createActivemqTransport({ url: "stomp+ssl://user:p%40ss@broker:61612" })).not.toThrow();
   });
 
   test("a stompit Client fits the client option", () => {
     // Checked by the compiler (`pnpm typecheck`): no cast needed to inject a stompit client.
-    const fits = (client: stompit.Client): ActiveMqStompClient => client;
+    const fits = (client: stompit.Client): ActivemqStompClient => client;
     expect(typeof fits).toBe("function");
   });
 });

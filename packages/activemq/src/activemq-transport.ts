@@ -12,10 +12,10 @@ import {
 import stompit from "stompit";
 import { toTransportError } from "./activemq-errors";
 import type {
-  ActiveMqStompClient,
-  ActiveMqStompMessage,
-  ActiveMqStompSubscription,
-  ActiveMqTransportOptions,
+  ActivemqStompClient,
+  ActivemqStompMessage,
+  ActivemqStompSubscription,
+  ActivemqTransportOptions,
 } from "./activemq-transport-options";
 
 const DEFAULT_URL = "stomp://127.0.0.1:61613";
@@ -48,14 +48,14 @@ let nextSubscriptionId = 1;
  *
  * @example
  * import { createStreamClient } from "@stream/core";
- * import { createActiveMqTransport } from "@stream/activemq";
+ * import { createActivemqTransport } from "@stream/activemq";
  *
  * const client = createStreamClient({
- *   transport: createActiveMqTransport({ url: "stomp://127.0.0.1:61613" }),
+ *   transport: createActivemqTransport({ url: "stomp://127.0.0.1:61613" }),
  * });
  */
-export function createActiveMqTransport(options: ActiveMqTransportOptions = {}): Transport {
-  return new ActiveMqTransport(options);
+export function createActivemqTransport(options: ActivemqTransportOptions = {}): Transport {
+  return new ActivemqTransport(options);
 }
 
 interface ResolvedSettings {
@@ -79,7 +79,7 @@ class Connection {
   private readonly onEnd = (): void => this.lost(new Error("the broker closed the connection"));
 
   constructor(
-    readonly client: ActiveMqStompClient,
+    readonly client: ActivemqStompClient,
     /** Whether the transport created this client and so disconnects it. */
     readonly owned: boolean,
     private readonly onLost: (connection: Connection, error: Error) => void,
@@ -150,16 +150,16 @@ class Connection {
 interface Delivery {
   readonly epoch: number;
   readonly connection: Connection;
-  readonly message: ActiveMqStompMessage;
+  readonly message: ActivemqStompMessage;
   readonly body: Buffer;
 }
 
 /** One subscription, which survives reconnects by subscribing again on each new connection. */
-class ActiveMqSubscription implements Subscription {
+class ActivemqSubscription implements Subscription {
   closed = false;
   /** Bumped whenever the broker-side consumer is replaced; older deliveries are never acknowledged. */
   private epoch = 0;
-  private consumer: { readonly connection: Connection; readonly stomp: ActiveMqStompSubscription } | undefined;
+  private consumer: { readonly connection: Connection; readonly stomp: ActivemqStompSubscription } | undefined;
   private readonly queue: Delivery[] = [];
   private running: Promise<void> | undefined;
   private resubscribeTimer: NodeJS.Timeout | undefined;
@@ -169,7 +169,7 @@ class ActiveMqSubscription implements Subscription {
   private isLive = false;
 
   constructor(
-    private readonly transport: ActiveMqTransport,
+    private readonly transport: ActivemqTransport,
     readonly channel: string,
     readonly kind: ChannelKind,
     private readonly handler: FrameHandler,
@@ -246,7 +246,7 @@ class ActiveMqSubscription implements Subscription {
     if (consumer?.connection.alive) consumer.stomp.unsubscribe();
   }
 
-  private receive(epoch: number, connection: Connection, message: ActiveMqStompMessage): void {
+  private receive(epoch: number, connection: Connection, message: ActivemqStompMessage): void {
     // The body must be read even when it is stale: the client reads no further frame until then.
     const body = readBody(message);
     message.once("end", () => {
@@ -295,8 +295,8 @@ class ActiveMqSubscription implements Subscription {
   }
 }
 
-/** The transport behind {@link createActiveMqTransport}. */
-class ActiveMqTransport implements Transport {
+/** The transport behind {@link createActivemqTransport}. */
+class ActivemqTransport implements Transport {
   readonly specificationVersion = TRANSPORT_SPECIFICATION_VERSION;
   readonly name = "activemq";
   readonly capabilities: TransportCapabilities;
@@ -307,7 +307,7 @@ class ActiveMqTransport implements Transport {
   private connecting: Promise<Connection> | undefined;
   /** Publishes waiting for the first connection, in call order. */
   private readonly waitingPublishes: Array<{ send: (connection: Connection) => void; fail: (error: unknown) => void }> = [];
-  private readonly subscriptions = new Set<ActiveMqSubscription>();
+  private readonly subscriptions = new Set<ActivemqSubscription>();
   private reconnecting = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Set when the connection is gone for good (an injected client died, or reconnect is off). */
@@ -315,7 +315,7 @@ class ActiveMqTransport implements Transport {
   private lastError: TransportError | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly options: ActiveMqTransportOptions) {
+  constructor(private readonly options: ActivemqTransportOptions) {
     this.settings = {
       persistent: options.persistent ?? true,
       prefetchCount: positiveInteger("prefetchCount", options.prefetchCount ?? 16),
@@ -380,7 +380,7 @@ class ActiveMqTransport implements Transport {
     const refused = this.refusal(channel);
     if (refused) throw refused;
     if (options.signal?.aborted) throw options.signal.reason;
-    const subscription = new ActiveMqSubscription(this, channel, options.kind, handler);
+    const subscription = new ActivemqSubscription(this, channel, options.kind, handler);
     this.subscriptions.add(subscription);
     const onAbort = (): void => void subscription.close();
     options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -407,7 +407,7 @@ class ActiveMqTransport implements Transport {
   }
 
   /** Called by a subscription when it closes. */
-  forget(subscription: ActiveMqSubscription): void {
+  forget(subscription: ActivemqSubscription): void {
     this.subscriptions.delete(subscription);
   }
 
@@ -498,20 +498,20 @@ class ActiveMqTransport implements Transport {
     }, delayMs);
   }
 
-  private async openClient(): Promise<{ client: ActiveMqStompClient; owned: boolean }> {
+  private async openClient(): Promise<{ client: ActivemqStompClient; owned: boolean }> {
     const injected = this.options.client;
     if (typeof injected === "function") return { client: await injected(), owned: true };
     if (injected !== undefined) return { client: injected, owned: false };
     return { client: await this.connectStompit(), owned: true };
   }
 
-  private connectStompit(): Promise<ActiveMqStompClient> {
+  private connectStompit(): Promise<ActivemqStompClient> {
     const { host, port, ssl, login, passcode } = this.endpoint;
     const heartbeat = `${this.settings.heartbeatMs},${this.settings.heartbeatMs}`;
     const connectHeaders: Record<string, string> = { host: this.options.virtualHost ?? host, "heart-beat": heartbeat };
     if (login !== undefined) connectHeaders.login = login;
     if (passcode !== undefined) connectHeaders.passcode = passcode;
-    return new Promise<ActiveMqStompClient>((resolve, reject) => {
+    return new Promise<ActivemqStompClient>((resolve, reject) => {
       const client = stompit.connect({
         host,
         port,
@@ -533,7 +533,7 @@ class ActiveMqTransport implements Transport {
         // Listeners are swapped in one tick: an 'error' with no listener would throw.
         client.on("error", ignore);
         client.removeListener("error", onError);
-        resolve(client as unknown as ActiveMqStompClient);
+        resolve(client as unknown as ActivemqStompClient);
       };
       client.on("error", onError);
       client.once("connect", onConnect);
@@ -580,8 +580,8 @@ class ActiveMqTransport implements Transport {
  * are copied into one buffer of that size as they arrive, so the socket's chunks can be collected
  * at once; without one, chunks are kept and joined at the end.
  */
-function readBody(message: ActiveMqStompMessage): () => Buffer {
-  const declared = Number((message as ActiveMqStompMessage & { headers?: Record<string, unknown> }).headers?.["content-length"]);
+function readBody(message: ActivemqStompMessage): () => Buffer {
+  const declared = Number((message as ActivemqStompMessage & { headers?: Record<string, unknown> }).headers?.["content-length"]);
   if (Number.isSafeInteger(declared) && declared >= 0) {
     const body = Buffer.allocUnsafeSlow(declared);
     let filled = 0;
@@ -604,7 +604,7 @@ interface Endpoint {
 }
 
 /** Reads `url` (and `login`/`passcode`) once, so a malformed URL fails at creation, not per connect. */
-function parseEndpoint(options: ActiveMqTransportOptions): Endpoint {
+function parseEndpoint(options: ActivemqTransportOptions): Endpoint {
   let url: URL;
   try {
     url = new URL(options.url ?? DEFAULT_URL);

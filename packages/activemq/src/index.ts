@@ -3,10 +3,10 @@
  *
  * @packageDocumentation
  */
-export { createActiveMqTransport } from "./activemq-transport";
+export { createActivemqTransport } from "./activemq-transport";
 export type {
-  ActiveMqStompClient,
-  ActiveMqStompMessage,
-  ActiveMqStompSubscription,
-  ActiveMqTransportOptions,
+  ActivemqStompClient,
+  ActivemqStompMessage,
+  ActivemqStompSubscription,
+  ActivemqTransportOptions,
 } from "./activemq-transport-options";

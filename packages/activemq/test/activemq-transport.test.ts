@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { TransportError, type Transport } from "@stream/core";
 import stompit from "stompit";
 import { afterEach, describe, expect, test } from "vitest";
-import { createActiveMqTransport } from "../src/index";
+import { createActivemqTransport } from "../src/index";
 import { connectStomp, drainQueue, sendPlain, takeMessages } from "./support/stomp";
 
 // What the adapter itself promises about ActiveMQ, checked where it matters through a second
@@ -14,8 +14,8 @@ const track = <T extends { close(): unknown }>(thing: T): T => {
   open.push(thing);
   return thing;
 };
-const transport = (options: Parameters<typeof createActiveMqTransport>[0] = {}): Transport =>
-  track(createActiveMqTransport({ url: URL, ...options }));
+const transport = (options: Parameters<typeof createActivemqTransport>[0] = {}): Transport =>
+  track(createActivemqTransport({ url: URL, ...options }));
 const plain = async (): Promise<stompit.Client> => {
   const client = await connectStomp();
   open.push({ close: () => new Promise<void>((resolve) => client.disconnect(() => resolve())) });
@@ -260,14 +260,14 @@ describe("activemq transport: errors and clients", () => {
   test("an injected client is used and left open; a client factory's clients are closed", async () => {
     const name = channel("injected");
     const injected = await plain();
-    const fromInjected = createActiveMqTransport({ client: injected });
+    const fromInjected = createActivemqTransport({ client: injected });
     await fromInjected.publish(name, Buffer.from("one"), { key: "k", kind: "stream" });
     await fromInjected.close();
     await sendPlain(injected, { destination: `/queue/${name}` }, Buffer.from("two")); // still connected
 
     let made: stompit.Client | undefined;
     let ended = false;
-    const fromFactory = createActiveMqTransport({
+    const fromFactory = createActivemqTransport({
       client: async () => {
         made = await connectStomp();
         made.on("end", () => (ended = true));

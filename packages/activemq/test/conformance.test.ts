@@ -1,10 +1,10 @@
 import { runConformanceSuite } from "@stream/conformance";
 import { describe, test } from "vitest";
-import { createActiveMqTransport } from "../src/index";
+import { createActivemqTransport } from "../src/index";
 
 runConformanceSuite({
   describe,
   test,
   name: "activemq",
-  createTransport: () => createActiveMqTransport({ url: process.env.STREAM_ACTIVEMQ_URL ?? "stomp://127.0.0.1:61613" }),
+  createTransport: () => createActivemqTransport({ url: process.env.STREAM_ACTIVEMQ_URL ?? "stomp://127.0.0.1:61613" }),
 });

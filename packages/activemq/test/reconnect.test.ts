@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterEach, expect, test } from "vitest";
 import { createRetryingTransport, createStreamClient, type StreamClient, TransportError } from "@stream/core";
 import { createTcpProxy, type TcpProxy } from "@stream/conformance";
-import { createActiveMqTransport } from "../src/index";
+import { createActivemqTransport } from "../src/index";
 import { createFreezingProxy, type FreezingProxy } from "./support/freezing-proxy";
 import { drainQueue } from "./support/stomp";
 
@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 function clientThrough(port: number): StreamClient {
-  const transport = createActiveMqTransport({
+  const transport = createActivemqTransport({
     url: `stomp://127.0.0.1:${port}`,
     reconnectInitialDelayMs: 50,
     reconnectMaxDelayMs: 500,
@@ -74,7 +74,7 @@ test("a transfer survives its broker connections being cut twice, byte-exact", a
 
 test("a connection gone silent (half-open) is noticed by heart-beats and replaced", async () => {
   frozen = await createFreezingProxy(BROKER_PORT);
-  const transport = createActiveMqTransport({ url: `stomp://127.0.0.1:${frozen.port}`, heartbeatMs: 500, reconnectInitialDelayMs: 50 });
+  const transport = createActivemqTransport({ url: `stomp://127.0.0.1:${frozen.port}`, heartbeatMs: 500, reconnectInitialDelayMs: 50 });
   clients.push(transport);
   const channel = `amq-test.silent.${randomBytes(4).toString("hex")}`;
   const received: string[] = [];

@@ -7,7 +7,7 @@ import { assertTransport, type Transport } from "./transport";
 
 /** Options of {@link createStreamClient}. */
 export interface StreamClientOptions {
-  /** The broker adapter, e.g. `createRabbitMQTransport({ url })`. */
+  /** The broker adapter, e.g. `createRabbitmqTransport({ url })`. */
   readonly transport: Transport;
   /**
    * Whether {@link StreamClient.close} also closes the transport.
@@ -42,7 +42,7 @@ export interface StreamClient {
  * Creates a client that streams through `transport`.
  *
  * @example
- * const client = createStreamClient({ transport: createRabbitMQTransport({ url }) });
+ * const client = createStreamClient({ transport: createRabbitmqTransport({ url }) });
  * await client.send("./video.mp4", { destination: "files" });
  */
 export function createStreamClient(options: StreamClientOptions): StreamClient {

@@ -3,12 +3,12 @@
  *
  * @packageDocumentation
  */
-export { createRabbitMQTransport } from "./rabbitmq-transport";
-export type { RabbitMQConnectOptions, RabbitMQTransportOptions } from "./rabbitmq-transport-options";
+export { createRabbitmqTransport } from "./rabbitmq-transport";
+export type { RabbitmqConnectOptions, RabbitmqTransportOptions } from "./rabbitmq-transport-options";
 export type {
-  RabbitMQChannel,
-  RabbitMQConfirmChannel,
-  RabbitMQConnection,
-  RabbitMQEmitter,
-  RabbitMQMessage,
+  RabbitmqChannel,
+  RabbitmqConfirmChannel,
+  RabbitmqConnection,
+  RabbitmqEmitter,
+  RabbitmqMessage,
 } from "./rabbitmq-connection";

@@ -7,7 +7,7 @@
  */
 
 /** An event emitter as amqplib's connections and channels are. */
-export interface RabbitMQEmitter {
+export interface RabbitmqEmitter {
   /** Adds a listener. */
   on(event: string, listener: (...args: any[]) => void): unknown;
   /** Removes a listener added with `on`. */
@@ -15,17 +15,17 @@ export interface RabbitMQEmitter {
 }
 
 /** What `amqplib.connect()` resolves to (amqplib's `ChannelModel`). */
-export interface RabbitMQConnection extends RabbitMQEmitter {
+export interface RabbitmqConnection extends RabbitmqEmitter {
   /** Opens a channel. */
-  createChannel(): Promise<RabbitMQChannel>;
+  createChannel(): Promise<RabbitmqChannel>;
   /** Opens a channel in publisher-confirm mode. */
-  createConfirmChannel(): Promise<RabbitMQConfirmChannel>;
+  createConfirmChannel(): Promise<RabbitmqConfirmChannel>;
   /** Closes the connection. */
   close(): Promise<void>;
 }
 
 /** A delivered message, as much of amqplib's `ConsumeMessage` as this adapter reads. */
-export interface RabbitMQMessage {
+export interface RabbitmqMessage {
   /** The frame. */
   readonly content: Buffer;
   /** Delivery fields. */
@@ -33,7 +33,7 @@ export interface RabbitMQMessage {
 }
 
 /** An AMQP channel (amqplib's `Channel`). */
-export interface RabbitMQChannel extends RabbitMQEmitter {
+export interface RabbitmqChannel extends RabbitmqEmitter {
   /** Declares a queue. */
   assertQueue(queue: string, options?: Record<string, unknown>): Promise<unknown>;
   /** Checks that a queue exists; a missing one closes the channel with 404. */
@@ -49,21 +49,21 @@ export interface RabbitMQChannel extends RabbitMQEmitter {
   /** Starts a consumer; `onMessage(null)` means the broker cancelled it. */
   consume(
     queue: string,
-    onMessage: (message: RabbitMQMessage | null) => void,
+    onMessage: (message: RabbitmqMessage | null) => void,
     options?: Record<string, unknown>,
   ): Promise<{ consumerTag: string }>;
   /** Stops a consumer. */
   cancel(consumerTag: string): Promise<unknown>;
   /** Acknowledges one delivery. */
-  ack(message: RabbitMQMessage): void;
+  ack(message: RabbitmqMessage): void;
   /** Rejects one delivery. */
-  nack(message: RabbitMQMessage, allUpTo?: boolean, requeue?: boolean): void;
+  nack(message: RabbitmqMessage, allUpTo?: boolean, requeue?: boolean): void;
   /** Closes the channel; unacknowledged deliveries go back to their queues. */
   close(): Promise<void>;
 }
 
 /** A channel in publisher-confirm mode (amqplib's `ConfirmChannel`). */
-export interface RabbitMQConfirmChannel extends RabbitMQChannel {
+export interface RabbitmqConfirmChannel extends RabbitmqChannel {
   /**
    * Publishes; `callback` runs on the broker's ack (`null`) or nack (an error). Returns false
    * when the socket's buffer is full: wait for `drain` before publishing more.

@@ -1,5 +1,5 @@
 import type { ChannelKind } from "@stream/core";
-import type { RabbitMQConfirmChannel, RabbitMQConnection } from "./rabbitmq-connection";
+import type { RabbitmqConfirmChannel, RabbitmqConnection } from "./rabbitmq-connection";
 
 /** A publish waiting for its turn or for the broker's confirm. Settles once. */
 export interface PublishJob {
@@ -13,7 +13,7 @@ export interface PublishJob {
 
 /** The confirm channel frames are published on, and the frames it has not had confirmed yet. */
 export interface Publisher {
-  readonly channel: RabbitMQConfirmChannel;
+  readonly channel: RabbitmqConfirmChannel;
   alive: boolean;
   /** False after `publish` returned false, until `drain`. */
   writable: boolean;
@@ -37,7 +37,7 @@ export class Session {
   publisherOpening: Promise<Publisher> | undefined;
 
   constructor(
-    readonly connection: RabbitMQConnection,
+    readonly connection: RabbitmqConnection,
     /** Whether the transport created this connection and so closes it. */
     readonly owned: boolean,
     readonly detach: () => void,

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ChannelKind, FrameHandler, Subscription, TransportError } from "@stream/core";
-import type { RabbitMQChannel, RabbitMQMessage } from "./rabbitmq-connection";
+import type { RabbitmqChannel, RabbitmqMessage } from "./rabbitmq-connection";
 import { toTransportError } from "./rabbitmq-errors";
 import type { Session } from "./rabbitmq-session";
 
@@ -18,28 +18,28 @@ export interface SubscriptionHost {
   /** The live session, when the connection is up. */
   currentSession(): Session | undefined;
   report(error: Error): void;
-  forget(subscription: RabbitMQSubscription): void;
+  forget(subscription: RabbitmqSubscription): void;
 }
 
 /** One consumer on one AMQP channel of one session. */
 interface Consumer {
   readonly session: Session;
-  readonly channel: RabbitMQChannel;
+  readonly channel: RabbitmqChannel;
   tag: string;
   alive: boolean;
   cause: unknown;
 }
 
 /**
- * A subscription that survives reconnects: the transport calls {@link RabbitMQSubscription.start}
+ * A subscription that survives reconnects: the transport calls {@link RabbitmqSubscription.start}
  * on each new session. Each start opens its own AMQP channel, so prefetch is per subscription and
  * a channel error in one leaves the others alone.
  */
-export class RabbitMQSubscription implements Subscription {
+export class RabbitmqSubscription implements Subscription {
   /** The queue consumed: the channel itself for `"stream"`, a queue of this subscriber's own for `"inbox"`. */
   readonly queue: string;
   #consumer: Consumer | undefined;
-  readonly #backlog: Array<{ readonly consumer: Consumer; readonly message: RabbitMQMessage }> = [];
+  readonly #backlog: Array<{ readonly consumer: Consumer; readonly message: RabbitmqMessage }> = [];
   #draining = false;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -67,7 +67,7 @@ export class RabbitMQSubscription implements Subscription {
    */
   async start(session: Session): Promise<void> {
     if (this.#closed || (this.#consumer?.alive && this.#consumer.session === session)) return;
-    let channel: RabbitMQChannel;
+    let channel: RabbitmqChannel;
     try {
       channel = await session.connection.createChannel();
     } catch (error) {
@@ -108,7 +108,7 @@ export class RabbitMQSubscription implements Subscription {
     this.#restartDelayMs = this.host.reconnectInitialDelayMs;
   }
 
-  #deliver(consumer: Consumer, message: RabbitMQMessage | null): void {
+  #deliver(consumer: Consumer, message: RabbitmqMessage | null): void {
     if (message === null) {
       // The broker cancelled the consumer (its queue was deleted): closing the channel restarts it.
       this.host.report(toTransportError(`RabbitMQ cancelled the consumer of ${this.channel}`, "consumer cancelled", true));

@@ -1,17 +1,17 @@
-import type { RabbitMQConnection } from "./rabbitmq-connection";
+import type { RabbitmqConnection } from "./rabbitmq-connection";
 
 /**
- * Options of {@link createRabbitMQTransport}. Give either `url` (the transport connects, owns and
+ * Options of {@link createRabbitmqTransport}. Give either `url` (the transport connects, owns and
  * re-establishes the connection) or `connection` (a ready amqplib connection, or a factory that
  * returns one).
  */
-export interface RabbitMQTransportOptions {
+export interface RabbitmqTransportOptions {
   /**
    * Where the broker is: an AMQP URL (`amqp://user:pass@host:5672/vhost?heartbeat=30`) or
    * amqplib's connect options object. Ignored when `connection` is given.
    * @default "amqp://127.0.0.1:5672" (guest/guest on the default vhost)
    */
-  readonly url?: string | RabbitMQConnectOptions;
+  readonly url?: string | RabbitmqConnectOptions;
   /**
    * Socket options passed to amqplib's `connect` with `url` (TLS certificates, `timeout`, ...).
    * Ignored when `connection` is given.
@@ -24,7 +24,7 @@ export interface RabbitMQTransportOptions {
    * - A factory is called for the first connection and again after each drop, so the transport
    *   reconnects; connections it returns are the transport's and are closed by `close()`.
    */
-  readonly connection?: RabbitMQConnection | (() => Promise<RabbitMQConnection>);
+  readonly connection?: RabbitmqConnection | (() => Promise<RabbitmqConnection>);
   /**
    * Declares each destination queue with `x-single-active-consumer: true`: RabbitMQ hands every
    * frame of a destination to one consumer at a time and fails over to the next when it goes
@@ -108,7 +108,7 @@ export interface RabbitMQTransportOptions {
  * amqplib's connect options (`amqplib.Options.Connect`), restated so the types of this package do
  * not depend on one amqplib major.
  */
-export interface RabbitMQConnectOptions {
+export interface RabbitmqConnectOptions {
   /** @default "amqp" */
   readonly protocol?: string;
   /** @default "localhost" */

@@ -1,17 +1,17 @@
 import { TRANSPORT_SPECIFICATION_VERSION, TransportError } from "@stream/core";
 import type { ChannelModel } from "amqplib";
 import { describe, expect, test } from "vitest";
-import type { RabbitMQConnection } from "./rabbitmq-connection";
+import type { RabbitmqConnection } from "./rabbitmq-connection";
 import { isRetryable, toTransportError } from "./rabbitmq-errors";
-import { createRabbitMQTransport } from "./rabbitmq-transport";
+import { createRabbitmqTransport } from "./rabbitmq-transport";
 
 // Compile-time: what amqplib.connect() resolves to fits the structural connection type.
-const fits = (connection: ChannelModel): RabbitMQConnection => connection;
+const fits = (connection: ChannelModel): RabbitmqConnection => connection;
 
-describe("createRabbitMQTransport (no broker)", () => {
+describe("createRabbitmqTransport (no broker)", () => {
   test("declares the capabilities of RabbitMQ with single active consumer", () => {
     expect(typeof fits).toBe("function");
-    const transport = createRabbitMQTransport();
+    const transport = createRabbitmqTransport();
     expect(transport.specificationVersion).toBe(TRANSPORT_SPECIFICATION_VERSION);
     expect(transport.name).toBe("rabbitmq");
     expect(transport.capabilities).toEqual({
@@ -25,12 +25,12 @@ describe("createRabbitMQTransport (no broker)", () => {
   });
 
   test("without single active consumer it promises neither order nor one consumer per stream", () => {
-    const transport = createRabbitMQTransport({ singleActiveConsumer: false, maxFrameBytes: 1024 });
+    const transport = createRabbitmqTransport({ singleActiveConsumer: false, maxFrameBytes: 1024 });
     expect(transport.capabilities).toMatchObject({ ordering: "none", exclusiveConsumer: false, maxFrameBytes: 1024 });
   });
 
   test("refuses bad channel names and oversized frames without touching the network", async () => {
-    const transport = createRabbitMQTransport({ url: "amqp://127.0.0.1:1", maxFrameBytes: 8 });
+    const transport = createRabbitmqTransport({ url: "amqp://127.0.0.1:1", maxFrameBytes: 8 });
     const badName = await transport.publish("no spaces", new Uint8Array(1), { key: "k", kind: "stream" }).catch((error: unknown) => error);
     expect(TransportError.isInstance(badName)).toBe(true);
     expect((badName as TransportError).retryable).toBe(false);
@@ -44,7 +44,7 @@ describe("createRabbitMQTransport (no broker)", () => {
   });
 
   test("an unreachable broker is a retryable TransportError that says what to do", async () => {
-    const transport = createRabbitMQTransport({ url: "amqp://127.0.0.1:1" });
+    const transport = createRabbitmqTransport({ url: "amqp://127.0.0.1:1" });
     const error = await transport.publish("files", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);
     expect(TransportError.isInstance(error)).toBe(true);
     expect((error as TransportError).retryable).toBe(true);
@@ -54,8 +54,8 @@ describe("createRabbitMQTransport (no broker)", () => {
   });
 
   test("rejects option values that cannot work", () => {
-    expect(() => createRabbitMQTransport({ prefetchCount: 0 })).toThrow(RangeError);
-    expect(() => createRabbitMQTransport({ reconnectMaxDelayMs: -1 })).toThrow(RangeError);
+    expect(() => createRabbitmqTransport({ prefetchCount: 0 })).toThrow(RangeError);
+    expect(() => createRabbitmqTransport({ reconnectMaxDelayMs: -1 })).toThrow(RangeError);
   });
 });
 

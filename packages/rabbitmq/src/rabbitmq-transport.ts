@@ -8,11 +8,11 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
-import type { RabbitMQChannel, RabbitMQConnection } from "./rabbitmq-connection";
+import type { RabbitmqChannel, RabbitmqConnection } from "./rabbitmq-connection";
 import { toTransportError, transportError } from "./rabbitmq-errors";
 import { type PublishJob, type Publisher, Session } from "./rabbitmq-session";
-import { RabbitMQSubscription, type SubscriptionHost } from "./rabbitmq-subscription";
-import type { RabbitMQTransportOptions } from "./rabbitmq-transport-options";
+import { RabbitmqSubscription, type SubscriptionHost } from "./rabbitmq-subscription";
+import type { RabbitmqTransportOptions } from "./rabbitmq-transport-options";
 
 const DEFAULT_URL = "amqp://127.0.0.1:5672";
 const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,200}$/;
@@ -35,18 +35,18 @@ const CLOSE_CONFIRM_WAIT_MS = 5_000;
  * @example
  * ```ts
  * import { createStreamClient } from "@stream/core";
- * import { createRabbitMQTransport } from "@stream/rabbitmq";
+ * import { createRabbitmqTransport } from "@stream/rabbitmq";
  *
- * const client = createStreamClient({ transport: createRabbitMQTransport({ url: "amqp://localhost" }) });
+ * const client = createStreamClient({ transport: createRabbitmqTransport({ url: "amqp://localhost" }) });
  * ```
  */
-export function createRabbitMQTransport(options: RabbitMQTransportOptions = {}): Transport {
-  return new RabbitMQTransport(options);
+export function createRabbitmqTransport(options: RabbitmqTransportOptions = {}): Transport {
+  return new RabbitmqTransport(options);
 }
 
 type State = "idle" | "connecting" | "open" | "reconnecting" | "failed" | "closed";
 
-class RabbitMQTransport implements Transport, SubscriptionHost {
+class RabbitmqTransport implements Transport, SubscriptionHost {
   readonly specificationVersion = TRANSPORT_SPECIFICATION_VERSION;
   readonly name = "rabbitmq";
   readonly capabilities: TransportCapabilities;
@@ -57,7 +57,7 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
   readonly reconnectMaxDelayMs: number;
   readonly inboxExpiresMs: number;
   readonly inboxExchange: string;
-  readonly #options: RabbitMQTransportOptions;
+  readonly #options: RabbitmqTransportOptions;
   readonly #singleActiveConsumer: boolean;
   readonly #persistent: boolean;
   readonly #reconnectMaxAttempts: number;
@@ -69,11 +69,11 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
   #readyConnectionUsed = false;
   #wakeReconnect: (() => void) | undefined;
   #closing: Promise<void> | undefined;
-  readonly #subscriptions = new Set<RabbitMQSubscription>();
+  readonly #subscriptions = new Set<RabbitmqSubscription>();
   readonly #jobs: PublishJob[] = [];
   #pumping = false;
 
-  constructor(options: RabbitMQTransportOptions) {
+  constructor(options: RabbitmqTransportOptions) {
     this.#options = options;
     this.#singleActiveConsumer = options.singleActiveConsumer ?? true;
     this.#persistent = options.persistent ?? true;
@@ -282,7 +282,7 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
   }
 
   /** Runs `use` on a channel of its own, so that a refusal (which closes the channel) harms nothing else. */
-  async #withChannel(session: Session, use: (channel: RabbitMQChannel) => Promise<unknown>): Promise<void> {
+  async #withChannel(session: Session, use: (channel: RabbitmqChannel) => Promise<unknown>): Promise<void> {
     const channel = await session.connection.createChannel();
     let open = true;
     channel.on("error", () => {});
@@ -304,7 +304,7 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
     const { signal } = options;
     signal?.throwIfAborted();
     const session = await this.#ensureSession();
-    const subscription = new RabbitMQSubscription(this, channel, handler, options.kind);
+    const subscription = new RabbitmqSubscription(this, channel, handler, options.kind);
     await subscription.start(session);
     if (!session.alive || this.#session !== session) {
       await subscription.close();
@@ -345,7 +345,7 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
   }
 
   /** @internal */
-  forget(subscription: RabbitMQSubscription): void {
+  forget(subscription: RabbitmqSubscription): void {
     this.#subscriptions.delete(subscription);
   }
 
@@ -389,14 +389,14 @@ class RabbitMQTransport implements Transport, SubscriptionHost {
 
   async #openSession(): Promise<Session> {
     const source = this.#options.connection;
-    let connection: RabbitMQConnection;
+    let connection: RabbitmqConnection;
     let owned = true;
     if (source === undefined) {
       const socketOptions = {
         ...this.#options.socketOptions,
         clientProperties: { connection_name: "@stream/rabbitmq", ...(this.#options.socketOptions?.clientProperties as object) },
       };
-      connection = (await connect(this.#options.url ?? DEFAULT_URL, socketOptions)) as unknown as RabbitMQConnection;
+      connection = (await connect(this.#options.url ?? DEFAULT_URL, socketOptions)) as unknown as RabbitmqConnection;
     } else if (typeof source === "function") {
       connection = await source();
     } else {

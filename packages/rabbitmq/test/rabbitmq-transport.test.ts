@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { TransportError, type Transport } from "@stream/core";
 import { afterEach, describe, expect, test } from "vitest";
-import { createRabbitMQTransport } from "../src/index";
+import { createRabbitmqTransport } from "../src/index";
 import { RABBITMQ_URL, deleteQueues, freshName, inspectQueue, plainConnection, queuesStartingWith, waitFor } from "./helpers";
 
 // What the adapter does on RabbitMQ itself, checked through a second door (plain amqplib).
@@ -9,8 +9,8 @@ import { RABBITMQ_URL, deleteQueues, freshName, inspectQueue, plainConnection, q
 const transports: Transport[] = [];
 const queues: string[] = [];
 
-function transport(options: Parameters<typeof createRabbitMQTransport>[0] = {}): Transport {
-  const created = createRabbitMQTransport({ url: RABBITMQ_URL, ...options });
+function transport(options: Parameters<typeof createRabbitmqTransport>[0] = {}): Transport {
+  const created = createRabbitmqTransport({ url: RABBITMQ_URL, ...options });
   transports.push(created);
   return created;
 }
@@ -192,7 +192,7 @@ describe("rabbitmq transport on the broker", () => {
     injected.on("close", () => {
       injectedClosed = true;
     });
-    const withReady = createRabbitMQTransport({ connection: injected });
+    const withReady = createRabbitmqTransport({ connection: injected });
     await withReady.publish(channel, Buffer.from("1"), { key: "k", kind: "stream" });
     await withReady.close();
     expect(injectedClosed).toBe(false);
@@ -200,7 +200,7 @@ describe("rabbitmq transport on the broker", () => {
 
     let made: Awaited<ReturnType<typeof plainConnection>> | undefined;
     let madeClosed = false;
-    const withFactory = createRabbitMQTransport({
+    const withFactory = createRabbitmqTransport({
       connection: async () => {
         made = await plainConnection();
         made.on("close", () => {

@@ -3,8 +3,8 @@ import { Readable } from "node:stream";
 import { createTcpProxy, type TcpProxy } from "@stream/conformance";
 import { createStreamClient, type StreamClient } from "@stream/core";
 import { afterEach, describe, expect, test } from "vitest";
-import { createRabbitMQTransport } from "../src/index";
-import type { RabbitMQTransportOptions } from "../src/index";
+import { createRabbitmqTransport } from "../src/index";
+import type { RabbitmqTransportOptions } from "../src/index";
 import { RABBITMQ_URL, closeAllConnections, deleteQueues, freshName, inspectQueue, waitFor } from "./helpers";
 
 // The connection really goes away mid-transfer (the broker closes it, or the network path is cut)
@@ -25,8 +25,8 @@ afterEach(async () => {
   await deleteQueues(...queues.splice(0));
 });
 
-function client(options: RabbitMQTransportOptions, onError: (error: Error) => void): StreamClient {
-  const created = createStreamClient({ transport: createRabbitMQTransport({ ...options, onError }), retry: { retries: 10 } });
+function client(options: RabbitmqTransportOptions, onError: (error: Error) => void): StreamClient {
+  const created = createStreamClient({ transport: createRabbitmqTransport({ ...options, onError }), retry: { retries: 10 } });
   clients.push(created);
   return created;
 }
@@ -35,7 +35,7 @@ function client(options: RabbitMQTransportOptions, onError: (error: Error) => vo
  * Sends SIZE_BYTES of random data; calls `cut` once, when `cutAtBytes` have been acknowledged.
  * Records how far the transfer was when each side saw its connection drop.
  */
-async function transferWithCut(options: RabbitMQTransportOptions, cutAtBytes: number, cut: () => Promise<void>) {
+async function transferWithCut(options: RabbitmqTransportOptions, cutAtBytes: number, cut: () => Promise<void>) {
   const destination = freshName("reconnect");
   queues.push(destination);
   const data = randomBytes(SIZE_BYTES);
@@ -132,7 +132,7 @@ describe("rabbitmq reconnect", () => {
     const channel = freshName("reconnect");
     queues.push(channel);
     const errors: Error[] = [];
-    const transport = createRabbitMQTransport({ url: RABBITMQ_URL, reconnectInitialDelayMs: 500, onError: (e) => errors.push(e) });
+    const transport = createRabbitmqTransport({ url: RABBITMQ_URL, reconnectInitialDelayMs: 500, onError: (e) => errors.push(e) });
     const received: string[] = [];
     const subscription = await transport.subscribe(channel, (frame) => void received.push(Buffer.from(frame).toString()), {
       kind: "stream",
