@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { afterEach, expect, test } from "vitest";
-import { createRetryingTransport, createStreamClient, type StreamClient, TransportError } from "@stream/core";
+import { createStreamClient, type StreamClient, TransportError } from "@stream/core";
 import { createTcpProxy, type TcpProxy } from "@stream/conformance";
 import { createActivemqTransport } from "../src/index";
 import { createFreezingProxy, type FreezingProxy } from "./support/freezing-proxy";
@@ -26,7 +26,7 @@ function clientThrough(port: number): StreamClient {
     reconnectMaxDelayMs: 500,
   });
   // Core retries a publish that failed with a retryable error while the adapter reconnects.
-  const client = createStreamClient({ transport: createRetryingTransport(transport, { retries: 20, maxDelayMs: 1000 }) });
+  const client = createStreamClient({ transport, retry: { retries: 20, maxDelayMs: 1000 } });
   clients.push(client);
   return client;
 }
