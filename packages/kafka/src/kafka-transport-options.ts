@@ -35,8 +35,9 @@ export interface KafkaTransportOptions {
   /**
    * Most value and key bytes the transport puts in one produce request to one channel. Frames
    * published without awaiting each other are sent together up to this size; each partition's
-   * record batch must stay under the broker's `message.max.bytes`.
-   * @default maxFrameBytes
+   * record batch must stay under the broker's `message.max.bytes`. Larger batches cost memory:
+   * kafkajs copies a request several times while encoding it.
+   * @default min(maxFrameBytes, 1 MiB); a larger frame always goes alone
    */
   readonly maxBatchBytes?: number;
   /**
