@@ -488,7 +488,9 @@ class KafkaTransport implements Transport {
     const admin = await this.admin.get();
     // Look first: kafkajs logs the broker's TOPIC_ALREADY_EXISTS answer as an error.
     if ((await admin.listTopics()).includes(topic)) return;
-    const needsLimit = this.settings.maxBatchBytes + RECORD_BATCH_OVERHEAD_BYTES > BROKER_DEFAULT_MESSAGE_MAX_BYTES;
+    // The largest record batch: a full batch, or one frame larger than a batch (it goes alone).
+    const largest = Math.max(this.settings.maxBatchBytes, this.settings.maxFrameBytes) + RECORD_BATCH_OVERHEAD_BYTES;
+    const needsLimit = largest > BROKER_DEFAULT_MESSAGE_MAX_BYTES;
     await admin.createTopics({
       waitForLeaders: true,
       topics: [
@@ -497,7 +499,7 @@ class KafkaTransport implements Transport {
           numPartitions,
           replicationFactor: this.settings.replicationFactor,
           configEntries: needsLimit
-            ? [{ name: "max.message.bytes", value: String(this.settings.maxBatchBytes + RECORD_BATCH_OVERHEAD_BYTES) }]
+            ? [{ name: "max.message.bytes", value: String(largest) }]
             : [],
         },
       ],
