@@ -6,8 +6,4 @@ set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-rc=0
-for key in $(broker_list); do
-  bash "$BROKERS_DIR/$(broker_script "$key")" down || rc=1
-done
-exit "$rc"
+each_broker down

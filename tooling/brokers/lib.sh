@@ -30,6 +30,13 @@ broker_script() {
 # Broker keys picked by $BROKERS, one per line.
 broker_list() { tr ', ' '\n' <<<"${BROKERS:-$BROKERS_DEFAULT}" | sed '/^$/d'; }
 
+# Runs one subcommand (down, status) of every broker in $BROKERS; fails if any of them failed.
+each_broker() {
+  local rc=0 key
+  for key in $(broker_list); do bash "$BROKERS_DIR/$(broker_script "$key")" "$1" || rc=1; done
+  return "$rc"
+}
+
 # ---- packages --------------------------------------------------------------
 _APT_UPDATED=0
 # apt_install PKG... : install the Debian packages that are not installed yet.
