@@ -108,18 +108,7 @@ cmd_up() {
   say "$NAME: ready (STOMP $HOST:$STOMP_PORT, OpenWire $HOST:$OPENWIRE_PORT)"
 }
 
-cmd_down() {
-  if [ -n "$(pid_from "$PIDFILE")" ]; then stop_pid "$PIDFILE" "$NAME" 30
-  elif [ "${BROKERS_DOWN_ALL:-0}" = 1 ]; then stop_external "$NAME" "$STOMP_PORT"
-  else say "$NAME: not started by these scripts (nothing to stop)"; rm -f "$PIDFILE"; fi
-}
-
-cmd_status() {
-  local pid owner
-  pid="$(pid_from "$PIDFILE")"
-  if [ -n "$pid" ]; then owner="started by tooling/brokers"; else owner="external"; pid="$(port_pid "$STOMP_PORT")"; fi
-  if healthy; then status_line "$NAME" up "$STOMP_PORT" "$pid" "$owner; openwire=$OPENWIRE_PORT"
-  else status_line "$NAME" down "$STOMP_PORT" "$pid"; return 1; fi
-}
+cmd_down() { pidfile_down "$STOMP_PORT" 30; }
+cmd_status() { pidfile_status "$STOMP_PORT" "openwire=$OPENWIRE_PORT"; }
 
 broker_main "$@"

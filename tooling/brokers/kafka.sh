@@ -131,18 +131,7 @@ cmd_up() {
   say "$NAME: ready on $HOST:$PORT"
 }
 
-cmd_down() {
-  if [ -n "$(pid_from "$PIDFILE")" ]; then stop_pid "$PIDFILE" "$NAME" 60
-  elif [ "${BROKERS_DOWN_ALL:-0}" = 1 ]; then stop_external "$NAME" "$PORT"
-  else say "$NAME: not started by these scripts (nothing to stop)"; rm -f "$PIDFILE"; fi
-}
-
-cmd_status() {
-  local pid owner
-  pid="$(pid_from "$PIDFILE")"
-  if [ -n "$pid" ]; then owner="started by tooling/brokers"; else owner="external"; pid="$(port_pid "$PORT")"; fi
-  if healthy; then status_line "$NAME" up "$PORT" "$pid" "$owner; controller=$CONTROLLER_PORT"
-  else status_line "$NAME" down "$PORT" "$pid"; return 1; fi
-}
+cmd_down() { pidfile_down "$PORT" 60; }
+cmd_status() { pidfile_status "$PORT" "controller=$CONTROLLER_PORT"; }
 
 broker_main "$@"

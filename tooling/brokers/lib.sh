@@ -179,6 +179,23 @@ fail() {
 }
 
 # status_line NAME STATE PORT PID NOTE : one aligned line for status.sh
+# down for a broker these scripts run from $PIDFILE: stop it (allowing $2 seconds) if they started
+# it; one found running is left alone unless BROKERS_DOWN_ALL=1. $1: its port.
+pidfile_down() {
+  if [ -n "$(pid_from "$PIDFILE")" ]; then stop_pid "$PIDFILE" "$NAME" "$2"
+  elif [ "${BROKERS_DOWN_ALL:-0}" = 1 ]; then stop_external "$NAME" "$1"
+  else say "$NAME: not started by these scripts, left running (BROKERS_DOWN_ALL=1 stops it)"; rm -f "$PIDFILE"; fi
+}
+
+# status for a broker these scripts run from $PIDFILE. $1: its port; $2: extra text when up.
+pidfile_status() {
+  local pid owner
+  pid="$(pid_from "$PIDFILE")"
+  if [ -n "$pid" ]; then owner="started by tooling/brokers"; else owner="external"; pid="$(port_pid "$1")"; fi
+  if healthy; then status_line "$NAME" up "$1" "$pid" "$owner${2:+; $2}"
+  else status_line "$NAME" down "$1" "$pid"; return 1; fi
+}
+
 status_line() { printf '%-9s %-5s port=%-6s pid=%-8s %s\n' "$1" "$2" "$3" "${4:--}" "${5:-}"; }
 
 # Standard entry point of a broker script: dispatch up|down|status.
