@@ -7,4 +7,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
+source scripts/node-env.sh   # the Node bootstrap installed (24 unless the machine has it)
 exec node apps/cli/dist/cli.mjs demo "$@"

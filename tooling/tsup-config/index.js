@@ -2,7 +2,7 @@ import { defineConfig } from "tsup";
 
 /**
  * The shared build preset: dual ESM (`.mjs` + `.d.mts`) and CommonJS (`.cjs` + `.d.cts`) with
- * sourcemaps, targeting Node 20. A package passes its entry points and any overrides.
+ * sourcemaps, targeting Node 22 (the oldest supported). A package passes its entry points and any overrides.
  *
  * @param {import("tsup").Options} [overrides]
  */
@@ -13,7 +13,7 @@ export function defineStreamConfig(overrides = {}) {
     dts: true,
     sourcemap: true,
     clean: true,
-    target: "node20",
+    target: "node22",
     platform: "node",
     splitting: false,
     treeshake: true,
