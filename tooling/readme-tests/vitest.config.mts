@@ -1,0 +1,3 @@
+import { defineUnitTestConfig } from "@stream/vitest-config";
+
+export default defineUnitTestConfig();
