@@ -40,7 +40,8 @@ export const MAX_SIZE_BYTES = 10 * GiB;
 export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rabbitmq,mqtt,kafka] [--chunks 64KiB,256KiB,1MiB,max]
                   [--size 1GiB] [--rounds 2] [--out results] [--flatness-size 4GiB] [--flatness-broker rabbitmq]
                   [--no-flatness] [--window 16] [--stream-window N] [--profile]
-  --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI smoke test
+  --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI's correctness smoke
+               test (each @stream transfer's SHA-256 checked); its ratios are shown, not judged
   --brokers    transports to bench (default: all; BROKERS=... in the environment works too)
   --chunks     chunk sizes; "max" is each broker's practical maximum (default 64KiB,256KiB,1MiB,max)
   --size       file size, up to 10GiB (default 1GiB)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { RunResult, WorkerReport } from "./bench-run";
-import { type BenchReport, formatRatio, ratioVerdict, renderCellsTable, renderMarkdown, summarise, worstCell } from "./bench-report";
+import { type BenchReport, formatRatio, quickRunSummary, ratioVerdict, renderCellsTable, renderMarkdown, summarise, worstCell } from "./bench-report";
 import { toResult } from "./bench-runner";
 import { KiB, MiB } from "./sizes";
 
@@ -139,6 +139,52 @@ describe("renderMarkdown", () => {
     expect(markdown).toContain("2 cores, 24 GiB");
     expect(markdown).toContain("| 1 GiB | 50 | 100 | 110 |");
     expect(markdown).toContain("Skipped: kafka (down)");
+  });
+});
+
+describe("a quick run (--quick)", () => {
+  const quickReport = (runs: RunResult[], failures: BenchReport["failures"] = []): BenchReport => ({
+    date: "2026-01-02",
+    machine: "2 cores, 24 GiB",
+    node: "24.0.0",
+    quick: true,
+    sizeBytes: 16 * MiB,
+    rounds: 1,
+    windowChunks: 16,
+    streamWindowChunks: undefined,
+    command: "pnpm bench --quick",
+    loadAverage: { start: 1, end: 1.5 },
+    skipped: [],
+    cells: summarise(runs, failures),
+    runs,
+    failures,
+  });
+
+  it("says it is a correctness smoke test and marks no ratio as a failure", () => {
+    // 0.50x would be ❌ in a full run; 16 MiB is mostly start-up, so a quick run does not judge it.
+    const markdown = renderMarkdown(quickReport([run("raw", 100), run("stream", 50), run("raw", 100, { broker: "mqtt" }), run("stream", 99, { broker: "mqtt" })]));
+    expect(markdown).toContain("**Correctness smoke test (--quick), not a measurement.** @stream: 2 of 2 transfers of 16 MiB arrived whole with their SHA-256 matched end to end.");
+    expect(markdown).toContain("they mean nothing here and are not judged");
+    expect(markdown).toContain("| rabbitmq | 256 KiB | 100 | 50 | 0.50x |");
+    expect(markdown).not.toMatch(/❌|✅|🟡/);
+    expect(markdown).not.toContain("Goals:");
+  });
+
+  it("counts failed @stream transfers, and brokers that could not run", () => {
+    const failures = [
+      { broker: "rabbitmq" as const, mode: "stream" as const, chunkBytes: 256 * KiB, sizeBytes: 16 * MiB, round: 1, error: "@stream SHA-256 mismatch" },
+      { broker: "kafka" as const, mode: "stream" as const, chunkBytes: 0, sizeBytes: 16 * MiB, round: 0, error: "nothing answers" },
+    ];
+    const [verdict] = quickRunSummary(quickReport([run("raw", 100)], failures));
+    expect(verdict).toContain("@stream: 0 of 1 transfers of 16 MiB arrived whole with their SHA-256 matched end to end; 1 failed (see Errors).");
+    expect(verdict).toContain("1 broker(s) could not be run at all");
+  });
+
+  it("leaves a full run's goal marks as they were", () => {
+    const markdown = renderMarkdown({ ...quickReport([run("raw", 100), run("stream", 50)]), quick: false });
+    expect(markdown).toContain("0.50x ❌");
+    expect(markdown).toContain("Goals:");
+    expect(markdown).not.toContain("smoke test");
   });
 });
 

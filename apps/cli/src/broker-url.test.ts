@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "./cli-errors";
-import { parseBrokerUrl, Redactor, redactUrls } from "./broker-url";
+import { BROKER_URL_FORMS, parseBrokerUrl, Redactor, redactUrls } from "./broker-url";
 
 const noEnv = {};
 
@@ -74,6 +74,15 @@ describe("parseBrokerUrl", () => {
 describe("redaction", () => {
   it("masks the user-info of any URL in free text", () => {
     expect(redactUrls("failed: amqp://bob:pw@host:5672/ and mqtts://x@y")).toBe("failed: amqp://***@host:5672/ and mqtts://***@y");
+  });
+
+  it.each(BROKER_URL_FORMS.map((form) => [form.split(":")[0], form]))("prints the %s URL form's [user:pass@] placeholder as written", (_scheme, form) => {
+    expect(new Redactor().redact(form)).toBe(form);
+    expect(form).toMatch(/^[a-z+]+:\/\/\[user:pass@\]host/);
+  });
+
+  it("still masks real credentials beside a URL form", () => {
+    expect(redactUrls("amqp://[user:pass@]host, tried amqp://bob:pw@h")).toBe("amqp://[user:pass@]host, tried amqp://***@h");
   });
 
   it("masks known secrets wherever they appear, in any given form", () => {

@@ -163,10 +163,12 @@ export function formatHost({ host, port }: BrokerHost): string {
 
 /**
  * Masks the user-info of every `scheme://user:pass@` in `text`. A safety net under
- * {@link Redactor}: a broker client may quote a URL the CLI never saw in that form.
+ * {@link Redactor}: a broker client may quote a URL the CLI never saw in that form. The
+ * placeholder of {@link BROKER_URL_FORMS}, `scheme://[user:pass@]host`, is left as written
+ * (brackets are not allowed in a URL's user-info, so no real credentials look like it).
  */
 export function redactUrls(text: string): string {
-  return text.replace(/\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^@\s/?#"'<>]*@/g, "$1***@");
+  return text.replace(/\b([A-Za-z][A-Za-z0-9+.-]*:\/\/)(?!\[[^\]\s@]*@\])[^@\s/?#"'<>]*@/g, "$1***@");
 }
 
 /**

@@ -77,6 +77,64 @@ function messageOf(error: unknown): string {
 }
 
 /**
+ * Library option names in core's and the adapters' messages, as a CLI user knows them: the
+ * `send` option that sets each, or plain words for those the CLI does not expose.
+ */
+const CLI_WORDS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\bidleTimeoutMs\b/g, "--timeout"],
+  [/\bchunkBytes\b/g, "--chunk-bytes"],
+  [/\bwindowChunks\b/g, "--window"],
+  [/\bmaxFrameBytes\b/g, "the largest message the adapter sends"],
+  [/\bmaxBatchBytes\b/g, "the adapter's batch size"],
+  [/\bmaxWindowBytes\b/g, "largest window"],
+  [/\bwindowBytes\b/g, "window"],
+  [/\b(?:ack|connect|producer|flush|idle)?[Tt]imeoutMs\b/g, "timeout"],
+];
+
+/** `text` with library option names replaced by {@link CLI_WORDS}. */
+export function cliWords(text: string): string {
+  return CLI_WORDS.reduce((out, [name, words]) => out.replace(name, words), text);
+}
+
+/**
+ * What the adapters and core append to a message for a program that keeps running ("the adapter
+ * reconnects by itself; retry", "raise ackTimeoutMs"). A command that exits says what the user
+ * should do in its own hint instead.
+ */
+const LIBRARY_ADVICE =
+  /^\s*(?:(?:the )?(?:adapter|transport) reconnects|reconnecting|retry|retrying|try again|it may succeed|core retries|check|fix|lower|raise|send (?:smaller|with|again)|is a receiver running|subscribe again|create a new|the broker refused for good|an injected client|reconnect is off)/i;
+
+/** An error's message as the CLI prints it: the library's advice dropped, option names the CLI's own. */
+export function userDetail(error: unknown): string {
+  const segments = messageOf(error).split("; ");
+  while (segments.length > 1 && LIBRARY_ADVICE.test(segments.at(-1) ?? "")) segments.pop();
+  return cliWords(segments.join("; ").replace(/\.$/, ""));
+}
+
+/** Core's words for a stream its receiver ended: `[stream] the receiver aborted stream <id>: <reason>`. */
+const RECEIVER_ABORT = /^\[stream\] the receiver aborted stream \S+: ([\s\S]*)$/;
+/** Core's words for a stream its sender ended, seen by a receiver. */
+const SENDER_ENDED = /^\[stream\] (?:the sender (?:aborted|withdrew|cancelled|gave up)|.*\bwithdrawn\b)/;
+
+/**
+ * Why the receiver refused or ended a stream, as the receiver said it: a typed refusal from core
+ * (any error of the chain with a `reason` string, e.g. a receiver that cannot write to its
+ * folder), or the reason its abort frame carried. Read by shape, not by class, so a newer core's
+ * refusal error is shown without this CLI importing it.
+ */
+function receiverReason(chain: readonly unknown[]): { reason: string; refused: boolean } | undefined {
+  for (const item of chain) {
+    const reason = typeof item === "object" && item !== null ? (item as { reason?: unknown }).reason : undefined;
+    if (StreamError.isInstance(item) && typeof reason === "string" && reason !== "") return { reason, refused: true };
+  }
+  for (const item of chain) {
+    const match = StreamAbortedError.isInstance(item) ? RECEIVER_ABORT.exec(item.message) : null;
+    if (match?.[1]) return { reason: match[1], refused: false };
+  }
+  return undefined;
+}
+
+/**
  * Sorts any error into the exit codes of {@link ExitCode}, with a message that says what went
  * wrong and a hint that says what to do. Broker clients differ in how they report the same
  * failure, so this reads codes, names and (for the broker's own refusals) message text along the
@@ -86,7 +144,7 @@ function messageOf(error: unknown): string {
 export function describeFailure(error: unknown, context: FailureContext = {}): Failure {
   const at = context.broker ? ` at ${context.broker}` : "";
   const dest = context.destination ? ` "${context.destination}"` : "";
-  const detail = messageOf(error);
+  const detail = userDetail(error);
   const make = (exitCode: ExitCodeValue, headline: string, hint: string): Failure => ({
     exitCode,
     code: exitCodeName(exitCode),
@@ -115,6 +173,17 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
       "what arrived differs from what was sent, so it was not kept; send the file again (if it repeats, check the broker's size limits and the network)",
     );
   }
+  const fromReceiver = receiverReason(chain);
+  if (fromReceiver) {
+    // The receiver's own words, verbatim but for library option names: only it knows why (a
+    // folder it cannot write to, ...).
+    return {
+      exitCode: ExitCode.StreamAborted,
+      code: exitCodeName(ExitCode.StreamAborted),
+      message: `the receiver ${fromReceiver.refused ? "refused" : "ended"} the stream: ${cliWords(fromReceiver.reason)}`,
+      hint: "the receiver's reason is above: fix that on the receiving side (e.g. its --out folder), then send the file again",
+    };
+  }
   if (foreign.some((item) => AUTH_NAMES.has(String(field(item, "name")))) || AUTH_TEXT.test(foreignText)) {
     return make(
       ExitCode.AuthenticationFailed,
@@ -135,24 +204,31 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
     return make(
       ExitCode.BrokerUnreachable,
       `cannot reach the broker${at}`,
-      "check that the broker is running and that the host and port in --broker are right, then retry",
+      "check that the broker is running and that the host and port in --broker are right, then run the command again",
     );
   }
   if (chain.some((item) => StreamTimeoutError.isInstance(item)) && context.heardFromReceiver === false) {
     return make(
       ExitCode.DestinationMissing,
       `no receiver took the stream on${dest || " the destination"}`,
-      `start \`stream receive --dest ${context.destination ?? "<name>"}\` against the same broker (or check the --dest name), then send again`,
+      `start \`stream receive --dest ${context.destination ?? "<name>"}\` against the same broker (or check the --dest name), then send again (--timeout gives it longer to answer)`,
+    );
+  }
+  if (chain.some((item) => StreamError.isInstance(item) && SENDER_ENDED.test(item.message))) {
+    return make(
+      ExitCode.StreamAborted,
+      "the sender ended the stream",
+      "nothing of it was kept; ask the sender to send it again (with a longer --timeout if it gave up waiting)",
     );
   }
   if (chain.some((item) => StreamTimeoutError.isInstance(item) || StreamAbortedError.isInstance(item))) {
-    return make(ExitCode.StreamAborted, "the stream did not complete", "the other side stopped or went silent part-way; send the file again");
+    return make(ExitCode.StreamAborted, "the stream did not complete", "the other side stopped or went silent part-way; nothing was kept; run the command again");
   }
   const transportError = chain.find((item) => TransportError.isInstance(item));
   if (transportError) {
     return transportError.retryable
-      ? make(ExitCode.BrokerUnreachable, `lost the connection to the broker${at}`, "check that the broker is up and reachable, then retry")
-      : make(ExitCode.Failure, "the broker refused the request", "see the message above; retrying as is will not help");
+      ? make(ExitCode.BrokerUnreachable, `lost the connection to the broker${at}`, "check that the broker is up and reachable, then run the command again")
+      : make(ExitCode.Failure, "the broker refused the request", "see the message above; running the command again as is will not help");
   }
   if (error instanceof RangeError && detail.startsWith("[stream]")) {
     return make(ExitCode.Usage, "", "run `stream send --help` for the options");

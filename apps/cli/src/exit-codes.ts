@@ -7,7 +7,7 @@ export const ExitCode = {
   Ok: 0,
   /** Anything not listed below (a bug, a disk error); the message says what. */
   Failure: 1,
-  /** Bad arguments, an unknown option, a malformed broker URL, an input file that is not there. */
+  /** Bad arguments, an unknown option, a malformed broker URL, an input file that is not there, an `--out` that is not a folder it can write to. */
   Usage: 2,
   /** The broker could not be reached, or the connection was lost. */
   BrokerUnreachable: 3,

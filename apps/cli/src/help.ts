@@ -30,7 +30,8 @@ Options:
   --dest <name>         queue / topic name: 1-180 of A-Z a-z 0-9 . _ -
   --name <name>         the name receivers see (default: the file's name; "stdin" for -)
   --chunk-bytes <size>  payload bytes per message, e.g. 256KiB (default: the broker's largest, at most 1 MiB)
-  --window <n>          messages in flight before waiting for acknowledgements (default 16)
+  --window <n>          messages in flight before waiting for acknowledgements
+                        (default: 16 MiB of chunks, at least 4)
   --timeout <seconds>   give up after this long without a word from a receiver (default 120)
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -7,6 +7,7 @@ import { TransportError } from "@stream/core";
 import { createMemoryTransport, MemoryBroker, withFaults } from "@stream/core/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ModuleImporter } from "./broker-transport";
+import { BROKER_URL_FORMS } from "./broker-url";
 import { ExitCode } from "./exit-codes";
 import { main } from "./main";
 
@@ -40,6 +41,18 @@ const events = (stdout: string) =>
 const memoryAdapter =
   (broker: MemoryBroker, wrap: (transport: ReturnType<typeof createMemoryTransport>) => unknown = (t) => t): ModuleImporter =>
   async () => ({ createRabbitmqTransport: () => wrap(createMemoryTransport({ broker })) });
+
+/** An importer whose "RabbitMQ adapter" cannot connect, as the adapters report a refused connection. */
+const unreachable: ModuleImporter = async () => ({
+  createRabbitmqTransport: (options: { url: string }) => {
+    const error = new TransportError({
+      message: `[stream] [rabbitmq] could not connect to ${options.url}: connect ECONNREFUSED; it may succeed after a reconnect; try again`,
+      cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+      retryable: true,
+    });
+    return { ...createMemoryTransport(), subscribe: () => Promise.reject(error), publish: () => Promise.reject(error) };
+  },
+});
 
 let dir: string;
 beforeEach(async () => {
@@ -156,6 +169,42 @@ describe("stream (in-process)", () => {
     }
   });
 
+  it("prints every broker URL form as written in the hint for a bad --broker", async () => {
+    for (const json of [false, true]) {
+      const result = await run(["send", "f", "--broker", "ftp://h", "--dest", "d", ...(json ? ["--json"] : [])]);
+      expect(result.code).toBe(ExitCode.Usage);
+      const hint = json ? String(events(result.stdout)[0]?.hint) : result.stderr;
+      for (const form of BROKER_URL_FORMS) expect(hint).toContain(form);
+      expect(hint).not.toContain("***");
+    }
+  });
+
+  it("creates nothing on disk when the broker cannot be reached", async () => {
+    const out = join(dir, "new-folder", "inbox");
+    const result = await run(["receive", "--broker", "amqp://h:1", "--dest", "files", "--out", out], { importer: unreachable });
+    expect(result.code).toBe(ExitCode.BrokerUnreachable);
+    expect(result.stderr).toContain("cannot reach the broker at amqp://h:1");
+    expect(result.stderr).toContain("run the command again");
+    expect(result.stderr).not.toMatch(/reconnects by itself|retry/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it.each([
+    ["an --out under a regular file", (file: string) => join(file, "inbox"), /^stream: cannot create --out .*\/a-file\/inbox: .*\/a-file is a file, not a folder \(ENOTDIR\)$/m],
+    ["an --out that is an existing file", (file: string) => file, /^stream: --out .*\/a-file is a file, not a folder$/m],
+  ])("refuses %s at start-up with exit 2, naming the folder and the reason", async (_what, outOf, message) => {
+    const file = join(dir, "a-file");
+    await writeFile(file, "not a folder");
+    const connect: ModuleImporter = async () => {
+      throw new Error("the broker must not be asked before --out is checked");
+    };
+    const result = await run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", outOf(file)], { importer: connect });
+    expect(result.code).toBe(ExitCode.Usage);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toContain("what to do: give a folder you can write to");
+    expect(await readFile(file, "utf8")).toBe("not a folder");
+  });
+
   it("exits 8 naming the package when the adapter is not installed", async () => {
     const missing: ModuleImporter = async () => {
       throw Object.assign(new Error("Cannot find package '@stream/mqtt' imported from x"), { code: "ERR_MODULE_NOT_FOUND" });
@@ -174,6 +223,8 @@ describe("stream (in-process)", () => {
       signal: controller.signal,
     });
     await new Promise((resolve) => setTimeout(resolve, 50));
+    // Created once the broker answered.
+    expect((await stat(join(dir, "out"))).isDirectory()).toBe(true);
     controller.abort();
     const result = await receiving;
     expect(result.code).toBe(0);

@@ -1,4 +1,3 @@
-import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
@@ -10,6 +9,7 @@ import { describeFailure } from "../describe-failure";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { RECEIVE_HELP } from "../help";
+import { checkOutFolder, createOutFolder } from "../out-folder";
 import type { Output } from "../output";
 import { brokerOption, type CommandContext, closeWithin } from "./command-context";
 
@@ -125,10 +125,9 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   if (toStdout) {
     target = { stdout: context.stdout };
   } else {
+    // Checked now (exit 2 before any broker is asked), created only once the broker answered.
     const dir = resolve(values.out ?? ".");
-    await mkdir(dir, { recursive: true }).catch((error: unknown) => {
-      throw new UsageError(`cannot use --out ${dir}: ${(error as Error).message}`, "give a folder you can write to");
-    });
+    await checkOutFolder(dir);
     target = { dir };
   }
 
@@ -136,6 +135,9 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   const client = createStreamClient({ transport: await createBrokerTransport(broker, context.importer) });
   try {
     const receiver = client.receive(destination, { signal: context.signal });
+    // Nothing is created on disk until the broker has answered (the subscription is live).
+    const folderReady = receiver.ready.then(() => ("dir" in target ? createOutFolder(target.dir) : undefined));
+    folderReady.catch(() => {});
     const streamContext = { stopped: () => context.signal.aborted, failure, command: "receive" };
     const running = new Set<Promise<ExitCodeValue>>();
     let first: Promise<ExitCodeValue> | undefined;
@@ -153,7 +155,10 @@ export async function receiveCommand(args: string[], context: CommandContext): P
         stream.destroy(new Error(`[stream] [cli] this receiver takes one stream (--once) and is busy with another; send again`));
         return;
       }
-      const task = receiveOne(stream, target, output, streamContext);
+      const task = folderReady.then(
+        () => receiveOne(stream, target, output, streamContext),
+        () => ExitCode.Usage,
+      );
       if (!first) {
         first = task;
         void task.then(settleFirst);
@@ -161,7 +166,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       running.add(task);
       void task.finally(() => running.delete(task));
     });
-    await receiver.ready;
+    await folderReady;
     output.emit({ event: "listening", command: "receive", broker: broker.display, destination, out: "dir" in target ? target.dir : "-" });
     output.note(`waiting for ${once ? "a stream" : "streams"} on ${destination} at ${broker.display}${"dir" in target ? `, writing into ${target.dir}` : ""} (Ctrl-C to stop)`);
 
