@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import amqp from "amqplib";
@@ -28,6 +28,8 @@ async function runReadme(readme: string, folder: string): Promise<void> {
 }
 
 beforeAll(async () => {
+  // Fresh tarballs of this tree, whichever test runs first (README.md packs them again, as written).
+  execFileSync("bash", ["scripts/pack.sh"], { cwd: REPO_ROOT, stdio: "pipe" });
   // The root README's Quick start uses the destination "files" on RabbitMQ: start from an empty
   // queue, so a stream left by an earlier, failed run is not the one the receiver takes.
   const connection = await amqp.connect("amqp://guest:guest@127.0.0.1:5672");
@@ -37,6 +39,16 @@ beforeAll(async () => {
 });
 
 describe("READMEs, run as written", () => {
+  test("README.md's two set-up commands: demo.sh streams a file end to end; test.sh is what CI runs", () => {
+    // The set-up block is marked skip=ci because test.sh is the command running this very test.
+    const demo = spawnSync("bash", ["scripts/demo.sh"], { cwd: REPO_ROOT, encoding: "utf8" });
+    expect(demo.status, demo.stderr).toBe(0);
+    const hashes = [...demo.stderr.matchAll(/\b[0-9a-f]{64}\b/g)].map((m) => m[0]);
+    expect(hashes.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(hashes).size).toBe(1);
+    expect(readFileSync(join(REPO_ROOT, ".ci/run"), "utf8")).toMatch(/^exec bash scripts\/test\.sh$/m);
+  });
+
   test("README.md: install from the packed tarballs, the Quick start (two processes), the CLI", async () => {
     await runReadme("README.md", project);
   });
