@@ -240,7 +240,7 @@ export async function sendStream(
   const onControl = (frame: Frame): void => {
     state.lastHeardAt = Date.now();
     state.heardFromReceiver = true;
-    if (state.heldEnd && !state.failure) void publishEnd(state.heldEnd);
+    if (state.heldEnd && !state.failure && frame.type !== FrameType.Abort) void publishEnd(state.heldEnd);
     switch (frame.type) {
       case FrameType.Ack:
         // A receiver may ask for a smaller window than the manifest offered, never a larger one.

@@ -73,6 +73,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private closed = false;
   private readonly timer: NodeJS.Timeout;
   private readonly retry: RetryPolicy;
+  /** Aborted by {@link close}: a retry in progress stops waiting. */
+  private readonly closing = new AbortController();
   /** `streamId/createdAt` of streams their sender aborted: a late copy of such an Open is stale. */
   private readonly abortedOpens = new Set<string>();
 
@@ -113,9 +115,9 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       return this.handle(bytes);
     } catch (error) {
       // Attempt 1 was the call above; withRetries waits before each further one.
-      return withRetries((attempt) => (attempt === 1 ? Promise.reject(error) : this.handle(bytes)), this.retry).catch((last: unknown) =>
-        this.refuse(decodeFrame(bytes), last),
-      );
+      return withRetries((attempt) => (attempt === 1 ? Promise.reject(error) : this.handle(bytes)), this.retry, {
+        signal: this.closing.signal,
+      }).catch((last: unknown) => this.refuse(decodeFrame(bytes), last));
     }
   }
 
@@ -314,6 +316,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   async close({ flushTimeoutMs = 5000 }: { flushTimeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     clearInterval(this.timer);
     for (const stream of this.streams.values()) stream.destroy();
     const wake = this.waiter;
