@@ -1,10 +1,16 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   createStreamClient,
   IntegrityError,
   ProtocolError,
   StreamAbortedError,
+  StreamRefusedError,
+  StreamTimeoutError,
+  TargetFolderError,
   type IncomingStream,
   type SendOptions,
   type StreamClient,
@@ -31,7 +37,9 @@ export type ConformanceGroup =
   | "backpressure"
   | "abort"
   | "garbage"
-  | "pull";
+  | "pull"
+  | "refusal"
+  | "withdrawal";
 
 /** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions extends TestApi {
@@ -70,6 +78,31 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A fresh temporary folder for `body`, removed afterwards. */
+async function withFolder(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "stream-conformance-"));
+  try {
+    await body(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Saves every stream of `streams` into `folderFor(n)` (n counts from 0), recording each outcome: a path or an error. */
+function saveEach(streams: StreamReceiver, folderFor: (n: number) => string): unknown[] {
+  const outcomes: unknown[] = [];
+  void (async () => {
+    for await (const stream of streams) {
+      try {
+        outcomes.push((await stream.saveTo(folderFor(outcomes.length))).path);
+      } catch (error) {
+        outcomes.push(error); // the application goes on with the next stream
+      }
+    }
+  })();
+  return outcomes;
+}
 
 /** One test's world: a sending and a receiving client on separate transports, one destination. */
 interface Rig {
@@ -341,6 +374,73 @@ export function runConformanceSuite(options: ConformanceOptions): void {
             assert.equal((await sent).sha256, sha256(data));
             assert.equal(sha256(bytes), sha256(data));
           }),
+        timeoutMs,
+      );
+    });
+
+    group("refusal", "a stream the receiver cannot take", () => {
+      test(
+        "a receiver that cannot write to its folder refuses the stream with the reason within seconds, idles, and takes the next",
+        () =>
+          withRig(undefined, ({ sender, receiver, destination, options: sendOptions }) =>
+            withFolder(async (dir) => {
+              await writeFile(join(dir, "file"), "");
+              const blocked = join(dir, "file", "inbox"); // ENOTDIR for any user, root included
+              const refusing = `${destination}.refusal`;
+              const streams = receiver.receive(refusing); // the default retry: 3 attempts, 1 s then 2 s apart
+              await streams.ready;
+              const outcomes = saveEach(streams, (n) => (n === 0 ? blocked : join(dir, "good")));
+              const started = Date.now();
+              const sendError = await rejectionOf(sender.send(randomBytes(chunkBytes * 3), { ...sendOptions, destination: refusing, name: "video.mp4" }));
+              const elapsedMs = Date.now() - started;
+              assert.ok(StreamRefusedError.isInstance(sendError), `sender got ${String(sendError)}`);
+              assert.match(String(sendError), new RegExp(`the receiver cannot write to its folder ${blocked}: ENOTDIR`));
+              assert.ok(elapsedMs >= 2900 && elapsedMs < 8000, `refused after ${elapsedMs} ms`);
+              assert.ok(TargetFolderError.isInstance(outcomes[0]), `saveTo got ${String(outcomes[0])}`);
+              // Nothing can progress now: no redelivery loop, the process idles.
+              const before = process.cpuUsage();
+              await sleep(2000);
+              const cpu = process.cpuUsage(before);
+              const cpuMs = (cpu.user + cpu.system) / 1000;
+              assert.ok(cpuMs < 200, `${cpuMs} ms of CPU in the 2 s after the refusal`);
+              const data = randomBytes(chunkBytes + 1);
+              await sender.send(data, { ...sendOptions, destination: refusing, name: "next.bin" });
+              assert.equal(sha256(await readFile(join(dir, "good", "next.bin"))), sha256(data));
+            }),
+          ),
+        timeoutMs,
+      );
+    });
+
+    group("withdrawal", "a send that timed out", () => {
+      test(
+        "is withdrawn: a receiver started later saves nothing, and the same stream id sent again is saved once",
+        () =>
+          withRig(undefined, ({ sender, receiver, senderTransport, destination, options: sendOptions }) =>
+            withFolder(async (dir) => {
+              // A broker that keeps nothing for absent consumers has nothing to deliver late.
+              if (senderTransport.capabilities.retention === "none") return;
+              const late = `${destination}.late`;
+              const data = randomBytes(chunkBytes * 3 + 5);
+              const streamId = randomUUID();
+              const send = () => sender.send(data, { ...sendOptions, destination: late, name: "report.pdf", streamId, idleTimeoutMs: 1500 });
+              const sendError = await rejectionOf(send());
+              assert.ok(StreamTimeoutError.isInstance(sendError), `sender got ${String(sendError)}`);
+              assert.match(String(sendError), /withdrawn.*safe to send again/);
+              const streams = receiver.receive(late);
+              await streams.ready;
+              const outcomes = saveEach(streams, () => dir);
+              // The late receiver gets the withdrawn stream's frames, the Abort among them.
+              for (let waitedMs = 0; outcomes.length === 0 && waitedMs < 20_000; waitedMs += 100) await sleep(100);
+              assert.equal(outcomes.length, 1, "the late receiver met the withdrawn stream");
+              assert.ok(StreamAbortedError.isInstance(outcomes[0]), `saveTo got ${String(outcomes[0])}`);
+              assert.match(String(outcomes[0]), /the sender withdrew the stream/);
+              assert.deepEqual(await readdir(dir), [], "nothing saved of the withdrawn stream");
+              assert.equal((await send()).sha256, sha256(data));
+              assert.deepEqual(await readdir(dir), ["report.pdf"]);
+              assert.equal(sha256(await readFile(join(dir, "report.pdf"))), sha256(data));
+            }),
+          ),
         timeoutMs,
       );
     });

@@ -2,8 +2,11 @@ import { Readable } from "node:stream";
 import { crc32 } from "./checksum";
 import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
+import type { RetryPolicy } from "./backoff";
 import { StreamError } from "./errors/stream-error";
+import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { RangeSet } from "./range-set";
@@ -27,6 +30,18 @@ export interface IncomingStreamContext {
   readonly settled: (streamId: string, finalAck: AckFrame | undefined) => void;
   readonly producerTimeoutMs: number;
   readonly gapTimeoutMs: number;
+  /** How `saveTo` retries a folder it cannot write to before refusing the stream. */
+  readonly retry: RetryPolicy;
+}
+
+/**
+ * What the sender is told when the receiver refuses `error`'s stream, or `undefined` when
+ * `error` is no refusal (Abort Rejected) but a cancellation.
+ */
+function refusal(error: unknown): string | undefined {
+  if (TargetFolderError.isInstance(error)) return `the receiver cannot write to its folder ${error.folder}: ${error.fsCode}`;
+  if (UnsafePathError.isInstance(error) || StreamRefusedError.isInstance(error)) return error.message.replace(/^\[stream\] /, "");
+  return undefined;
 }
 
 /**
@@ -113,21 +128,42 @@ export class IncomingStream extends Readable {
    * Saves the stream into `directory` under the sender's file name made safe (see
    * `safeFileName`), never overwriting an existing file unless told to (`name (1).ext`, ...), and
    * only under its final name once verified; the sender hears "complete" only then. For a pull
-   * stream this is what starts the transfer (Fiorano's `saveTo`). Rejects with the stream's error,
-   * or `UnsafePathError` for a name that escapes the folder (`..`, absolute, a drive, a NUL).
+   * stream this is what starts the transfer (Fiorano's `saveTo`).
+   *
+   * `directory` is created, with its parents, if it does not exist. When it cannot be created or
+   * written (or lacks room for the declared `sizeBytes`), that is tried again per the receiver's
+   * `retry` (by default 3 attempts, 1 s then 2 s apart; the sender is kept waiting meanwhile),
+   * then the stream is refused: its sender gets a `StreamRefusedError` naming the folder and the
+   * error code, and this rejects with a {@link TargetFolderError}. The receiver goes on with
+   * other streams.
+   *
+   * Rejects with the stream's error, `TargetFolderError`, or `UnsafePathError` for a name that
+   * escapes the folder (`..`, absolute, a drive, a NUL).
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
     this.holdCompletion();
-    return saveStream(this, this.result, directory, this.manifest.name, options).then(
+    const context = { verified: this.result, name: this.manifest.name, sizeBytes: this.manifest.sizeBytes, retry: this.context.retry };
+    return saveStream(this, directory, context, options).then(
       (saved) => {
         this.complete();
         return saved;
       },
       (error: unknown) => {
-        this.refuseCompletion(`the receiver could not store the stream: ${String(error)}`);
+        this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
         throw error;
       },
     );
+  }
+
+  /**
+   * @internal Drops a stream no application has seen (its `'stream'` listener threw): no reply,
+   * no record; the receiver may open it afresh.
+   */
+  discard(): void {
+    if (this.isSettled) return;
+    this.settle();
+    this.rejectResult(new StreamAbortedError({ message: `[stream] stream ${this.streamId} was discarded before it was handed over` }));
+    this.destroy();
   }
 
   /** @internal Takes one frame of this stream from the receiver. */
@@ -386,8 +422,11 @@ export class IncomingStream extends Readable {
       this.refuseCompletion(error?.message ?? "the receiving application stopped before taking the whole stream");
     }
     if (!this.isSettled) {
-      const code = UnsafePathError.isInstance(error) ? AbortCode.Rejected : AbortCode.Cancelled;
-      this.reply({ type: FrameType.Abort, streamId: this.streamId, code, reason: error?.message ?? "the receiver stopped reading" });
+      const refused = refusal(error);
+      const abort = refused === undefined
+        ? { code: AbortCode.Cancelled, reason: error?.message ?? "the receiver stopped reading" }
+        : { code: AbortCode.Rejected, reason: refused };
+      this.reply({ type: FrameType.Abort, streamId: this.streamId, ...abort });
       const reason = StreamError.isInstance(error)
         ? error
         : new StreamAbortedError({ message: `[stream] stream ${this.streamId} was destroyed by the receiving application`, cause: error ?? undefined });

@@ -1,13 +1,14 @@
+import { retryPolicy, withRetries } from "./backoff";
 import { StreamError } from "./errors/stream-error";
 import type { Transport } from "./transport";
 
 /** Options of {@link createRetryingTransport}. */
 export interface RetryOptions {
-  /** Attempts after the first. @default 5 */
+  /** Attempts after the first. @default 5 for publishes; 2 for a receiver (`ReceiveOptions.retry`) */
   readonly retries?: number;
-  /** Delay before the first retry; doubles each time, with jitter. @default 100 */
+  /** Delay before the first retry, in ms; doubles each time (publishes add jitter). @default 100 for publishes; 1000 for a receiver */
   readonly initialDelayMs?: number;
-  /** Largest delay between attempts. @default 5000 */
+  /** Largest delay between attempts, in ms. @default 5000 for publishes; 8000 for a receiver */
   readonly maxDelayMs?: number;
 }
 
@@ -17,25 +18,17 @@ export interface RetryOptions {
  * not in every adapter; the receiver drops the duplicates a retry may create.
  */
 export function createRetryingTransport(transport: Transport, options: RetryOptions = {}): Transport {
-  const retries = options.retries ?? 5;
-  const initialDelayMs = options.initialDelayMs ?? 100;
-  const maxDelayMs = options.maxDelayMs ?? 5000;
+  const policy = retryPolicy(options, { retries: 5, initialDelayMs: 100, maxDelayMs: 5000 });
   return {
     specificationVersion: transport.specificationVersion,
     name: transport.name,
     capabilities: transport.capabilities,
-    async publish(channel, frame, publishOptions) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await transport.publish(channel, frame, publishOptions);
-        } catch (error) {
-          const retryable = StreamError.isInstance(error) && error.retryable;
-          if (!retryable || attempt >= retries || publishOptions.signal?.aborted) throw error;
-          const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** attempt) * (0.5 + Math.random() / 2);
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
-      }
-    },
+    publish: (channel, frame, publishOptions) =>
+      withRetries(() => transport.publish(channel, frame, publishOptions), policy, {
+        shouldRetry: (error) => StreamError.isInstance(error) && error.retryable,
+        jitter: true,
+        ...(publishOptions.signal ? { signal: publishOptions.signal } : {}),
+      }),
     subscribe: (channel, handler, subscribeOptions) => transport.subscribe(channel, handler, subscribeOptions),
     close: () => transport.close(),
   };

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { link, open, rename, rm } from "node:fs/promises";
+import { type FileHandle, link, mkdir, open, rename, rm, statfs } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import type { Readable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { type RetryPolicy, withRetries } from "./backoff";
+import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 
 /** How far {@link IncomingStream.saveTo} has got. */
@@ -181,10 +182,99 @@ function checkedPath(folder: string, name: string): string {
   return path;
 }
 
+/** What each file system error means for the folder, and what the receiver's operator can do. */
+const FOLDER_PROBLEMS: Readonly<Record<string, readonly [what: string, todo: string]>> = {
+  EACCES: ["permission denied", "Make it writable by this process, or save elsewhere."],
+  EPERM: ["operation not permitted", "Make it writable by this process, or save elsewhere."],
+  EROFS: ["read-only file system", "Save to a writable file system."],
+  ENOSPC: ["no space left on the device", "Free some space, or save elsewhere."],
+  EDQUOT: ["disk quota exceeded", "Free some space, or save elsewhere."],
+  ENOTDIR: ["a file is in the way of that path", "Remove that file, or save elsewhere."],
+  EEXIST: ["it exists and is not a folder", "Remove that file, or save elsewhere."],
+  EISDIR: ["a folder is in the way of the file", "Remove that folder, or save elsewhere."],
+  ENAMETOOLONG: ["the path is too long", "Save to a shorter path."],
+  EMFILE: ["too many open files", "Raise this process's open-file limit."],
+  ENFILE: ["too many open files on the system", "Raise the system's open-file limit."],
+};
+
+/** Codes that may clear without anyone acting on the folder: space freed, files closed. */
+const TRANSIENT = new Set(["ENOSPC", "EDQUOT", "EMFILE", "ENFILE", "EBUSY", "EAGAIN"]);
+
+/** Whether `error` comes from the file system (`EACCES`, ...), not from the stream. */
+function isFileSystemError(error: unknown): error is NodeJS.ErrnoException & { code: string } {
+  return error instanceof Error && typeof errorCode(error) === "string" && /^E[A-Z]+$/.test(errorCode(error) as string);
+}
+
 /**
- * Bytes the file writer buffers before it pushes back: a couple of chunks, so disk writes overlap
- * with receiving instead of alternating with it (Node's 16 KiB default halves the rate).
+ * @internal A file system error met while saving into `folder` (as the application named it),
+ * as a {@link TargetFolderError}; any other error unchanged.
  */
+export function folderError(folder: string, error: unknown): unknown {
+  if (TargetFolderError.isInstance(error) || !isFileSystemError(error)) return error;
+  const [what, todo] = FOLDER_PROBLEMS[error.code] ?? [error.message, "Check the folder, or save elsewhere."];
+  return new TargetFolderError({
+    message: `[stream] cannot write to the folder ${folder}: ${error.code} (${what}); the stream was refused and its sender told. ${todo}`,
+    folder,
+    fsCode: error.code,
+    retryable: TRANSIENT.has(error.code),
+    cause: error,
+  });
+}
+
+/**
+ * Creates `folder` (and its parents) if need be, checks it has room for `sizeBytes` when the
+ * sender declared it, and creates the temporary file exclusively: everything that can fail
+ * before a byte of the stream is taken, so it can be tried again.
+ */
+async function prepare(folder: string, temporary: string, sizeBytes: number | undefined): Promise<FileHandle> {
+  await mkdir(folder, { recursive: true });
+  if (sizeBytes !== undefined) {
+    const { bavail, bsize } = await statfs(folder);
+    if (bavail * bsize < sizeBytes) {
+      throw Object.assign(new Error(`ENOSPC: ${bavail * bsize} bytes free in ${folder}, the stream declares ${sizeBytes}`), { code: "ENOSPC" });
+    }
+  }
+  return open(temporary, "wx");
+}
+
+/**
+ * A `Writable` into `handle` that buffers `highWaterMark` bytes, so disk writes overlap with
+ * receiving instead of alternating with it (Node's 16 KiB default halves the rate), and fails
+ * with `toError(error)`: a full disk reaches the stream, and so the sender, as a folder error.
+ */
+function fileWriter(handle: FileHandle, highWaterMark: number, toError: (error: unknown) => unknown): Writable {
+  const fail = (callback: (error?: Error | null) => void) => (error: unknown) => callback(toError(error) as Error);
+  return new Writable({
+    highWaterMark,
+    writev(chunks, callback) {
+      writeAll(handle, chunks.map(({ chunk }) => chunk as Buffer)).then(() => callback(), fail(callback));
+    },
+    final(callback) {
+      handle.close().then(() => callback(), fail(callback));
+    },
+    destroy(error, callback) {
+      handle.close().then(
+        () => callback(error),
+        () => callback(error),
+      );
+    },
+  });
+}
+
+/** Writes every byte of `buffers`, going on after a partial write. */
+async function writeAll(handle: FileHandle, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest);
+    while (rest.length > 0 && bytesWritten >= (rest[0] as Buffer).byteLength) {
+      bytesWritten -= (rest[0] as Buffer).byteLength;
+      rest = rest.slice(1);
+    }
+    if (bytesWritten > 0) rest = [(rest[0] as Buffer).subarray(bytesWritten), ...rest.slice(1)];
+  }
+}
+
+/** Bytes the file writer buffers before it pushes back: a couple of chunks. */
 function writeBufferBytes(stream: Readable): number {
   return Math.min(8 * 1024 * 1024, Math.max(1024 * 1024, 2 * stream.readableHighWaterMark));
 }
@@ -201,22 +291,31 @@ function counter(onProgress: (progress: SaveProgress) => void) {
   };
 }
 
+/** @internal What {@link saveStream} needs to know of the stream besides its bytes. */
+export interface SaveContext {
+  /** The stream's result: resolves once the whole stream is verified. */
+  readonly verified: Promise<{ sha256: string; byteCount: number }>;
+  /** The sender's name for the stream. */
+  readonly name: string;
+  /** The size the sender declared, if any: checked against the folder's free space first. */
+  readonly sizeBytes?: number | undefined;
+  /** How often, and how far apart, preparing the folder is tried. */
+  readonly retry: RetryPolicy;
+}
+
 /**
- * @internal Writes `stream` into `directory` under a safe name. The bytes go to a hidden temporary file
- * first; only once the stream has ended verified is it given its final name, so a failed or
- * lying stream never leaves a half file under that name. `verified` is the stream's result.
+ * @internal Writes `stream` into `directory` under a safe name. The folder is created if need be;
+ * the bytes go to a hidden temporary file first; only once the stream has ended verified is it
+ * given its final name, so a failed or lying stream never leaves a half file under that name.
+ * Preparing the folder is retried per `context.retry` (no byte has been taken yet); past that,
+ * and for a write that fails later, the stream is destroyed with a {@link TargetFolderError}.
  */
-export async function saveStream(
-  stream: Readable,
-  verified: Promise<{ sha256: string; byteCount: number }>,
-  directory: string,
-  name: string,
-  options: SaveOptions = {},
-): Promise<SaveResult> {
+export async function saveStream(stream: Readable, directory: string, context: SaveContext, options: SaveOptions = {}): Promise<SaveResult> {
   const folder = resolve(directory);
+  const toError = (error: unknown): unknown => folderError(directory, error);
   let fileName: string;
   try {
-    fileName = safeFileName(options.fileName ?? name);
+    fileName = safeFileName(options.fileName ?? context.name);
   } catch (error) {
     stream.once("error", () => {}); // The caller gets the error from this promise.
     stream.destroy(error as Error);
@@ -225,10 +324,19 @@ export async function saveStream(
   const random = randomBytes(4).toString("hex");
   // `.` + name + `.xxxxxxxx.partial` must itself fit in 255 bytes.
   const temporary = join(folder, `.${truncateUtf8(fileName, MAX_NAME_BYTES - 2 - random.length - ".partial".length)}.${random}.partial`);
+  // Stop retrying once the stream has ended otherwise (its sender aborted, the app destroyed it).
+  const gone = new AbortController();
+  const onClose = (): void => gone.abort();
+  stream.once("close", onClose);
+  let handle: FileHandle | undefined;
   try {
-    const file = createWriteStream(temporary, { highWaterMark: writeBufferBytes(stream), flags: "wx" });
+    handle = await withRetries(() => prepare(folder, temporary, context.sizeBytes), context.retry, {
+      shouldRetry: isFileSystemError,
+      signal: gone.signal,
+    });
+    const file = fileWriter(handle, writeBufferBytes(stream), toError);
     await (options.onProgress ? pipeline(stream, counter(options.onProgress), file) : pipeline(stream, file));
-    const result = await verified;
+    const result = await context.verified;
     let path: string;
     if (options.overwrite) {
       path = checkedPath(folder, fileName);
@@ -237,9 +345,14 @@ export async function saveStream(
       path = await commitWithoutOverwrite(temporary, folder, fileName);
     }
     return { path, byteCount: result.byteCount, sha256: result.sha256 };
-  } catch (error) {
-    await rm(temporary, { force: true });
-    stream.destroy();
+  } catch (caught) {
+    // The stream ended otherwise while the folder was being retried: that is the news.
+    const error = gone.signal.aborted && stream.errored ? stream.errored : toError(caught);
+    if (handle) await rm(temporary, { force: true });
+    stream.once("error", () => {}); // The caller gets the error from this promise.
+    stream.destroy(TargetFolderError.isInstance(error) ? error : undefined);
     throw error;
+  } finally {
+    stream.off("close", onClose);
   }
 }

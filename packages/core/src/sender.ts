@@ -4,6 +4,7 @@ import { crc32 } from "./checksum";
 import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { StreamError } from "./errors/stream-error";
+import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TransportError } from "./errors/transport-error";
 import { type FlowOptions, resolveFlow } from "./flow-options";
@@ -61,7 +62,11 @@ export interface SendOptions extends FlowOptions {
    * transport can lose frames (`retention: "none"` or no redelivery). @default 2000
    */
   readonly retransmitAfterMs?: number;
-  /** Fails the send with {@link StreamTimeoutError} after this long without a word from any receiver. @default 120000 */
+  /**
+   * Fails the send with {@link StreamTimeoutError} after this long, in ms, without a word from any
+   * receiver. The stream is then withdrawn: an Abort follows its frames, so a receiver that starts
+   * later discards it, and it is safe to send again. @default 120000
+   */
   readonly idleTimeoutMs?: number;
   /** A heartbeat goes out after this long with nothing else sent, so receivers know the sender lives. @default 5000 */
   readonly heartbeatMs?: number;
@@ -85,7 +90,10 @@ interface SendState {
   lastHeardAt: number;
   lastPublishedAt: number;
   heardFromReceiver: boolean;
+  /** The End frame once published. */
   endFrame: Uint8Array | undefined;
+  /** The End frame while held back until a receiver answers (end-to-end only). */
+  heldEnd: Uint8Array | undefined;
   failure: StreamError | undefined;
 }
 
@@ -163,6 +171,7 @@ export async function sendStream(
     lastPublishedAt: now,
     heardFromReceiver: false,
     endFrame: undefined,
+    heldEnd: undefined,
     failure: undefined,
   };
   let complete: (() => void) | undefined;
@@ -222,9 +231,16 @@ export async function sendStream(
     if (state.endFrame) void publish(state.endFrame);
   };
 
+  /** Publishes the End frame; the watchdog sends it again while the receiver is silent. */
+  const publishEnd = (frame: Uint8Array): Promise<void> => {
+    state.heldEnd = undefined;
+    state.endFrame = frame;
+    return publish(frame);
+  };
   const onControl = (frame: Frame): void => {
     state.lastHeardAt = Date.now();
     state.heardFromReceiver = true;
+    if (state.heldEnd && !state.failure && frame.type !== FrameType.Abort) void publishEnd(state.heldEnd);
     switch (frame.type) {
       case FrameType.Ack:
         // A receiver may ask for a smaller window than the manifest offered, never a larger one.
@@ -242,11 +258,15 @@ export async function sendStream(
         return;
       case FrameType.Abort: {
         const message = `[stream] the receiver aborted stream ${streamId}: ${frame.reason}`;
-        fail(
-          frame.code === AbortCode.IntegrityFailed
-            ? new IntegrityError({ message, retryable: true })
-            : new StreamAbortedError({ message, retryable: frame.code === AbortCode.TimedOut }),
-        );
+        if (frame.code === AbortCode.Rejected) {
+          fail(new StreamRefusedError({ message: `[stream] the receiver refused stream ${streamId} (${manifest.name}): ${frame.reason}. Nothing was kept.` }));
+        } else {
+          fail(
+            frame.code === AbortCode.IntegrityFailed
+              ? new IntegrityError({ message, retryable: true })
+              : new StreamAbortedError({ message, retryable: frame.code === AbortCode.TimedOut }),
+          );
+        }
         return;
       }
       default:
@@ -258,10 +278,17 @@ export async function sendStream(
     () => {
       const at = Date.now();
       if (endToEnd && at - state.lastHeardAt > idleTimeoutMs) {
-        void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.TimedOut, reason: "no acknowledgement from any receiver in time" }));
+        // Withdrawn: on a broker that keeps frames, the Abort waits behind them, and (the End
+        // being held until a receiver answers) a receiver that starts later meets the Abort
+        // before it can complete the stream, so it discards it.
+        const reason = `the sender withdrew the stream: no receiver acknowledged it within ${idleTimeoutMs} ms`;
+        void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.TimedOut, reason }));
         fail(
           new StreamTimeoutError({
-            message: `[stream] no receiver acknowledged stream ${streamId} on ${destination} for ${idleTimeoutMs} ms; is a receiver running? Retry, or raise idleTimeoutMs.`,
+            message:
+              `[stream] no receiver acknowledged stream ${streamId} (${manifest.name}) on ${destination} within ${idleTimeoutMs} ms, ` +
+              "so it was withdrawn: a receiver that starts later discards it, and it is safe to send again (under the same streamId or a new one). " +
+              "Is a receiver running? Otherwise raise idleTimeoutMs.",
           }),
         );
         return;
@@ -358,8 +385,12 @@ export async function sendStream(
       fail(reason);
       throw reason;
     });
-    state.endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: sequence, byteCount: state.bytesSent, sha256 });
-    const endPublished = publish(state.endFrame);
+    const endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: sequence, byteCount: state.bytesSent, sha256 });
+    // End to end, the End waits until a receiver has answered, so a stream withdrawn before any
+    // receiver answered can never be completed by one that starts later (see the watchdog).
+    let endPublished: Promise<void> | undefined;
+    if (!endToEnd || state.heardFromReceiver) endPublished = publishEnd(endFrame);
+    else state.heldEnd = endFrame;
     if (endToEnd) await completed;
     else await Promise.all([window.waitForEmpty(), endPublished]);
     if (state.failure) throw state.failure;

@@ -1,10 +1,13 @@
 import { EventEmitter } from "node:events";
+import { RECEIVE_RETRY, type RetryPolicy, retryPolicy, withRetries } from "./backoff";
 import { ProtocolError } from "./errors/protocol-error";
+import { StreamRefusedError } from "./errors/stream-refused-error";
 import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
 import { IncomingStream } from "./incoming-stream";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
-import { AbortCode, type AckFrame, type Frame, FrameType } from "./protocol/frames";
+import { AbortCode, type AckFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import type { RetryOptions } from "./retrying-transport";
 import type { Subscription, Transport } from "./transport";
 
 /** Options of {@link StreamClient.receive}. */
@@ -25,6 +28,16 @@ export interface ReceiveOptions {
    * larger window is refused (its sender gets a `StreamAbortedError` saying so). @default 64 MiB
    */
   readonly maxWindowBytes?: number;
+  /**
+   * How often, and how far apart, the receiver tries to take a stream it cannot take at once:
+   * `saveTo`'s folder cannot be created or written or lacks room, or a `'stream'` listener
+   * throws. Meanwhile the stream's frames wait in the broker and the CPU idles; past the last
+   * attempt the stream is refused and its sender told why (Abort Rejected). Core retries here,
+   * so the transport never sees a failed frame and no broker redelivers one in a loop.
+   * `false`: refuse at the first failure.
+   * @default { retries: 2, initialDelayMs: 1000, maxDelayMs: 8000 } (3 attempts, 1 s then 2 s apart)
+   */
+  readonly retry?: RetryOptions | false;
 }
 
 /** How many ended streams the receiver remembers, to drop their late duplicates. */
@@ -33,6 +46,8 @@ const REMEMBERED_STREAMS = 4096;
 const ORPHAN_BYTES = 16 * 1024 * 1024;
 /** How long such frames are held. */
 const ORPHAN_TTL_MS = 30_000;
+
+const openKey = (manifest: Manifest): string => `${manifest.streamId}/${manifest.createdAt}`;
 
 const frameBytes = (frame: Frame): number => (frame.type === FrameType.Data ? frame.payload.byteLength : 64);
 
@@ -57,6 +72,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private subscription: Subscription | undefined;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  private readonly retry: RetryPolicy;
+  /** Aborted by {@link close}: a retry in progress stops waiting. */
+  private readonly closing = new AbortController();
+  /** `streamId/createdAt` of streams their sender aborted: a late copy of such an Open is stale. */
+  private readonly abortedOpens = new Set<string>();
 
   /** @internal Use {@link StreamClient.receive}. */
   constructor(
@@ -65,6 +85,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     private readonly options: ReceiveOptions = {},
   ) {
     super();
+    this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
     this.ready = transport
       .subscribe(destination, (bytes) => this.onFrame(bytes), { kind: "stream" })
       .then((subscription) => {
@@ -77,16 +98,30 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       for (const stream of this.streams.values()) stream.tick(now);
       // Frames of a stream whose open frame never came (it went to another consumer) expire.
       for (const [id, held] of this.orphans) {
-        if (now - held.since < ORPHAN_TTL_MS) continue;
-        this.orphans.delete(id);
-        this.orphanBytes -= held.frames.reduce((sum, frame) => sum + frameBytes(frame), 0);
+        if (now - held.since >= ORPHAN_TTL_MS) this.dropOrphans(id);
       }
     }, 250);
     this.timer.unref();
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
   }
 
+  /**
+   * The transport's handler. It never rejects: a frame whose handling throws is tried again here
+   * with backoff, then its stream is refused and the frame dropped (acknowledged), so no broker
+   * redelivers it in a loop, whatever its adapter does with a rejected frame.
+   */
   private onFrame(bytes: Uint8Array): Promise<void> | undefined {
+    try {
+      return this.handle(bytes);
+    } catch (error) {
+      // Attempt 1 was the call above; withRetries waits before each further one.
+      return withRetries((attempt) => (attempt === 1 ? Promise.reject(error) : this.handle(bytes)), this.retry, {
+        signal: this.closing.signal,
+      }).catch((last: unknown) => this.refuse(decodeFrame(bytes), last));
+    }
+  }
+
+  private handle(bytes: Uint8Array): Promise<void> | undefined {
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
@@ -95,6 +130,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       return undefined;
     }
     const { streamId } = frame;
+    // A late copy of the Open of an attempt its sender aborted (a new attempt has a new createdAt).
+    if (frame.type === FrameType.Open && this.abortedOpens.has(openKey(frame.manifest))) return undefined;
     if (this.ended.has(streamId)) {
       const finalAck = this.ended.get(streamId);
       if (finalAck) {
@@ -118,7 +155,32 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       return undefined;
     }
     stream.accept(frame);
+    if (frame.type === FrameType.Abort) this.rememberAborted(stream.manifest);
     return stream.roomForMore();
+  }
+
+  /** Records that the sender aborted this attempt at the stream (a withdrawn send among them). */
+  private rememberAborted(manifest: Manifest): void {
+    this.abortedOpens.add(openKey(manifest));
+    if (this.abortedOpens.size > REMEMBERED_STREAMS) this.abortedOpens.delete(this.abortedOpens.values().next().value as string);
+  }
+
+  /** Refuses the stream of `frame`, whose handling kept failing with `error`; its sender is told. */
+  private refuse(frame: Frame, error: unknown): void {
+    const { streamId } = frame;
+    const attempts = this.retry.retries + 1;
+    const reason = `the receiver could not take the stream (${attempts} attempt${attempts === 1 ? "" : "s"}): ${error instanceof Error ? error.message : String(error)}`;
+    const refused = new StreamRefusedError({ message: `[stream] ${reason}`, cause: error });
+    const stream = this.streams.get(streamId);
+    if (stream) {
+      stream.destroy(refused); // Abort Rejected with the reason, and the stream is remembered as failed.
+    } else {
+      const replyTo = frame.type === FrameType.Open ? frame.manifest.replyTo : this.replyTo.get(streamId);
+      this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
+      this.ended.set(streamId, undefined);
+      this.orphans.delete(streamId);
+    }
+    this.options.onFrameError?.(new StreamRefusedError({ message: `[stream] refused stream ${streamId}: ${reason}`, cause: error }));
   }
 
   private readonly replyTo = new Map<string, string>();
@@ -151,6 +213,14 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.options.onFrameError?.(new ProtocolError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}` }));
       return;
     }
+    const held = this.orphans.get(streamId)?.frames ?? [];
+    if (held.some((frame) => frame.type === FrameType.Abort)) {
+      // Its sender aborted it (withdrew it, say) before this Open came: never hand it over.
+      this.dropOrphans(streamId);
+      this.rememberAborted(manifest);
+      this.ended.set(streamId, undefined);
+      return;
+    }
     this.replyTo.set(streamId, replyTo);
     const stream = new IncomingStream(manifest, {
       reply: (frame) => this.reply(frame, streamId, replyTo),
@@ -166,18 +236,35 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       },
       producerTimeoutMs: this.options.producerTimeoutMs ?? 60_000,
       gapTimeoutMs: this.options.gapTimeoutMs ?? 1000,
+      retry: this.retry,
     });
     this.streams.set(streamId, stream);
-    const held = this.orphans.get(streamId)?.frames ?? [];
-    this.orphans.delete(streamId);
-    this.orphanBytes -= held.reduce((sum, frame) => sum + frameBytes(frame), 0);
-    for (const frame of held) stream.accept(frame);
     // Listeners take streams as they come; otherwise they wait for the iterator.
-    if (this.listenerCount("stream") > 0) this.emit("stream", stream);
-    else this.unclaimed.push(stream);
+    if (this.listenerCount("stream") > 0) {
+      try {
+        this.emit("stream", stream);
+      } catch (error) {
+        // Undone, so that the next attempt (see onFrame) hands the listeners a fresh stream.
+        this.streams.delete(streamId);
+        stream.discard();
+        throw error;
+      }
+    } else {
+      this.unclaimed.push(stream);
+    }
+    this.dropOrphans(streamId);
+    for (const frame of held) stream.accept(frame);
+    stream.tick(Date.now()); // The first Ack at once: the sender holds its End until it hears a receiver.
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();
+  }
+
+  private dropOrphans(streamId: string): void {
+    const held = this.orphans.get(streamId);
+    if (!held) return;
+    this.orphans.delete(streamId);
+    this.orphanBytes -= held.frames.reduce((sum, frame) => sum + frameBytes(frame), 0);
   }
 
   /**
@@ -229,6 +316,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   async close({ flushTimeoutMs = 5000 }: { flushTimeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     clearInterval(this.timer);
     for (const stream of this.streams.values()) stream.destroy();
     const wake = this.waiter;

@@ -7,8 +7,9 @@ const symbol = Symbol.for(marker);
 export class StreamAbortedError extends StreamError {
   private readonly [symbol] = true;
 
-  constructor(options: StreamErrorOptions) {
-    super("STREAM_ABORTED", { retryable: false, ...options });
+  /** @param code for subclasses only (`StreamRefusedError`). @default "STREAM_ABORTED" */
+  constructor(options: StreamErrorOptions, code = "STREAM_ABORTED") {
+    super(code, { retryable: false, ...options });
     this.name = "StreamAbortedError";
   }
 
