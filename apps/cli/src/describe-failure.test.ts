@@ -1,4 +1,4 @@
-import { IntegrityError, StreamAbortedError, StreamError, StreamTimeoutError, TransportError, UnsafePathError } from "@stream/core";
+import { IntegrityError, StreamAbortedError, StreamError, StreamRefusedError, StreamTimeoutError, TargetFolderError, TransportError, UnsafePathError } from "@stream/core";
 import { describe, expect, it } from "vitest";
 import { CliError, UsageError } from "./cli-errors";
 import { cliWords, describeFailure } from "./describe-failure";
@@ -112,6 +112,22 @@ describe("describeFailure", () => {
     expect(failure.exitCode).toBe(ExitCode.StreamAborted);
     expect(failure.message).toBe(`the receiver ${verb} the stream: cannot write to /srv/inbox: EACCES`);
     expect(failure.hint).toContain("receiving side");
+  });
+
+  it("shows core's StreamRefusedError's reason to the sender (exit 7)", () => {
+    const reason = "the receiver cannot write to its folder ./inbox: EACCES";
+    const refused = new StreamRefusedError({ message: `[stream] the receiver refused stream s1 (f.bin): ${reason}. Nothing was kept.`, reason });
+    const failure = describeFailure(refused, { destination: "files", heardFromReceiver: true });
+    expect(failure.exitCode).toBe(ExitCode.StreamAborted);
+    expect(failure.message).toBe(`the receiver refused the stream: ${reason}`);
+  });
+
+  it("tells a receiver its --out folder cannot be written (exit 2), naming the folder and the reason", () => {
+    const error = new TargetFolderError({ message: "[stream] cannot write to the folder /srv/inbox: EEXIST", folder: "/srv/inbox", fsCode: "EEXIST" });
+    const failure = describeFailure(error);
+    expect(failure.exitCode).toBe(ExitCode.Usage);
+    expect(failure.message).toBe("cannot write to the --out folder /srv/inbox: EEXIST; the stream was refused and its sender told why");
+    expect(failure.hint).toContain("another --out");
   });
 
   it.each([

@@ -3,6 +3,7 @@ import {
   StreamAbortedError,
   StreamError,
   StreamTimeoutError,
+  TargetFolderError,
   TransportError,
   UnsafePathError,
 } from "@stream/core";
@@ -166,6 +167,15 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
       "ask the sender to pass a plain file name with --name (no `..`, absolute path or drive); nothing was written",
     );
   }
+  const folderError = chain.find((item) => TargetFolderError.isInstance(item));
+  if (folderError) {
+    return {
+      exitCode: ExitCode.Usage,
+      code: exitCodeName(ExitCode.Usage),
+      message: `cannot write to the --out folder ${folderError.folder}: ${folderError.fsCode}; the stream was refused and its sender told why`,
+      hint: "make the folder writable (permissions, free space, not a file), or use another --out, then ask the sender to send again",
+    };
+  }
   if (chain.some((item) => IntegrityError.isInstance(item))) {
     return make(
       ExitCode.IntegrityMismatch,
@@ -210,8 +220,8 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
   if (chain.some((item) => StreamTimeoutError.isInstance(item)) && context.heardFromReceiver === false) {
     return make(
       ExitCode.DestinationMissing,
-      `no receiver took the stream on${dest || " the destination"}`,
-      `start \`stream receive --dest ${context.destination ?? "<name>"}\` against the same broker (or check the --dest name), then send again (--timeout gives it longer to answer)`,
+      `no receiver took the stream on${dest || " the destination"}; it was withdrawn, so a receiver started later discards it`,
+      `start \`stream receive --dest ${context.destination ?? "<name>"}\` against the same broker (or check the --dest name), then send again: it cannot make two files (--timeout gives a receiver longer to answer)`,
     );
   }
   if (chain.some((item) => StreamError.isInstance(item) && SENDER_ENDED.test(item.message))) {

@@ -142,7 +142,7 @@ describe("stream (in-process)", () => {
     await writeFile(file, randomBytes(1000));
     const result = await run(["send", file, "--broker", "amqp://h", "--dest", "nobody", "--timeout", "0.3"], { importer: memoryAdapter(new MemoryBroker()) });
     expect(result.code).toBe(ExitCode.DestinationMissing);
-    expect(result.stderr).toContain('no receiver took the stream on "nobody"');
+    expect(result.stderr).toContain('no receiver took the stream on "nobody"; it was withdrawn');
     expect(result.stderr).toContain("stream receive --dest nobody");
   });
 

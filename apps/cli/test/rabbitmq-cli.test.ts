@@ -44,8 +44,22 @@ describe.runIf(enabled && rabbitmq)("stream through RabbitMQ: errors, names and 
     try {
       const result = await run(["send", file, "--broker", url, "--dest", destination, "--timeout", "2"]);
       expect(result.code).toBe(6);
-      expect(result.stderr).toContain(`no receiver took the stream on "${destination}"`);
+      expect(result.stderr).toContain(`no receiver took the stream on "${destination}"; it was withdrawn`);
       expect(result.stderr).toContain(`stream receive --dest ${destination}`);
+      // Sending again, as the message says, with a receiver now: one file, not two.
+      const out = await mkdtemp(join(dir, "withdrawn-"));
+      const receiver = start(["receive", "--broker", url, "--dest", destination, "--out", out, "--json"]);
+      try {
+        await receiver.waitForEvent("listening");
+        expect((await run(["send", file, "--broker", url, "--dest", destination])).code).toBe(0);
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // a late copy of the first would land now
+        receiver.child.kill("SIGTERM");
+        expect((await receiver.finished).code).toBe(0);
+        expect(await readdir(out)).toEqual(["small.bin"]);
+        expect(await readFile(join(out, "small.bin"), "utf8")).toBe("hello");
+      } finally {
+        receiver.child.kill("SIGKILL");
+      }
     } finally {
       await rabbitmq?.cleanUp(destination);
     }
@@ -96,6 +110,31 @@ describe.runIf(enabled && rabbitmq)("stream through RabbitMQ: errors, names and 
       expect(received.code).toBe(9);
       expect(parseEvents(received.stdout).at(-1)).toMatchObject({ event: "error", code: "UNSAFE_NAME", exitCode: 9 });
       expect(await readdir(out)).toEqual([]);
+    } finally {
+      receiver.child.kill("SIGKILL");
+      await rabbitmq?.cleanUp(destination);
+    }
+  });
+
+  it("a receiver whose --out became a file refuses the stream to the sender with the reason within seconds (send 7, receive 2)", async () => {
+    const destination = freshDestination("refuse");
+    const out = join(await mkdtemp(join(dir, "refuse-")), "inbox");
+    const file = join(dir, "refused.bin");
+    await randomFile(file, 2_000_000);
+    const receiver = start(["receive", "--broker", url, "--dest", destination, "--out", out, "--once", "--json"]);
+    try {
+      await receiver.waitForEvent("listening");
+      await rm(out, { recursive: true });
+      await writeFile(out, "a file where the folder was");
+      const startedAt = Date.now();
+      const sent = await run(["send", file, "--broker", url, "--dest", destination]);
+      expect(Date.now() - startedAt).toBeLessThan(15_000);
+      expect(sent.code).toBe(7);
+      expect(sent.stderr).toContain(`the receiver refused the stream: the receiver cannot write to its folder ${out}: EEXIST`);
+      const received = await receiver.finished;
+      expect(received.code).toBe(2);
+      expect(parseEvents(received.stdout).at(-1)).toMatchObject({ event: "error", code: "USAGE", exitCode: 2 });
+      expect(await readFile(out, "utf8")).toBe("a file where the folder was");
     } finally {
       receiver.child.kill("SIGKILL");
       await rabbitmq?.cleanUp(destination);

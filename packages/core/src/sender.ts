@@ -259,7 +259,7 @@ export async function sendStream(
       case FrameType.Abort: {
         const message = `[stream] the receiver aborted stream ${streamId}: ${frame.reason}`;
         if (frame.code === AbortCode.Rejected) {
-          fail(new StreamRefusedError({ message: `[stream] the receiver refused stream ${streamId} (${manifest.name}): ${frame.reason}. Nothing was kept.` }));
+          fail(new StreamRefusedError({ message: `[stream] the receiver refused stream ${streamId} (${manifest.name}): ${frame.reason}. Nothing was kept.`, reason: frame.reason }));
         } else {
           fail(
             frame.code === AbortCode.IntegrityFailed

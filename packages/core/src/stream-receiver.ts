@@ -170,7 +170,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const { streamId } = frame;
     const attempts = this.retry.retries + 1;
     const reason = `the receiver could not take the stream (${attempts} attempt${attempts === 1 ? "" : "s"}): ${error instanceof Error ? error.message : String(error)}`;
-    const refused = new StreamRefusedError({ message: `[stream] ${reason}`, cause: error });
+    const refused = new StreamRefusedError({ message: `[stream] ${reason}`, cause: error, reason });
     const stream = this.streams.get(streamId);
     if (stream) {
       stream.destroy(refused); // Abort Rejected with the reason, and the stream is remembered as failed.
@@ -180,7 +180,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.ended.set(streamId, undefined);
       this.orphans.delete(streamId);
     }
-    this.options.onFrameError?.(new StreamRefusedError({ message: `[stream] refused stream ${streamId}: ${reason}`, cause: error }));
+    this.options.onFrameError?.(new StreamRefusedError({ message: `[stream] refused stream ${streamId}: ${reason}`, cause: error, reason }));
   }
 
   private readonly replyTo = new Map<string, string>();

@@ -12,10 +12,16 @@ const symbol = Symbol.for(marker);
  */
 export class StreamRefusedError extends StreamAbortedError {
   private readonly [symbol] = true;
+  /**
+   * The receiver's reason in its own words, e.g. `the receiver cannot write to its folder ./inbox:
+   * EACCES`, for programs that show it to a person (the CLI prints it as is).
+   */
+  readonly reason: string;
 
-  constructor(options: StreamErrorOptions) {
+  constructor(options: StreamErrorOptions & { readonly reason: string }) {
     super(options, "STREAM_REFUSED");
     this.name = "StreamRefusedError";
+    this.reason = options.reason;
   }
 
   /** Whether `error` is a {@link StreamRefusedError} from any copy of `@stream/core`. */
