@@ -1,14 +1,9 @@
 import { TransportError, type Transport } from "@stream/core";
 import { afterEach, describe, expect, test } from "vitest";
 import { createKafkaTransport } from "../src/index";
-import { BROKERS, freshChannel, plainKafka, readTopic, sleep, waitFor } from "./kafka-test-support";
+import { CLIENTS, freshChannel, plainKafka, readTopic, sleep, waitFor } from "./kafka-test-support";
 
 const opened: Transport[] = [];
-const transport = (options: Parameters<typeof createKafkaTransport>[0] = {}): Transport => {
-  const created = createKafkaTransport({ brokers: BROKERS, ...options });
-  opened.push(created);
-  return created;
-};
 afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((t) => t.close()));
 });
@@ -16,7 +11,13 @@ afterEach(async () => {
 const frame = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array | Buffer | null): string => Buffer.from(bytes ?? []).toString();
 
-describe("kafka transport against the broker", () => {
+describe.each(CLIENTS)("kafka transport on $name against the broker", (client) => {
+  const transport = (options: Parameters<typeof createKafkaTransport>[0] = {}): Transport => {
+    const created = createKafkaTransport(client.options(options));
+    opened.push(created);
+    return created;
+  };
+
   test("declares what Kafka does", () => {
     expect(transport().capabilities).toEqual({
       maxFrameBytes: 1_000_000,
@@ -196,11 +197,14 @@ describe("kafka transport against the broker", () => {
     expect(TransportError.isInstance(afterClose) && !afterClose.retryable).toBe(true);
     await expect(t.subscribe(freshChannel("closed"), () => {}, { kind: "stream" })).rejects.toThrow(/closed/);
   });
+});
 
+describe("kafka transport on an injected kafkajs client", () => {
   test("an injected client factory is used, and stays usable after the transport closes", async () => {
     const kafka = plainKafka();
     let calls = 0;
-    const t = createKafkaTransport({ client: async () => (calls++, kafka) });
+    const t = createKafkaTransport({ kafkajs: async () => (calls++, kafka) });
+    opened.push(t);
     const channel = freshChannel("injected");
     await t.publish(channel, frame("hello"), { kind: "stream", key: "k" });
     await t.close();
