@@ -4,5 +4,5 @@ import { createKafkaTransport } from "../src/index";
 import { CLIENTS } from "./kafka-test-support";
 
 for (const client of CLIENTS) {
-  runConformanceSuite({ describe, test, name: `kafka on ${client.name}`, createTransport: () => createKafkaTransport(client.options()) });
+  runConformanceSuite({ describe, test, name: client.label, createTransport: () => createKafkaTransport(client.options()) });
 }

@@ -10,14 +10,16 @@ export const BROKERS = (process.env.STREAM_KAFKA_BROKERS ?? "127.0.0.1:9092").sp
 /** A client library the transport runs on, and the options that pick it. */
 export interface ClientUnderTest {
   readonly name: "@platformatic/kafka" | "kafkajs";
+  /** The name in test titles and channel names (`[A-Za-z0-9._-]`). */
+  readonly label: string;
   /** Options for the local broker on this client, plus `extra`. */
   options(extra?: KafkaTransportOptions): KafkaTransportOptions;
 }
 
 /** Every broker-backed suite runs once per client. */
 export const CLIENTS: readonly ClientUnderTest[] = [
-  { name: "@platformatic/kafka", options: (extra = {}) => ({ brokers: BROKERS, ...extra }) },
-  { name: "kafkajs", options: (extra = {}) => ({ kafkajs: plainKafka(), ...extra }) },
+  { name: "@platformatic/kafka", label: "kafka-platformatic", options: (extra = {}) => ({ brokers: BROKERS, ...extra }) },
+  { name: "kafkajs", label: "kafka-kafkajs", options: (extra = {}) => ({ kafkajs: plainKafka(), ...extra }) },
 ];
 
 /** A fresh channel name, so tests never see each other's leftovers. */
