@@ -12,7 +12,7 @@ function kafka(): Kafka {
  * consumer group reading from the beginning whose `eachMessage` writes the value (offsets
  * committed by kafkajs as it goes). The topic gets one partition, so order is the log's.
  */
-export const rawKafka: RawClient = {
+export const rawKafkajs: RawClient = {
   async openPublisher(destination) {
     const producer = kafka().producer({ allowAutoTopicCreation: false });
     await producer.connect();
