@@ -30,7 +30,14 @@ class PlatformaticClient implements KafkaClient {
 
   async produce(topic: string, messages: readonly QueuedMessage[]): Promise<void> {
     // Connects on first use and reconnects by itself; created once.
-    this.producer ??= new this.kafka.Producer({ ...this.base, timeout: this.settings.ackTimeoutMs, autocreateTopics: false });
+    this.producer ??= new this.kafka.Producer({
+      ...this.base,
+      timeout: this.settings.ackTimeoutMs,
+      autocreateTopics: false,
+      // Java's (and kafkajs') key to partition mapping; the library's default differs for partition
+      // counts that are not a power of two.
+      partitioner: this.kafka.compatibilityPartitioner,
+    });
     await this.producer.send({
       acks: -1, // all in-sync replicas
       messages: messages.map(({ key, value }) => ({ topic, key: Buffer.from(key), value })),

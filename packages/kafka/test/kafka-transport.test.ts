@@ -216,3 +216,20 @@ describe("kafka transport on an injected kafkajs client", () => {
     expect((await readTopic(channel, 2)).map((r) => text(r.value))).toEqual(["hello", "after"]);
   });
 });
+
+describe("kafka transport on either client", () => {
+  test("maps a key to the same partition on both clients (Java's murmur2), also with 3 partitions", async () => {
+    const channel = freshChannel("partitioner");
+    const keys = Array.from({ length: 12 }, (_, i) => `stream-${i}`);
+    for (const client of CLIENTS) {
+      const t = createKafkaTransport(client.options({ numPartitions: 3 }));
+      opened.push(t);
+      await Promise.all(keys.map((key) => t.publish(channel, frame(`${client.label}:${key}`), { kind: "stream", key })));
+    }
+    const records = await readTopic(channel, 2 * keys.length);
+    for (const key of keys) {
+      expect(new Set(records.filter((record) => text(record.key) === key).map((record) => record.partition)).size).toBe(1);
+    }
+    expect(new Set(records.map((record) => record.partition)).size).toBeGreaterThan(1);
+  });
+});
