@@ -60,6 +60,21 @@ class PlatformaticClient implements KafkaClient {
       replicas: replicationFactor,
       configs: Object.entries(config).map(([name, value]) => ({ name, value })),
     });
+    await this.waitForLeaders(topic, numPartitions);
+  }
+
+  /**
+   * Waits until every partition of a new topic has a leader (kafkajs' `waitForLeaders`). A produce
+   * request sent before that fails for some partitions, and the library retries the whole request:
+   * the records of the partitions that took them would be written twice.
+   */
+  private async waitForLeaders(topic: string, numPartitions: number): Promise<void> {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+      const metadata = await this.adminClient.metadata({ topics: [topic], forceUpdate: true }).catch(() => undefined);
+      const partitions = metadata?.topics.get(topic)?.partitions ?? [];
+      if (partitions.length >= numPartitions && partitions.every((partition) => partition.leader >= 0)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   deleteTopic(topic: string): Promise<void> {
