@@ -1,7 +1,9 @@
+import { connect } from "node:net";
 import { TransportError, type Transport } from "@stream/core";
+import type { ISocketFactory } from "kafkajs";
 import { afterEach, describe, expect, test } from "vitest";
 import { createKafkaTransport } from "../src/index";
-import { CLIENTS, freshChannel, plainKafka, readTopic, sleep, waitFor } from "./kafka-test-support";
+import { BROKERS, CLIENTS, freshChannel, plainKafka, readTopic, sleep, waitFor } from "./kafka-test-support";
 
 const opened: Transport[] = [];
 afterEach(async () => {
@@ -214,6 +216,21 @@ describe("kafka transport on an injected kafkajs client", () => {
     await producer.send({ topic: channel, messages: [{ key: "k", value: "after" }] }); // same key, same partition: ordered after "hello"
     await producer.disconnect();
     expect((await readTopic(channel, 2)).map((r) => text(r.value))).toEqual(["hello", "after"]);
+  });
+});
+
+describe("kafka transport on kafkajs settings", () => {
+  test("kafkaConfig picks kafkajs, with a client the transport creates from brokers", async () => {
+    let sockets = 0; // kafkajs' socketFactory: counted, the proof that kafkajs runs
+    const socketFactory: ISocketFactory = ({ host, port, onConnect }) => (sockets++, connect({ host, port }, onConnect));
+    const t = createKafkaTransport({ brokers: BROKERS, kafkaConfig: { clientId: "stream-config-test", logLevel: 0, socketFactory } });
+    opened.push(t);
+    const channel = freshChannel("config");
+    await t.publish(channel, frame("hello"), { kind: "stream", key: "k" });
+    const [record] = await readTopic(channel, 1);
+    expect(text(record!.value)).toBe("hello");
+    expect(sockets).toBeGreaterThan(0);
+    await t.close();
   });
 });
 
