@@ -4,6 +4,9 @@ import type { KafkaTransportOptions, ResolvedKafkaSettings } from "./kafka-trans
 import type { QueuedMessage } from "./ordered-batch-queue";
 
 type Library = typeof import("@platformatic/kafka");
+
+/** Records a consumer's stream holds before it stops fetching more. */
+const CONSUMER_BUFFERED_RECORDS = 16;
 type Stream = MessagesStream<Buffer, Buffer, Buffer, Buffer>;
 
 /**
@@ -103,6 +106,9 @@ class PlatformaticClient implements KafkaClient {
       maxWaitTime: s.maxWaitTimeMs,
       maxBytesPerPartition: s.maxBytesPerPartition,
       maxBytes: s.maxBytes,
+      // Records the stream buffers before it stops fetching (the library's default is 1024, a GiB
+      // of 1 MB frames): with maxBytes, the bound on what a consumer holds ahead of the handler.
+      highWaterMark: CONSUMER_BUFFERED_RECORDS,
       // Topics are created by the transport; never let a fetch re-create a deleted inbox.
       autocreateTopics: false,
     });
