@@ -11,7 +11,7 @@ import { basename, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createStreamClient } from "@stream/core";
 import { createKafkaTransport } from "@stream/kafka";
-import { Kafka, logLevel } from "kafkajs";
+import { Admin } from "@platformatic/kafka";
 
 const brokers = (process.env.STREAM_KAFKA_BROKERS ?? "127.0.0.1:9092").split(",");
 const work = await mkdtemp(join(tmpdir(), "stream-sample-kafka-"));
@@ -25,6 +25,8 @@ const target = join(work, "received.bin");
 const destination = `sample.${randomUUID().slice(0, 8)}`;
 
 // Retries (and the dedupe that makes them safe) live in core's client; the adapter reconnects.
+// The transport runs on @platformatic/kafka; `createKafkaTransport({ kafkajs: new Kafka({...}) })`
+// would run it on kafkajs instead.
 const connect = () => createKafkaTransport({ brokers });
 const receiving = createStreamClient({ transport: connect() });
 const sending = createStreamClient({ transport: connect() });
@@ -69,12 +71,11 @@ async function sha256Of(path) {
 
 /** The destination's topic and consumer group are durable: remove them so the sample leaves nothing behind. */
 async function deleteDestination(topic) {
-  const admin = new Kafka({ brokers, clientId: "stream-sample", logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
+  const admin = new Admin({ clientId: "stream-sample", bootstrapBrokers: brokers });
   try {
-    await admin.deleteGroups([`stream.${topic}`]).catch(() => {});
+    await admin.deleteGroups({ groups: [`stream.${topic}`] }).catch(() => {});
     await admin.deleteTopics({ topics: [topic] });
   } finally {
-    await admin.disconnect();
+    await admin.close();
   }
 }

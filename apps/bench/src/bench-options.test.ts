@@ -9,7 +9,7 @@ describe("parseBenchOptions", () => {
   it("runs the full matrix by default: every transport, 1 GiB, 2 rounds, the flatness row", () => {
     const options = parse([]);
     expect(options).toMatchObject({ quick: false, sizeBytes: GiB, rounds: 2, chunks: undefined, outDir: "/app/results", brokersNamed: false, windowChunks: 16, streamWindowChunks: undefined });
-    expect(options.brokers).toEqual(["memory", "activemq", "rabbitmq", "mqtt", "kafka"]);
+    expect(options.brokers).toEqual(["memory", "activemq", "rabbitmq", "mqtt", "kafka", "kafkajs"]);
     expect(options.flatness).toEqual({ broker: "rabbitmq", sizeBytes: 4 * GiB });
   });
 
@@ -33,7 +33,7 @@ describe("parseBenchOptions", () => {
   });
 
   it("reads BROKERS from the environment and adds the in-memory transport", () => {
-    expect(parse([], { BROKERS: "kafka" }).brokers).toEqual(["memory", "kafka"]);
+    expect(parse([], { BROKERS: "kafka" }).brokers).toEqual(["memory", "kafka", "kafkajs"]); // both clients of the broker
     expect(parse(["--brokers", "kafka"], { BROKERS: "mqtt" }).brokers).toEqual(["kafka"]);
   });
 

@@ -37,12 +37,13 @@ export interface BenchOptions {
 /** The largest file the bench streams. */
 export const MAX_SIZE_BYTES = 10 * GiB;
 
-export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rabbitmq,mqtt,kafka] [--chunks 64KiB,256KiB,1MiB,max]
+export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rabbitmq,mqtt,kafka,kafkajs] [--chunks 64KiB,256KiB,1MiB,max]
                   [--size 1GiB] [--rounds 2] [--out results] [--flatness-size 4GiB] [--flatness-broker rabbitmq]
                   [--no-flatness] [--window 16] [--stream-window N] [--profile]
   --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI's correctness smoke
                test (each @stream transfer's SHA-256 checked); its ratios are shown, not judged
-  --brokers    transports to bench (default: all; BROKERS=... in the environment works too)
+  --brokers    transports to bench (default: all; BROKERS=... in the environment works too);
+               kafka is @stream/kafka's default client (@platformatic/kafka), kafkajs the same broker through kafkajs
   --chunks     chunk sizes; "max" is each broker's practical maximum (default 64KiB,256KiB,1MiB,max)
   --size       file size, up to 10GiB (default 1GiB)
   --rounds     repetitions, raw and @stream alternating (default 2; the best of them is reported)
@@ -117,7 +118,8 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
 
 /**
  * Parses `activemq,kafka`. From the `BROKERS` environment variable (the one `tooling/brokers`
- * reads, which knows no `memory`), the in-memory transport is added in front.
+ * reads, which knows no `memory` and no client names), the in-memory transport is added in front
+ * and `kafka` brings `kafkajs` along: both clients of the one broker.
  */
 export function parseBrokerList(text: string, fromEnvironment = false): BrokerName[] {
   const names = text.split(",").map((name) => name.trim().toLowerCase()).filter(Boolean);
@@ -127,6 +129,7 @@ export function parseBrokerList(text: string, fromEnvironment = false): BrokerNa
     }
   }
   if (fromEnvironment && !names.includes("memory")) names.unshift("memory");
+  if (fromEnvironment && names.includes("kafka")) names.push("kafkajs");
   // Report order, not the order typed.
   return BROKER_NAMES.filter((name) => names.includes(name));
 }

@@ -58,6 +58,8 @@ async function rawClient(): Promise<RawClient> {
       return (await import("./raw/raw-mqtt")).rawMqtt;
     case "kafka":
       return (await import("./raw/raw-kafka")).rawKafka;
+    case "kafkajs":
+      return (await import("./raw/raw-kafkajs")).rawKafkajs;
     default:
       throw new Error(`[stream] [bench] no raw client for ${task.broker}`);
   }

@@ -27,10 +27,14 @@ export async function createStreamTransport(broker: Exclude<BrokerName, "memory"
       const { createMqttTransport } = await import("@stream/mqtt");
       return createMqttTransport({ url: "mqtt://127.0.0.1:1883", ...(frameBytes > MiB + 64 * KiB ? { maxFrameBytes: frameBytes + 64 * KiB } : {}) });
     }
-    case "kafka": {
+    case "kafka":
+    case "kafkajs": {
       const { createKafkaTransport } = await import("@stream/kafka");
       // message.max.bytes is 10 MiB here; leave room for the record batch header and key.
-      return createKafkaTransport({ brokers: ["127.0.0.1:9092"], maxFrameBytes: 10 * MiB - 64 * KiB });
+      const maxFrameBytes = 10 * MiB - 64 * KiB;
+      if (broker === "kafka") return createKafkaTransport({ brokers: ["127.0.0.1:9092"], maxFrameBytes });
+      const { Kafka, logLevel } = await import("kafkajs");
+      return createKafkaTransport({ kafkajs: new Kafka({ clientId: "stream", brokers: ["127.0.0.1:9092"], logLevel: logLevel.NOTHING }), maxFrameBytes });
     }
   }
 }
@@ -49,7 +53,7 @@ export async function removeStreamDestination(broker: BrokerName, destination: s
     } finally {
       await connection.close();
     }
-  } else if (broker === "kafka") {
+  } else if (broker === "kafka" || broker === "kafkajs") {
     const { Kafka, logLevel } = await import("kafkajs");
     const admin = new Kafka({ clientId: "stream-bench-cleanup", brokers: ["127.0.0.1:9092"], logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
@@ -69,6 +73,7 @@ const ADAPTER_PACKAGES: Readonly<Record<BrokerName, string>> = {
   rabbitmq: "@stream/rabbitmq",
   mqtt: "@stream/mqtt",
   kafka: "@stream/kafka",
+  kafkajs: "@stream/kafka",
 };
 
 /** Why `broker`'s adapter cannot be loaded (most often: not built yet), or undefined when it can. */

@@ -1,7 +1,7 @@
 /**
- * Apache Kafka adapter for `@stream/core`, built on kafkajs.
+ * Apache Kafka adapter for `@stream/core`, on `@platformatic/kafka` by default or on kafkajs.
  *
  * @packageDocumentation
  */
 export { createKafkaTransport } from "./kafka-transport";
-export type { KafkaTransportOptions } from "./kafka-transport-options";
+export type { KafkajsLike, KafkaTransportOptions, PlatformaticConnectionOptions } from "./kafka-transport-options";

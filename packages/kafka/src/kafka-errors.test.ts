@@ -5,6 +5,7 @@ import {
   KafkaJSProtocolError,
   KafkaJSSASLAuthenticationError,
 } from "kafkajs";
+import { AuthenticationError, MultipleErrors, NetworkError, ProtocolError } from "@platformatic/kafka";
 import { describe, expect, test } from "vitest";
 import { isRetryableKafkaError, toTransportError } from "./kafka-errors";
 
@@ -34,5 +35,16 @@ describe("kafka error mapping", () => {
     expect(error.message).toMatch(/^\[stream\] \[kafka\] publish to topic t failed: .*; .*message\.max\.bytes/);
     const again = toTransportError("other", error);
     expect(again).toBe(error);
+  });
+
+  test("@platformatic/kafka: a dropped connection is retryable, also inside its MultipleErrors; a record too large and bad credentials are not", () => {
+    const dropped = new NetworkError("Connection closed");
+    expect(isRetryableKafkaError(dropped)).toBe(true);
+    expect(isRetryableKafkaError(new MultipleErrors("Produce failed after 3 attempts", [dropped, dropped, dropped]))).toBe(true);
+    const tooLarge = new MultipleErrors("Received response with error", [new ProtocolError("MESSAGE_TOO_LARGE")]);
+    expect(isRetryableKafkaError(tooLarge)).toBe(false);
+    expect(toTransportError("publish to topic t failed", tooLarge).message).toMatch(/message\.max\.bytes/);
+    expect(isRetryableKafkaError(new ProtocolError("LEADER_NOT_AVAILABLE"))).toBe(true);
+    expect(isRetryableKafkaError(new AuthenticationError("bad password"))).toBe(false);
   });
 });

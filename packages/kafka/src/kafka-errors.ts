@@ -1,6 +1,6 @@
 import { TransportError } from "@stream/core";
 
-/** Error names of kafkajs that a reconnect or a retry cannot fix. */
+/** Error names of kafkajs, and codes of `@platformatic/kafka`, that a reconnect or a retry cannot fix. */
 const PERMANENT_ERROR_NAMES = new Set([
   "KafkaJSSASLAuthenticationError",
   "KafkaJSServerDoesNotSupportApiKey",
@@ -8,31 +8,52 @@ const PERMANENT_ERROR_NAMES = new Set([
   "KafkaJSUnsupportedMagicByteInMessageSet",
   "KafkaJSInvariantViolation",
   "KafkaJSPartialMessageError",
+  "PLT_KFK_AUTHENTICATION",
+  "PLT_KFK_UNSUPPORTED_API",
+  "PLT_KFK_UNSUPPORTED_COMPRESSION",
+  "PLT_KFK_UNSUPPORTED_FORMAT",
+  "PLT_KFK_UNSUPPORTED",
+  "PLT_KFK_USER",
 ]);
 
-interface KafkaJsLikeError {
+/** The fields of a kafkajs or `@platformatic/kafka` error that the mapping reads. */
+interface KafkaLikeError {
   readonly name?: unknown;
+  /** kafkajs: the broker's error code name. */
   readonly type?: unknown;
+  /** @platformatic/kafka: the broker's error code name. */
+  readonly apiId?: unknown;
+  /** @platformatic/kafka: `PLT_KFK_...`. */
+  readonly code?: unknown;
   readonly retriable?: unknown;
+  readonly canRetry?: unknown;
   readonly cause?: unknown;
   readonly originalError?: unknown;
+  /** @platformatic/kafka's `MultipleErrors` (an `AggregateError`): one per failed attempt or partition. */
+  readonly errors?: unknown;
 }
 
-/** The innermost error kafkajs wrapped (retries exceeded wraps the last attempt's error). */
-function rootCause(error: unknown): unknown {
-  let current = error;
+/**
+ * The innermost error a client wrapped: kafkajs wraps the last attempt's error when retries are
+ * exceeded; `@platformatic/kafka` nests `MultipleErrors` (the last of them is the latest attempt).
+ */
+function rootCause(error: unknown): KafkaLikeError | null {
+  let current = error as KafkaLikeError | null;
   for (let depth = 0; depth < 10; depth++) {
-    const next = (current as KafkaJsLikeError | null)?.cause ?? (current as KafkaJsLikeError | null)?.originalError;
+    if (current === null || typeof current !== "object") return null;
+    const errors = Array.isArray(current.errors) ? (current.errors as unknown[]) : [];
+    const next = (current.cause ?? current.originalError ?? errors.at(-1)) as KafkaLikeError | null | undefined;
     if (next === undefined || next === null || next === current) break;
     current = next;
   }
   return current;
 }
 
-/** The broker's error code name (`"UNKNOWN_TOPIC_OR_PARTITION"`, ...) under any kafkajs wrapping, or `""`. */
+/** The broker's error code name (`"UNKNOWN_TOPIC_OR_PARTITION"`, ...) under any client's wrapping, or `""`. */
 export function kafkaErrorType(error: unknown): string {
-  const root = rootCause(error) as KafkaJsLikeError | null;
-  return typeof root?.type === "string" ? root.type : "";
+  const root = rootCause(error);
+  if (typeof root?.type === "string") return root.type;
+  return typeof root?.apiId === "string" ? root.apiId : "";
 }
 
 /**
@@ -41,29 +62,31 @@ export function kafkaErrorType(error: unknown): string {
  * losses, timeouts, leader changes and rebalances.
  */
 export function isRetryableKafkaError(error: unknown): boolean {
-  const root = rootCause(error) as KafkaJsLikeError | null;
-  if (root === null || typeof root !== "object") return true;
+  const root = rootCause(error);
+  if (root === null) return true;
   if (typeof root.name === "string" && PERMANENT_ERROR_NAMES.has(root.name)) return false;
-  // kafkajs marks each broker error code retriable or not (MESSAGE_TOO_LARGE, *_AUTHORIZATION_FAILED: not).
+  if (typeof root.code === "string" && PERMANENT_ERROR_NAMES.has(root.code)) return false;
+  // Both clients mark each broker error code retriable or not (MESSAGE_TOO_LARGE, *_AUTHORIZATION_FAILED: not).
   if (root.name === "KafkaJSProtocolError" || root.name === "KafkaJSCreateTopicError") return root.retriable !== false;
+  if (root.code === "PLT_KFK_PROTOCOL") return root.canRetry !== false;
   return true;
 }
 
 /** Advice for the end of an error message, by what went wrong. */
 function advice(error: unknown, retryable: boolean): string {
-  const root = rootCause(error) as KafkaJsLikeError | null;
+  const root = rootCause(error);
   const type = kafkaErrorType(error);
   if (type === "MESSAGE_TOO_LARGE" || type === "RECORD_LIST_TOO_LARGE") {
     return "lower maxFrameBytes/maxBatchBytes or raise the broker's message.max.bytes (topic max.message.bytes)";
   }
-  if (type.endsWith("AUTHORIZATION_FAILED") || root?.name === "KafkaJSSASLAuthenticationError") {
+  if (type.endsWith("AUTHORIZATION_FAILED") || root?.name === "KafkaJSSASLAuthenticationError" || root?.code === "PLT_KFK_AUTHENTICATION") {
     return "check the client's credentials and the broker's ACLs";
   }
   return retryable ? "check that Kafka is reachable; core retries after a reconnect" : "fix the request or the broker settings";
 }
 
 /**
- * Wraps a kafkajs error (or anything thrown while talking to Kafka) in core's `TransportError`,
+ * Wraps a kafkajs or `@platformatic/kafka` error (or anything thrown while talking to Kafka) in core's `TransportError`,
  * with `[stream] [kafka] <what happened>; <what to do>` as message and the original as `cause`.
  */
 export function toTransportError(what: string, error: unknown, retryable = isRetryableKafkaError(error)): TransportError {

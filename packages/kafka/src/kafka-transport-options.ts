@@ -1,28 +1,53 @@
-import type { Kafka, KafkaConfig } from "kafkajs";
+/**
+ * The part of a kafkajs `Kafka` the transport uses. Typed structurally so that a project without
+ * kafkajs installed still type-checks this package's declarations.
+ */
+export interface KafkajsLike {
+  producer(config?: object): unknown;
+  consumer(config: { groupId: string }): unknown;
+  admin(config?: object): unknown;
+}
 
 /**
- * Options of {@link createKafkaTransport}. Give either `client` (a ready kafkajs `Kafka`, or a
- * factory returning one) or `brokers` (and optionally `kafkaConfig`) for the transport to create
- * its own. Either way the transport creates and owns its producer, admin and consumers, and
- * disconnects them on `close()`; an injected `Kafka` instance holds no connection of its own.
+ * Connection settings of `@platformatic/kafka` (its `BaseOptions` without `bootstrapBrokers`):
+ * `clientId`, `tls`, `sasl`, `connectTimeout`, `requestTimeout`, `retries`, `retryDelay`, ...
+ * Typed loosely here so that a project without `@platformatic/kafka` still type-checks.
+ */
+export type PlatformaticConnectionOptions = Readonly<Record<string, unknown>>;
+
+/**
+ * Options of {@link createKafkaTransport}. The client library is picked here:
+ *
+ * - by default, `@platformatic/kafka`, created from `brokers` (and `platformatic` settings);
+ * - `kafkajs: new Kafka({...})` (or a factory of one), or `kafkaConfig`, runs on kafkajs instead.
+ *
+ * Either way the transport creates and owns its producer, admin and consumers and disconnects them
+ * on `close()`; an injected kafkajs `Kafka` holds no connection of its own and stays usable.
  */
 export interface KafkaTransportOptions {
   /**
-   * A ready kafkajs client, or a function returning one (called once, on first use). Use it to
-   * share settings (TLS, SASL, a custom `socketFactory`) with the rest of an application.
-   */
-  readonly client?: Kafka | (() => Kafka | Promise<Kafka>);
-  /**
-   * Bootstrap brokers, `host:port`, used when no `client` is given.
+   * Bootstrap brokers, `host:port`, unless a ready kafkajs client is injected.
    * @default ["127.0.0.1:9092"]
    */
   readonly brokers?: string[];
   /**
-   * Extra kafkajs client settings (`ssl`, `sasl`, `clientId`, `retry`, `logLevel`, ...) used when no
-   * `client` is given.
-   * @default { clientId: "stream", logLevel: logLevel.NOTHING }
+   * Extra `@platformatic/kafka` settings (TLS, SASL, timeouts, retries), spread over the transport's
+   * own for every producer, admin and consumer it creates.
+   * @default { clientId: "stream" }
    */
-  readonly kafkaConfig?: Omit<KafkaConfig, "brokers">;
+  readonly platformatic?: PlatformaticConnectionOptions;
+  /**
+   * Runs the transport on kafkajs with this client, or with the one this function returns (called
+   * once, on first use): for applications that already configure kafkajs (TLS, SASL, a
+   * `socketFactory`). Needs the `kafkajs` package.
+   */
+  readonly kafkajs?: KafkajsLike | (() => KafkajsLike | Promise<KafkajsLike>);
+  /**
+   * Runs the transport on kafkajs, with a client it creates from `brokers` and these settings
+   * (kafkajs' `KafkaConfig` without `brokers`: `ssl`, `sasl`, `clientId`, `retry`, `logLevel`, ...). Ignored when `kafkajs` is given.
+   * @default kafkajs is not used; when given: { clientId: "stream", logLevel: logLevel.NOTHING, ...kafkaConfig }
+   */
+  readonly kafkaConfig?: Readonly<Record<string, unknown>>;
   /**
    * The largest frame this transport accepts and declares to core (`capabilities.maxFrameBytes`),
    * in bytes. The default fits a stock broker (`message.max.bytes` 1048588) with room for the record
@@ -36,7 +61,7 @@ export interface KafkaTransportOptions {
    * Most value and key bytes the transport puts in one produce request to one channel. Frames
    * published without awaiting each other are sent together up to this size; each partition's
    * record batch must stay under the broker's `message.max.bytes`. Larger batches cost memory:
-   * kafkajs copies a request several times while encoding it.
+   * each client copies a request while encoding it (kafkajs several times).
    * @default min(maxFrameBytes, 1 MiB); a larger frame always goes alone
    */
   readonly maxBatchBytes?: number;
@@ -104,12 +129,12 @@ export interface KafkaTransportOptions {
   /**
    * Most bytes one fetch takes from one partition: with `maxBytes`, the bound on what a consumer
    * holds before the handler has taken it. At least `maxFrameBytes`.
-   * @default max(1 MiB, maxFrameBytes)
+   * @default max(4 MiB, maxFrameBytes)
    */
   readonly maxBytesPerPartition?: number;
   /**
    * Most bytes one fetch takes in all.
-   * @default max(4 MiB, maxBytesPerPartition)
+   * @default max(8 MiB, maxBytesPerPartition)
    */
   readonly maxBytes?: number;
   /**
@@ -123,4 +148,47 @@ export interface KafkaTransportOptions {
    * @default 60_000
    */
   readonly subscribeTimeoutMs?: number;
+}
+
+/** Every setting with its default applied, checked. */
+export type ResolvedKafkaSettings = Required<Omit<KafkaTransportOptions, "kafkajs" | "kafkaConfig" | "platformatic">>;
+
+const MiB = 1024 * 1024;
+/**
+ * Most bytes per produce request by default. kafkajs copies a request several times while encoding
+ * it; batches the size of a 16 MiB window put the sender past 250 MB of RSS in the bench.
+ */
+const DEFAULT_MAX_BATCH_BYTES = MiB;
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`[stream] [kafka] ${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/** Applies the defaults; throws a `RangeError` naming a bad value. */
+export function resolveKafkaSettings(options: KafkaTransportOptions): ResolvedKafkaSettings {
+  const maxFrameBytes = positiveInteger("maxFrameBytes", options.maxFrameBytes ?? 1_000_000);
+  const maxBatchBytes = positiveInteger("maxBatchBytes", options.maxBatchBytes ?? Math.min(maxFrameBytes, DEFAULT_MAX_BATCH_BYTES));
+  const maxBytesPerPartition = positiveInteger("maxBytesPerPartition", options.maxBytesPerPartition ?? Math.max(4 * MiB, maxFrameBytes));
+  return {
+    brokers: options.brokers ?? ["127.0.0.1:9092"],
+    maxFrameBytes,
+    maxBatchBytes,
+    numPartitions: positiveInteger("numPartitions", options.numPartitions ?? 4),
+    replicationFactor: options.replicationFactor ?? -1,
+    topicPrefix: options.topicPrefix ?? "",
+    groupId: options.groupId ?? ((topic) => `stream.${topic}`),
+    fromBeginning: options.fromBeginning ?? true,
+    deleteInboxOnClose: options.deleteInboxOnClose ?? true,
+    sessionTimeoutMs: positiveInteger("sessionTimeoutMs", options.sessionTimeoutMs ?? 10_000),
+    rebalanceTimeoutMs: positiveInteger("rebalanceTimeoutMs", options.rebalanceTimeoutMs ?? 20_000),
+    heartbeatIntervalMs: positiveInteger("heartbeatIntervalMs", options.heartbeatIntervalMs ?? 1_000),
+    maxWaitTimeMs: positiveInteger("maxWaitTimeMs", options.maxWaitTimeMs ?? 500),
+    maxBytesPerPartition,
+    maxBytes: positiveInteger("maxBytes", options.maxBytes ?? Math.max(8 * MiB, maxBytesPerPartition)),
+    ackTimeoutMs: positiveInteger("ackTimeoutMs", options.ackTimeoutMs ?? 30_000),
+    subscribeTimeoutMs: positiveInteger("subscribeTimeoutMs", options.subscribeTimeoutMs ?? 60_000),
+  };
 }

@@ -1,6 +1,8 @@
 import { runConformanceSuite } from "@stream/conformance";
 import { describe, test } from "vitest";
 import { createKafkaTransport } from "../src/index";
-import { BROKERS } from "./kafka-test-support";
+import { CLIENTS } from "./kafka-test-support";
 
-runConformanceSuite({ describe, test, name: "kafka", createTransport: () => createKafkaTransport({ brokers: BROKERS }) });
+for (const client of CLIENTS) {
+  runConformanceSuite({ describe, test, name: client.label, createTransport: () => createKafkaTransport(client.options()) });
+}

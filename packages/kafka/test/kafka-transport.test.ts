@@ -1,14 +1,11 @@
+import { connect } from "node:net";
 import { TransportError, type Transport } from "@stream/core";
+import type { ISocketFactory } from "kafkajs";
 import { afterEach, describe, expect, test } from "vitest";
 import { createKafkaTransport } from "../src/index";
-import { BROKERS, freshChannel, plainKafka, readTopic, sleep, waitFor } from "./kafka-test-support";
+import { BROKERS, CLIENTS, freshChannel, plainKafka, readTopic, sleep, waitFor } from "./kafka-test-support";
 
 const opened: Transport[] = [];
-const transport = (options: Parameters<typeof createKafkaTransport>[0] = {}): Transport => {
-  const created = createKafkaTransport({ brokers: BROKERS, ...options });
-  opened.push(created);
-  return created;
-};
 afterEach(async () => {
   await Promise.allSettled(opened.splice(0).map((t) => t.close()));
 });
@@ -16,7 +13,13 @@ afterEach(async () => {
 const frame = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (bytes: Uint8Array | Buffer | null): string => Buffer.from(bytes ?? []).toString();
 
-describe("kafka transport against the broker", () => {
+describe.each(CLIENTS)("kafka transport on $name against the broker", (client) => {
+  const transport = (options: Parameters<typeof createKafkaTransport>[0] = {}): Transport => {
+    const created = createKafkaTransport(client.options(options));
+    opened.push(created);
+    return created;
+  };
+
   test("declares what Kafka does", () => {
     expect(transport().capabilities).toEqual({
       maxFrameBytes: 1_000_000,
@@ -196,11 +199,14 @@ describe("kafka transport against the broker", () => {
     expect(TransportError.isInstance(afterClose) && !afterClose.retryable).toBe(true);
     await expect(t.subscribe(freshChannel("closed"), () => {}, { kind: "stream" })).rejects.toThrow(/closed/);
   });
+});
 
+describe("kafka transport on an injected kafkajs client", () => {
   test("an injected client factory is used, and stays usable after the transport closes", async () => {
     const kafka = plainKafka();
     let calls = 0;
-    const t = createKafkaTransport({ client: async () => (calls++, kafka) });
+    const t = createKafkaTransport({ kafkajs: async () => (calls++, kafka) });
+    opened.push(t);
     const channel = freshChannel("injected");
     await t.publish(channel, frame("hello"), { kind: "stream", key: "k" });
     await t.close();
@@ -210,5 +216,37 @@ describe("kafka transport against the broker", () => {
     await producer.send({ topic: channel, messages: [{ key: "k", value: "after" }] }); // same key, same partition: ordered after "hello"
     await producer.disconnect();
     expect((await readTopic(channel, 2)).map((r) => text(r.value))).toEqual(["hello", "after"]);
+  });
+});
+
+describe("kafka transport on kafkajs settings", () => {
+  test("kafkaConfig picks kafkajs, with a client the transport creates from brokers", async () => {
+    let sockets = 0; // kafkajs' socketFactory: counted, the proof that kafkajs runs
+    const socketFactory: ISocketFactory = ({ host, port, onConnect }) => (sockets++, connect({ host, port }, onConnect));
+    const t = createKafkaTransport({ brokers: BROKERS, kafkaConfig: { clientId: "stream-config-test", logLevel: 0, socketFactory } });
+    opened.push(t);
+    const channel = freshChannel("config");
+    await t.publish(channel, frame("hello"), { kind: "stream", key: "k" });
+    const [record] = await readTopic(channel, 1);
+    expect(text(record!.value)).toBe("hello");
+    expect(sockets).toBeGreaterThan(0);
+    await t.close();
+  });
+});
+
+describe("kafka transport on either client", () => {
+  test("maps a key to the same partition on both clients (Java's murmur2), also with 3 partitions", async () => {
+    const channel = freshChannel("partitioner");
+    const keys = Array.from({ length: 12 }, (_, i) => `stream-${i}`);
+    for (const client of CLIENTS) {
+      const t = createKafkaTransport(client.options({ numPartitions: 3 }));
+      opened.push(t);
+      await Promise.all(keys.map((key) => t.publish(channel, frame(`${client.label}:${key}`), { kind: "stream", key })));
+    }
+    const records = await readTopic(channel, 2 * keys.length);
+    for (const key of keys) {
+      expect(new Set(records.filter((record) => text(record.key) === key).map((record) => record.partition)).size).toBe(1);
+    }
+    expect(new Set(records.map((record) => record.partition)).size).toBeGreaterThan(1);
   });
 });

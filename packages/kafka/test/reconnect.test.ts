@@ -4,7 +4,7 @@ import { createStreamClient, TransportError, type Transport } from "@stream/core
 import { Kafka, logLevel } from "kafkajs";
 import { afterEach, describe, expect, test } from "vitest";
 import { createKafkaTransport } from "../src/index";
-import { BROKERS, freshChannel, throughProxy, waitFor } from "./kafka-test-support";
+import { BROKERS, CLIENTS, type ClientUnderTest, freshChannel, routePlatformaticThroughProxy, throughProxy, waitFor } from "./kafka-test-support";
 
 // Every connection of these transports, to the bootstrap broker and to the address the broker
 // advertises, goes through a loopback TCP proxy; the tests drop or refuse them for real.
@@ -30,25 +30,32 @@ async function proxied(): Promise<{ proxy: () => TcpProxy; replace: () => Promis
   };
 }
 
-function transportThrough(proxyPort: () => number, retries = 5): Transport {
-  const client = new Kafka({
-    brokers: [`${brokerHost}:${brokerPort}`],
-    clientId: "stream-reconnect-test",
-    logLevel: logLevel.NOTHING,
-    socketFactory: throughProxy(Number(brokerPort), proxyPort),
-    retry: { retries, initialRetryTime: 100, maxRetryTime: 2_000 },
-  });
-  const transport = createKafkaTransport({ client });
+function transportThrough(client: ClientUnderTest, proxyPort: () => number, retries = 5): Transport {
+  const brokers = [`${brokerHost}:${brokerPort}`];
+  let transport: Transport;
+  if (client.name === "kafkajs") {
+    const kafkajs = new Kafka({
+      brokers,
+      clientId: "stream-reconnect-test",
+      logLevel: logLevel.NOTHING,
+      socketFactory: throughProxy(Number(brokerPort), proxyPort),
+      retry: { retries, initialRetryTime: 100, maxRetryTime: 2_000 },
+    });
+    transport = createKafkaTransport({ kafkajs });
+  } else {
+    routePlatformaticThroughProxy(Number(brokerPort), proxyPort);
+    transport = createKafkaTransport({ brokers, platformatic: { clientId: "stream-reconnect-test", retries, retryDelay: 200 } });
+  }
   cleanup.push(() => transport.close());
   return transport;
 }
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString();
 
-describe("kafka transport survives dropped connections", () => {
+describe.each(CLIENTS)("kafka transport on $name survives dropped connections", (client) => {
   test("frames published after every connection was dropped still arrive; the subscription re-subscribes", async () => {
     const { proxy } = await proxied();
-    const transport = transportThrough(() => proxy().port);
+    const transport = transportThrough(client, () => proxy().port);
     const channel = freshChannel("drop");
     const seen = new Set<string>();
     await transport.subscribe(channel, (bytes) => void seen.add(text(bytes)), { kind: "stream" });
@@ -65,7 +72,7 @@ describe("kafka transport survives dropped connections", () => {
 
   test("during an outage publish rejects with a retryable TransportError; after it, publish and delivery resume", async () => {
     const broker = await proxied();
-    const transport = transportThrough(() => broker.proxy().port, 2);
+    const transport = transportThrough(client, () => broker.proxy().port, 2);
     const channel = freshChannel("outage");
     const seen: string[] = [];
     await transport.subscribe(channel, (bytes) => void seen.push(text(bytes)), { kind: "stream" });
@@ -88,8 +95,8 @@ describe("kafka transport survives dropped connections", () => {
   test("a 48 MiB transfer completes byte-exact although every connection is dropped twice mid-transfer", async () => {
     const { proxy } = await proxied();
     const destination = freshChannel("transfer");
-    const sender = createStreamClient({ transport: transportThrough(() => proxy().port) });
-    const receiver = createStreamClient({ transport: transportThrough(() => proxy().port) });
+    const sender = createStreamClient({ transport: transportThrough(client, () => proxy().port) });
+    const receiver = createStreamClient({ transport: transportThrough(client, () => proxy().port) });
     cleanup.push(() => sender.close(), () => receiver.close());
     const data = randomBytes(48 * 1024 * 1024);
     const expected = createHash("sha256").update(data).digest("hex");

@@ -1,51 +1,46 @@
-import { Kafka, logLevel } from "kafkajs";
+import { Admin, Consumer, Producer } from "@platformatic/kafka";
 import type { RawClient } from "./raw-client";
 
 const MiB = 1024 * 1024;
-
-function kafka(): Kafka {
-  return new Kafka({ clientId: "stream-bench-raw", brokers: ["127.0.0.1:9092"], logLevel: logLevel.NOTHING });
-}
+const connection = { clientId: "stream-bench-raw", bootstrapBrokers: ["127.0.0.1:9092"] };
 
 /**
- * kafkajs by hand: one `producer.send` per chunk with `acks: -1` (all in-sync replicas), a
- * consumer group reading from the beginning whose `eachMessage` writes the value (offsets
- * committed by kafkajs as it goes). The topic gets one partition, so order is the log's.
+ * @platformatic/kafka by hand: one `producer.send` per chunk with `acks: -1` (all in-sync
+ * replicas), a consumer group reading from the beginning whose stream writes each value (offsets
+ * committed by the library as it goes, paused while the file's buffer is full). The topic gets
+ * one partition, so order is the log's.
  */
 export const rawKafka: RawClient = {
   async openPublisher(destination) {
-    const producer = kafka().producer({ allowAutoTopicCreation: false });
-    await producer.connect();
+    const producer = new Producer({ ...connection, autocreateTopics: false });
     return {
       publish: async (body) => {
-        await producer.send({ topic: destination, acks: -1, messages: [{ value: body }] });
+        await producer.send({ acks: -1, messages: [{ topic: destination, value: body }] });
       },
-      close: () => producer.disconnect(),
+      close: () => producer.close(),
     };
   },
   async openConsumer(destination, chunkBytes, onMessage, onError) {
-    const client = kafka();
-    const admin = client.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: destination, numPartitions: 1 }], waitForLeaders: true });
+    const admin = new Admin(connection);
+    await admin.createTopics({ topics: [destination], partitions: 1, replicas: -1 });
     const maxBytesPerPartition = Math.max(4 * MiB, chunkBytes + 64 * 1024);
-    const consumer = client.consumer({ groupId: `bench-${destination}`, maxBytesPerPartition, maxBytes: Math.max(10 * MiB, maxBytesPerPartition) });
-    consumer.on(consumer.events.CRASH, ({ payload }) => onError(payload.error));
-    await consumer.connect();
-    await consumer.subscribe({ topic: destination, fromBeginning: true });
-    const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        if (message.value) await onMessage(message.value);
-      },
+    const groupId = `bench-${destination}`;
+    const consumer = new Consumer({ ...connection, groupId, maxBytesPerPartition, maxBytes: Math.max(10 * MiB, maxBytesPerPartition) });
+    const stream = await consumer.consume({ topics: [destination], mode: "earliest", autocommit: true });
+    stream.on("error", onError);
+    stream.on("data", (message) => {
+      const taken = onMessage(message.value);
+      if (!taken) return;
+      stream.pause();
+      void taken.then(() => stream.resume());
     });
-    await joined;
     return {
       async close() {
-        await consumer.disconnect();
+        await stream.close();
+        await consumer.close(true);
         await admin.deleteTopics({ topics: [destination] }).catch(() => {});
-        await admin.deleteGroups([`bench-${destination}`]).catch(() => {});
-        await admin.disconnect();
+        await admin.deleteGroups({ groups: [groupId] }).catch(() => {});
+        await admin.close();
       },
     };
   },
