@@ -29,9 +29,9 @@ describe("adapterOptions", () => {
     const options = adapterOptions(parseBrokerUrl("kafka+ssl://a:b@k1:9093,[::1]:9094?mechanism=scram-sha-512", {}));
     expect(options).toMatchObject({
       brokers: ["k1:9093", "[::1]:9094"],
-      kafkaConfig: { ssl: true, sasl: { mechanism: "scram-sha-512", username: "a", password: "b" } },
+      platformatic: { tls: {}, sasl: { mechanism: "SCRAM-SHA-512", username: "a", password: "b" } },
     });
-    expect((adapterOptions(parseBrokerUrl("kafka://k", {})).kafkaConfig as Record<string, unknown>).sasl).toBeUndefined();
+    expect((adapterOptions(parseBrokerUrl("kafka://k", {})).platformatic as Record<string, unknown>).sasl).toBeUndefined();
   });
 });
 
@@ -44,7 +44,7 @@ describe("createBrokerTransport", () => {
     expect(error).toBeInstanceOf(CliError);
     expect((error as CliError).exitCode).toBe(ExitCode.AdapterMissing);
     expect((error as CliError).message).toContain("@stream/kafka");
-    expect((error as CliError).hint).toContain("npm install @stream/kafka kafkajs");
+    expect((error as CliError).hint).toContain("npm install @stream/kafka @platformatic/kafka");
   });
 
   it("names the broker client when that is what is missing", async () => {

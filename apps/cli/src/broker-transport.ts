@@ -8,7 +8,7 @@ export const ADAPTERS: Readonly<Record<BrokerKind, { readonly packageName: strin
   rabbitmq: { packageName: "@stream/rabbitmq", clientPackage: "amqplib" },
   activemq: { packageName: "@stream/activemq", clientPackage: "stompit" },
   mqtt: { packageName: "@stream/mqtt", clientPackage: "mqtt" },
-  kafka: { packageName: "@stream/kafka", clientPackage: "kafkajs" },
+  kafka: { packageName: "@stream/kafka", clientPackage: "@platformatic/kafka" },
 };
 
 /** How long a first connection may take before the CLI calls the broker unreachable. */
@@ -67,15 +67,16 @@ export function adapterOptions(target: BrokerTarget): Record<string, unknown> {
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
       };
     case "kafka": {
-      const mechanism = target.params.get("mechanism")?.toLowerCase() ?? "plain";
+      const mechanism = target.params.get("mechanism")?.toUpperCase() ?? "PLAIN";
       return {
         brokers: target.hosts.map(formatHost),
-        kafkaConfig: {
+        platformatic: {
           clientId: "stream-cli",
-          connectionTimeout: CONNECT_TIMEOUT_MS,
-          // kafkajs retries a refused connection for ~10 s by default; a CLI should say so sooner.
-          retry: { retries: 2, initialRetryTime: 200 },
-          ...(target.tls ? { ssl: true } : {}),
+          connectTimeout: CONNECT_TIMEOUT_MS,
+          // A CLI says a broker is unreachable after a few seconds, not after a long retry.
+          retries: 2,
+          retryDelay: 200,
+          ...(target.tls ? { tls: {} } : {}),
           ...(target.username !== undefined || target.password !== undefined
             ? { sasl: { mechanism, username: target.username ?? "", password: target.password ?? "" } }
             : {}),
