@@ -90,107 +90,77 @@ function startSend(broker: MemoryBroker, source: StreamSource, options: Partial<
   return sent;
 }
 
+/**
+ * A first receiver saving into `folder` dies at half way; once its last writes have landed (and
+ * its partial file is cut to `cutTo` bytes, if given: writes it never made), a second one starts.
+ */
+async function dieAndTakeOver(source: StreamSource, options: { folder?: string | undefined; receive?: ReceiveOptions; cutTo?: number } = {}) {
+  const broker = new MemoryBroker();
+  const { died } = await firstReceiverDiesHalfWay(broker, dir);
+  const sent = startSend(broker, source);
+  await died;
+  await sleep(100);
+  const [left] = await partials(dir);
+  expect(left).toMatch(/^\.video\.bin\.[0-9a-f-]{36}\.[0-9a-f]{8}\.partial$/);
+  if (options.cutTo !== undefined) await truncate(join(dir, left as string), options.cutTo);
+  const kept = Math.floor((await stat(join(dir, left as string))).size / CHUNK) * CHUNK;
+  const second = await secondReceiver(broker, "folder" in options ? options.folder : dir, options.receive);
+  return { sent, second, kept };
+}
+
+/** The stream arrived whole, from `startOffset` on in the second receiver, nothing handed twice, nothing left. */
+async function expectTakenOver(data: Uint8Array, outcome: Awaited<ReturnType<typeof dieAndTakeOver>>, startOffset: number) {
+  const saved = (await outcome.second.saved) as SaveResult;
+  expect((await outcome.sent).sha256).toBe(sha256(data));
+  expect(saved.sha256).toBe(sha256(data));
+  expect(sha256(await readFile(saved.path))).toBe(sha256(data));
+  expect(saved.startOffset).toBe(startOffset);
+  expect((await outcome.second.stream).startOffset).toBe(startOffset);
+  expect(outcome.second.handed()).toBe(SIZE - startOffset); // zero duplicate bytes
+  expect(await partials(dir)).toEqual([]);
+}
+
 describe("takeover: a receiver dies mid-stream, another takes the stream over", () => {
   test("continue: the second receiver continues the partial file from its last whole chunk; no byte handed twice", async () => {
-    const broker = new MemoryBroker();
     const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, data);
-    await died;
-    await sleep(100); // the dead process's last writes land
-    const [left] = await partials(dir);
-    expect(left).toMatch(/^\.video\.bin\.[0-9a-f-]{36}\.[0-9a-f]{8}\.partial$/);
-    const partialBytes = (await stat(join(dir, left as string))).size;
-    const kept = Math.floor(partialBytes / CHUNK) * CHUNK;
-    expect(kept).toBeGreaterThan(0);
-
-    const second = await secondReceiver(broker, dir);
-    const incoming = await second.stream;
-    expect(incoming.takeover).toBeDefined();
-    const saved = (await second.saved) as SaveResult;
-    const result = await sent;
-    expect(result.sha256).toBe(sha256(data));
-    expect(saved.sha256).toBe(sha256(data));
-    expect(sha256(await readFile(join(dir, "video.bin")))).toBe(sha256(data));
-    expect(saved.startOffset).toBe(kept);
-    expect(incoming.startOffset).toBe(kept);
-    expect(second.handed()).toBe(SIZE - kept); // zero duplicate bytes
-    expect(await partials(dir)).toEqual([]);
+    const outcome = await dieAndTakeOver(data);
+    expect(outcome.kept).toBeGreaterThan(0);
+    expect((await outcome.second.stream).takeover).toBeDefined();
+    await expectTakenOver(data, outcome, outcome.kept);
   });
 
   test("continue from before the sender's window: a partial file cut short makes the sender read the source again from there", async () => {
-    const broker = new MemoryBroker();
     const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, data);
-    await died;
-    await sleep(100);
-    const [left] = await partials(dir);
-    await truncate(join(dir, left as string), 3 * CHUNK + 100); // writes the dead process never made
-    const second = await secondReceiver(broker, dir);
-    const saved = (await second.saved) as SaveResult;
-    expect((await sent).sha256).toBe(sha256(data));
-    expect(saved.startOffset).toBe(3 * CHUNK);
-    expect(second.handed()).toBe(SIZE - 3 * CHUNK);
-    expect(sha256(await readFile(saved.path))).toBe(sha256(data));
-    expect(await partials(dir)).toEqual([]);
+    await expectTakenOver(data, await dieAndTakeOver(data, { cutTo: 3 * CHUNK + 100 }), 3 * CHUNK);
   });
 
   test("a file path as source is read again from the chunk asked for", async () => {
-    const broker = new MemoryBroker();
     const data = randomBytes(SIZE);
-    const source = join(dir, "source.bin");
+    const source = join(tmpdir(), `stream-takeover-source-${process.pid}.bin`);
     await writeFile(source, data);
-    const folder = join(dir, "out");
-    const { died } = await firstReceiverDiesHalfWay(broker, folder);
-    const sent = startSend(broker, source, { name: "video.bin" });
-    await died;
-    await sleep(100);
-    const [left] = await partials(folder);
-    await truncate(join(folder, left as string), CHUNK);
-    const second = await secondReceiver(broker, folder);
-    const saved = (await second.saved) as SaveResult;
-    expect((await sent).sha256).toBe(sha256(data));
-    expect(saved.startOffset).toBe(CHUNK);
-    expect(sha256(await readFile(saved.path))).toBe(sha256(data));
+    try {
+      await expectTakenOver(data, await dieAndTakeOver(source, { cutTo: CHUNK }), CHUNK);
+    } finally {
+      await rm(source, { force: true });
+    }
   });
 
   test("restart: the partial file is removed and the stream saved from byte 0", async () => {
-    const broker = new MemoryBroker();
     const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, data);
-    await died;
-    await sleep(100);
-    const second = await secondReceiver(broker, dir, { takeover: "restart" });
-    const saved = (await second.saved) as SaveResult;
-    expect((await sent).sha256).toBe(sha256(data));
-    expect(saved.startOffset).toBe(0);
-    expect(second.handed()).toBe(SIZE);
-    expect(sha256(await readFile(saved.path))).toBe(sha256(data));
-    expect(await partials(dir)).toEqual([]);
+    await expectTakenOver(data, await dieAndTakeOver(data, { receive: { takeover: "restart" } }), 0);
   });
 
   test("continue, read by the application itself: from byte 0, every byte once", async () => {
-    const broker = new MemoryBroker();
     const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, data);
-    await died;
-    const second = await secondReceiver(broker, undefined);
-    const bytes = (await second.saved) as Buffer;
+    const { sent, second } = await dieAndTakeOver(data, { folder: undefined });
+    expect(sha256((await second.saved) as Buffer)).toBe(sha256(data));
     expect((await sent).sha256).toBe(sha256(data));
     expect((await second.stream).startOffset).toBe(0);
-    expect(sha256(bytes)).toBe(sha256(data));
+    expect(second.handed()).toBe(SIZE);
   });
 
   test("discard: the stream is refused with a reason, the sender told, the application told by an event", async () => {
-    const broker = new MemoryBroker();
-    const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, data);
-    await died;
-    const second = await secondReceiver(broker, dir, { takeover: "discard" });
+    const { sent, second } = await dieAndTakeOver(randomBytes(SIZE), { receive: { takeover: "discard" } });
     const error = await sent.then(() => undefined, (caught: unknown) => caught);
     expect(StreamRefusedError.isInstance(error)).toBe(true);
     expect((error as Error).message).toMatch(/takeover: "discard"/);
@@ -198,33 +168,19 @@ describe("takeover: a receiver dies mid-stream, another takes the stream over", 
   });
 
   test("a source that cannot be read again serves a takeover within its window", async () => {
-    const broker = new MemoryBroker();
     const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, Readable.from([data.subarray(0, 100_000), data.subarray(100_000)]));
-    await died;
-    await sleep(100);
-    const second = await secondReceiver(broker, dir);
-    const saved = (await second.saved) as SaveResult;
-    expect((await sent).sha256).toBe(sha256(data));
-    expect(saved.startOffset).toBeGreaterThan(0);
-    expect(sha256(await readFile(saved.path))).toBe(sha256(data));
+    const outcome = await dieAndTakeOver(Readable.from([data.subarray(0, 100_000), data.subarray(100_000)]));
+    await expectTakenOver(data, outcome, outcome.kept);
   });
 
   test("a source that cannot be read again answers a takeover from before its window with Abort Rejected", async () => {
-    const broker = new MemoryBroker();
-    const data = randomBytes(SIZE);
-    const { died } = await firstReceiverDiesHalfWay(broker, dir);
-    const sent = startSend(broker, Readable.from([data]));
-    await died;
-    const second = await secondReceiver(broker, dir, { takeover: "restart" });
+    const { sent, second } = await dieAndTakeOver(Readable.from([randomBytes(SIZE)]), { receive: { takeover: "restart" } });
     const error = await sent.then(() => undefined, (caught: unknown) => caught);
     expect(StreamAbortedError.isInstance(error)).toBe(true);
     expect((error as Error).message).toMatch(/cannot be read again; send again/);
     const failure = await second.saved.then(() => undefined, (caught: unknown) => caught);
     expect(StreamAbortedError.isInstance(failure)).toBe(true);
     expect((failure as Error).message).toMatch(/cannot be read again; send again/);
-    expect((await readdir(dir)).filter((name) => name.endsWith(".partial") && !name.startsWith(".video"))).toEqual([]);
   });
 });
 
