@@ -89,7 +89,8 @@ export class IncomingStream extends Readable {
   private ackedSequence = 0;
   private readonly ackEveryChunks: number;
   private lastFrameAt = Date.now();
-  private lastReplyAt = 0;
+  /** When the last Ack went out: the keepalive is an Ack, whatever Requests went out meanwhile. */
+  private lastAckAt = 0;
   private gapSince: number | undefined;
   private roomWaiters: Array<() => void> = [];
   /**
@@ -426,18 +427,18 @@ export class IncomingStream extends Readable {
       complete,
     };
     this.ackedSequence = this.nextSequence;
+    this.lastAckAt = Date.now();
     this.reply(ack);
     return ack;
   }
 
   private reply(frame: Frame): void {
-    this.lastReplyAt = Date.now();
     this.context.reply(frame);
   }
 
   /** @internal Called by the receiver every few hundred milliseconds: gap repair, keepalive and dead-sender detection. */
   tick(now: number): void {
-    if (this.verified && !this.completed && now - this.lastReplyAt >= KEEPALIVE_MS) this.sendAck(false);
+    if (this.verified && !this.completed && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
     if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
@@ -462,7 +463,7 @@ export class IncomingStream extends Readable {
         this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
       }
     }
-    if (now - this.lastReplyAt >= KEEPALIVE_MS) this.sendAck(false);
+    if (now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
   }
 
   private integrityFailure(detail: string): void {

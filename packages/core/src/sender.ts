@@ -78,8 +78,8 @@ export interface SendOptions extends FlowOptions {
    * on the destination may then take the stream over and ask for it from where it wants
    * (a Request). A file path or bytes in memory are read again from there; a `Readable` or
    * iterable can only serve what is still in its window, otherwise the send fails with a
-   * {@link StreamAbortedError} telling to send again. End-to-end flow control only;
-   * `Infinity` turns it off. @default 3000
+   * {@link StreamAbortedError} telling to send again. End-to-end flow control only; keep it
+   * well above the receiver's 1 s keepalive. `Infinity` turns it off. @default 3000
    */
   readonly takeoverAfterMs?: number;
 }
@@ -313,6 +313,14 @@ export async function sendStream(
       return;
     }
     if (sequence >= window.acknowledged) {
+      // A receiver asks for its first missing chunk: it has every one before (a receiver that
+      // took the stream over has them in its partial file), so they are acknowledged.
+      if (window.acknowledgeThrough(Math.min(sequence, window.sentCount))) {
+        takeoverPending = false;
+        state.lastProgressAt = Date.now();
+        state.bytesAcknowledged = window.acknowledged * chunkBytes;
+        report();
+      }
       resendFrom(sequence); // in the window, or not sent yet: it comes anyway
       return;
     }

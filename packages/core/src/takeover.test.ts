@@ -94,10 +94,13 @@ function startSend(broker: MemoryBroker, source: StreamSource, options: Partial<
  * A first receiver saving into `folder` dies at half way; once its last writes have landed (and
  * its partial file is cut to `cutTo` bytes, if given: writes it never made), a second one starts.
  */
-async function dieAndTakeOver(source: StreamSource, options: { folder?: string | undefined; receive?: ReceiveOptions; cutTo?: number } = {}) {
+async function dieAndTakeOver(
+  source: StreamSource,
+  options: { folder?: string | undefined; receive?: ReceiveOptions; cutTo?: number; send?: Partial<SendOptions> } = {},
+) {
   const broker = new MemoryBroker();
   const { died } = await firstReceiverDiesHalfWay(broker, dir);
-  const sent = startSend(broker, source);
+  const sent = startSend(broker, source, options.send);
   await died;
   await sleep(100);
   const [left] = await partials(dir);
@@ -126,6 +129,12 @@ describe("takeover: a receiver dies mid-stream, another takes the stream over", 
     const outcome = await dieAndTakeOver(data);
     expect(outcome.kept).toBeGreaterThan(0);
     expect((await outcome.second.stream).takeover).toBeDefined();
+    await expectTakenOver(data, outcome, outcome.kept);
+  });
+
+  test("continue past what the dead receiver acknowledged, the sender's window full: the Request acknowledges what it skips", async () => {
+    const data = randomBytes(SIZE);
+    const outcome = await dieAndTakeOver(data, { send: { windowChunks: 2 } });
     await expectTakenOver(data, outcome, outcome.kept);
   });
 
