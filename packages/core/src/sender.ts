@@ -524,7 +524,7 @@ export async function sendStream(
             if (state.failure) throw state.failure;
             return result;
           }
-        } else if (state.endFrame) {
+        } else if (state.endFrame && !isComplete) {
           void publish(state.endFrame); // a pass for a receiver that took the stream over: the End again
         }
         // Until the receiver says complete, or one that took the stream over asks from further back.
