@@ -324,6 +324,9 @@ export async function sendStream(
       resendFrom(sequence); // in the window, or not sent yet: it comes anyway
       return;
     }
+    // Before the window: only a receiver that took the stream over asks from there; from the
+    // receiver that acknowledged it, it is a late copy of an old Request.
+    if (!takeoverPending || state.failure) return;
     if (rereadable) {
       takeoverPending = false;
       rewindTo = sequence;
@@ -333,8 +336,6 @@ export async function sendStream(
       nudge();
       return;
     }
-    // Below the window: a late copy of an old Request, unless a receiver took the stream over.
-    if (!takeoverPending || state.failure) return;
     const reason = "the source is a stream that cannot be read again; send again";
     void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }));
     fail(
