@@ -8,7 +8,8 @@ import { createStreamClient, type StreamClient } from "./client";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import type { IncomingStream } from "./incoming-stream";
-import type { Manifest } from "./protocol/frames";
+import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
+import { FrameType, type Manifest } from "./protocol/frames";
 import type { SaveResult } from "./save-to";
 import type { SendOptions } from "./sender";
 import type { ReceiveOptions } from "./stream-receiver";
@@ -193,6 +194,48 @@ describe("takeover: a receiver dies mid-stream, another takes the stream over", 
   });
 });
 
+describe("a receiver that is only slow", () => {
+  test("keeps its stream: the takeover Opens its silence caused are ignored, and no second stream starts", async () => {
+    const broker = new MemoryBroker();
+    const transport = createMemoryTransport({ broker });
+    const publish = transport.publish.bind(transport);
+    let silent = false;
+    transport.publish = async (...args) => (silent ? undefined : publish(...args)); // its acks lost for a while
+    let takeoverOpens = 0;
+    const subscribe = transport.subscribe.bind(transport);
+    transport.subscribe = (channel, handler, options) =>
+      subscribe(channel, (bytes) => {
+        const frame = decodeFrame(bytes);
+        if (frame.type === FrameType.Open && frame.manifest.takeover) takeoverOpens += 1;
+        return handler(bytes);
+      }, options);
+    const client = createStreamClient({ transport, retry: false });
+    clients.push(client);
+    const receiver = client.receive("files");
+    await receiver.ready;
+    const streams: IncomingStream[] = [];
+    receiver.on("stream", (stream) => streams.push(stream));
+    const data = randomBytes(SIZE);
+    const sent = startSend(broker, data);
+    await new Promise<void>((resolve) => receiver.once("stream", () => resolve()));
+    const parts: Buffer[] = [];
+    let paused = false;
+    for await (const part of streams[0] as IncomingStream) {
+      parts.push(part as Buffer);
+      if (!paused && parts.length * CHUNK >= SIZE / 2) {
+        paused = true;
+        silent = true;
+        await sleep(1000); // more than three takeoverAfterMs of 300 ms
+        silent = false;
+      }
+    }
+    expect(sha256(Buffer.concat(parts))).toBe(sha256(data));
+    expect((await sent).sha256).toBe(sha256(data));
+    expect(takeoverOpens).toBeGreaterThan(0);
+    expect(streams).toHaveLength(1);
+  });
+});
+
 describe("partial files left behind", () => {
   test("saveTo removes other receivers' partial files older than partialTtlMs, keeps younger ones and its own", async () => {
     const old = new Date(Date.now() - 60_000);
@@ -245,8 +288,6 @@ describe("pull resumed from a chunk other than 0", () => {
     ["bytes in memory", (data: Uint8Array) => data],
     ["a Readable (read forward, the chunks before hashed only)", (data: Uint8Array) => Readable.from([data])],
   ])("%s: the sender sends from the chunk asked for, and its End covers the whole", async (_, source) => {
-    const { decodeFrame, encodeFrame } = await import("./protocol/frame-codec");
-    const { FrameType } = await import("./protocol/frames");
     const broker = new MemoryBroker();
     const raw = createMemoryTransport({ broker });
     const data = randomBytes(SIZE);
