@@ -60,9 +60,9 @@ export async function writeRandomFile(path: string, sizeBytes: number): Promise<
 
 /** Runs the worker script in a process of its own; resolves with its last JSON line. */
 /** @internal */
-export function runWorker(args: string[], onLine?: (line: string) => void): Promise<EndToEndSide> {
+export function runWorker(args: string[], onLine?: (line: string) => void, script = workerPath()): Promise<EndToEndSide> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [workerPath(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     let last = "";
     let buffered = "";

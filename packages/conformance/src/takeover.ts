@@ -36,6 +36,12 @@ export interface TakeoverOptions extends Pick<TestApi, "test"> {
   readonly timeoutMs?: number;
   /** Extra options for the sender's `send`, as JSON. */
   readonly sendOptions?: Record<string, unknown>;
+  /**
+   * What the sender sends: the file's path (`"file"`, read again from wherever the second
+   * receiver starts) or a `Readable` of it (`"readable"`, which serves the second receiver from its
+   * window only). @default "file"
+   */
+  readonly source?: "file" | "readable";
   /** Called with the figures, e.g. to print them. */
   readonly onReport?: (report: TakeoverReport) => void;
 }
@@ -91,7 +97,7 @@ export function runTakeoverTest(options: TakeoverOptions): void {
   const sizeBytes = options.sizeBytes ?? 128 * 1024 * 1024;
   const mib = Math.round(sizeBytes / 1024 / 1024);
   options.test(
-    `${options.name}: a receiver process killed half way through a ${mib} MiB file; a second one takes the stream over from the partial file`,
+    `${options.name}: a receiver process killed half way through a ${mib} MiB ${options.source === "readable" ? "Readable" : "file"}; a second one takes the stream over from the partial file`,
     async () => {
       const dir = await mkdtemp(join(tmpdir(), "stream-takeover-"));
       const children: ChildProcess[] = [];
@@ -101,7 +107,7 @@ export function runTakeoverTest(options: TakeoverOptions): void {
         await mkdir(folder);
         const expected = await writeRandomFile(source, sizeBytes);
         const destination = `takeover.${options.name}.${randomUUID().slice(0, 8)}`;
-        const receiverArgs = [options.transportModule, destination, folder];
+        const receiverArgs = ["receive", options.transportModule, destination, folder];
 
         let killedAt = 0;
         let killedAtBytes = 0;
@@ -122,7 +128,8 @@ export function runTakeoverTest(options: TakeoverOptions): void {
         await Promise.race([first.isReady, first.exited.then((code) => assert.fail(`the first receiver exited (${code}): ${first.stderr()}`))]);
 
         const started = Date.now();
-        const sending = runWorker(["send", options.transportModule, destination, source, JSON.stringify(options.sendOptions ?? {})]);
+        const sendArgs = [options.transportModule, destination, source, JSON.stringify(options.sendOptions ?? {})];
+        const sending = options.source === "readable" ? runWorker(["send-readable", ...sendArgs], undefined, workerPath()) : runWorker(["send", ...sendArgs]);
         sending.catch(() => {});
         await Promise.race([
           isKilled,

@@ -44,11 +44,6 @@ export class AckWindow {
     this.notify();
   }
 
-  /** One past the highest sequence sent. */
-  get sentCount(): number {
-    return this.sent;
-  }
-
   /** Chunks in flight. */
   get size(): number {
     return this.frames.size;

@@ -99,6 +99,12 @@ export class IncomingStream extends Readable {
    * first read).
    */
   private startSequence: number | undefined;
+  /**
+   * With `saveTo`: bytes of the file written so far, from byte 0. Acks then cover only chunks
+   * whose bytes are in the file, so a receiver taking the stream over after this one died finds
+   * at least what the sender let go of, and a source that cannot be read again still serves it.
+   */
+  private writtenBytes: (() => number) | undefined;
 
   /** @internal Created by the receiver from an open frame. */
   constructor(manifest: Manifest, context: IncomingStreamContext) {
@@ -184,6 +190,7 @@ export class IncomingStream extends Readable {
       takeover: this.takeover === undefined ? undefined : this.context.takeover,
       partialTtlMs: this.context.partialTtlMs,
       startFrom: (sequence: number, prefix?: AsyncIterable<Uint8Array>) => this.startFrom(sequence, prefix),
+      ackOnlyWritten: () => this.ackOnlyWritten(),
       startOffset: () => this.startOffset,
     };
     return saveStream(this, directory, context, options).then(
@@ -275,6 +282,27 @@ export class IncomingStream extends Readable {
       this.pending.delete(at);
       this.pendingBytes -= payload.byteLength;
     }
+    // At once: the chunks before the start are the sender's to let go of (its window may be full of them).
+    if (sequence > 0) this.sendAck(false);
+  }
+
+  /**
+   * @internal From now on acknowledge only chunks written to the file (`saveTo`); returns what
+   * to call with the bytes of each write. Called once the start is known.
+   */
+  ackOnlyWritten(): (bytes: number) => void {
+    let written = this.verifiedOffset;
+    this.writtenBytes = () => written;
+    return (bytes) => {
+      written += bytes;
+      if (!this.isSettled && this.ackableSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
+    };
+  }
+
+  /** The first chunk not acknowledgeable yet: not handed over, or (saveTo) not written. */
+  private get ackableSequence(): number {
+    if (!this.writtenBytes) return this.nextSequence;
+    return Math.min(this.nextSequence, Math.floor(this.writtenBytes() / this.manifest.chunkBytes));
   }
 
   private acceptData(frame: DataFrame): void {
@@ -364,7 +392,7 @@ export class IncomingStream extends Readable {
       }
       return;
     }
-    if (this.nextSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
+    if (this.ackableSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
   }
 
   private async finish(end: EndFrame): Promise<void> {
@@ -418,15 +446,16 @@ export class IncomingStream extends Readable {
   }
 
   private sendAck(complete: boolean): AckFrame {
+    const nextSequence = complete ? this.nextSequence : this.ackableSequence;
     const ack: AckFrame = {
       type: FrameType.Ack,
       streamId: this.streamId,
-      nextSequence: this.nextSequence,
-      offset: this.verifiedOffset,
+      nextSequence,
+      offset: nextSequence === this.nextSequence ? this.verifiedOffset : nextSequence * this.manifest.chunkBytes,
       windowChunks: this.manifest.windowChunks,
       complete,
     };
-    this.ackedSequence = this.nextSequence;
+    this.ackedSequence = nextSequence;
     this.lastAckAt = Date.now();
     this.reply(ack);
     return ack;

@@ -262,12 +262,16 @@ async function prepare(folder: string, temporary: string, context: SaveContext):
  * receiving instead of alternating with it (Node's 16 KiB default halves the rate), and fails
  * with `toError(error)`: a full disk reaches the stream, and so the sender, as a folder error.
  */
-function fileWriter(handle: FileHandle, highWaterMark: number, toError: (error: unknown) => unknown): Writable {
+function fileWriter(handle: FileHandle, highWaterMark: number, toError: (error: unknown) => unknown, onWritten?: (bytes: number) => void): Writable {
   const fail = (callback: (error?: Error | null) => void) => (error: unknown) => callback(toError(error) as Error);
   return new Writable({
     highWaterMark,
     writev(chunks, callback) {
-      writeAll(handle, chunks.map(({ chunk }) => chunk as Buffer)).then(() => callback(), fail(callback));
+      const buffers = chunks.map(({ chunk }) => chunk as Buffer);
+      writeAll(handle, buffers).then(() => {
+        onWritten?.(buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0));
+        callback();
+      }, fail(callback));
     },
     final(callback) {
       handle.close().then(() => callback(), fail(callback));
@@ -332,6 +336,8 @@ export interface SaveContext {
   readonly startFrom?: (sequence: number, prefix?: AsyncIterable<Uint8Array>) => Promise<void>;
   /** Where the stream's bytes start in the file. */
   readonly startOffset?: () => number;
+  /** Makes the stream acknowledge only what is written; returns what to call with each write's bytes. */
+  readonly ackOnlyWritten?: () => (bytes: number) => void;
 }
 
 /**
@@ -379,7 +385,8 @@ export async function saveStream(stream: Readable, directory: string, context: S
     }
     // Partial files a dead receiver left, whose sender has given up by now, go.
     await sweepPartials(folder, context.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, temporary);
-    const file = fileWriter(handle, writeBufferBytes(stream), toError);
+    // Acks then cover only what is in the file: what a receiver taking over after a crash finds.
+    const file = fileWriter(handle, writeBufferBytes(stream), toError, context.ackOnlyWritten?.());
     await (options.onProgress ? pipeline(stream, counter(options.onProgress), file) : pipeline(stream, file));
     const result = await context.verified;
     let path: string;

@@ -313,14 +313,6 @@ export async function sendStream(
       return;
     }
     if (sequence >= window.acknowledged) {
-      // A receiver asks for its first missing chunk: it has every one before (a receiver that
-      // took the stream over has them in its partial file), so they are acknowledged.
-      if (window.acknowledgeThrough(Math.min(sequence, window.sentCount))) {
-        takeoverPending = false;
-        state.lastProgressAt = Date.now();
-        state.bytesAcknowledged = window.acknowledged * chunkBytes;
-        report();
-      }
       resendFrom(sequence); // in the window, or not sent yet: it comes anyway
       return;
     }

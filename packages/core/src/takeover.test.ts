@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import { statSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, truncate, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -191,6 +192,36 @@ describe("takeover: a receiver dies mid-stream, another takes the stream over", 
     const failure = await second.saved.then(() => undefined, (caught: unknown) => caught);
     expect(StreamAbortedError.isInstance(failure)).toBe(true);
     expect((failure as Error).message).toMatch(/cannot be read again; send again/);
+  });
+});
+
+describe("what a receiver acknowledges with saveTo", () => {
+  test("only bytes already in its partial file: a receiver taking over finds at least what the sender let go of", async () => {
+    const broker = new MemoryBroker();
+    const transport = createMemoryTransport({ broker });
+    const publish = transport.publish.bind(transport);
+    const behind: string[] = [];
+    let acks = 0;
+    transport.publish = async (channel, bytes, options) => {
+      const frame = decodeFrame(bytes);
+      if (frame.type === FrameType.Ack && !frame.complete) {
+        acks += 1;
+        const [partial] = (await readdir(dir)).filter((name) => name.endsWith(".partial"));
+        const written = partial ? statSync(join(dir, partial)).size : 0;
+        if (written < frame.offset) behind.push(`ack of ${frame.offset} bytes with ${written} in the file`);
+      }
+      return publish(channel, bytes, options);
+    };
+    const client = createStreamClient({ transport });
+    clients.push(client);
+    const receiver = client.receive("files");
+    await receiver.ready;
+    const saved = new Promise<SaveResult>((resolve, reject) => receiver.once("stream", (stream) => stream.saveTo(dir).then(resolve, reject)));
+    const data = randomBytes(SIZE);
+    await startSend(broker, data, { windowChunks: 4 });
+    expect(sha256(await readFile((await saved).path))).toBe(sha256(data));
+    expect(acks).toBeGreaterThan(5);
+    expect(behind).toEqual([]);
   });
 });
 

@@ -3,12 +3,16 @@ import { runTakeoverTest } from "@stream/conformance";
 import { afterAll, test } from "vitest";
 import { deleteQueuesStartingWith } from "./helpers";
 
-runTakeoverTest({
-  test,
-  name: "rabbitmq",
-  transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
-  sizeBytes: 128 * 1024 * 1024,
-  onReport: (report) => console.log(`[rabbitmq takeover] ${JSON.stringify(report)}`),
-});
+const transportModule = fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url));
+for (const source of ["file", "readable"] as const) {
+  runTakeoverTest({
+    test,
+    name: "rabbitmq",
+    transportModule,
+    source,
+    sizeBytes: 128 * 1024 * 1024,
+    onReport: (report) => console.log(`[rabbitmq takeover, ${source}] ${JSON.stringify(report)}`),
+  });
+}
 
 afterAll(() => deleteQueuesStartingWith("takeover.rabbitmq."));
