@@ -10,6 +10,8 @@ import { hashFile, runWorker, writeRandomFile } from "./end-to-end";
 
 /** What {@link runTakeoverTest} measured. */
 export interface TakeoverReport {
+  /** What the sender sent: the file's path, or a `Readable` of it. */
+  readonly source: "file" | "readable";
   readonly sizeBytes: number;
   /** Bytes the first receiver had saved when it was killed (its last progress line). */
   readonly killedAtBytes: number;
@@ -37,11 +39,11 @@ export interface TakeoverOptions extends Pick<TestApi, "test"> {
   /** Extra options for the sender's `send`, as JSON. */
   readonly sendOptions?: Record<string, unknown>;
   /**
-   * What the sender sends: the file's path (`"file"`, read again from wherever the second
-   * receiver starts) or a `Readable` of it (`"readable"`, which serves the second receiver from its
-   * window only). @default "file"
+   * What the sender sends, one test each: the file's path (`"file"`, read again from wherever the
+   * second receiver starts) and a `Readable` of it (`"readable"`, which can serve the second
+   * receiver only from its window). @default ["file", "readable"]
    */
-  readonly source?: "file" | "readable";
+  readonly sources?: ReadonlyArray<"file" | "readable">;
   /** Called with the figures, e.g. to print them. */
   readonly onReport?: (report: TakeoverReport) => void;
 }
@@ -94,10 +96,14 @@ function startReceiver(args: string[], onLine: (line: ReceiverLine) => void) {
  * whose SHA-256 is the source's, leaving no partial file behind.
  */
 export function runTakeoverTest(options: TakeoverOptions): void {
+  for (const source of options.sources ?? ["file", "readable"]) registerTakeoverTest(options, source);
+}
+
+function registerTakeoverTest(options: TakeoverOptions, sourceKind: "file" | "readable"): void {
   const sizeBytes = options.sizeBytes ?? 128 * 1024 * 1024;
   const mib = Math.round(sizeBytes / 1024 / 1024);
   options.test(
-    `${options.name}: a receiver process killed half way through a ${mib} MiB ${options.source === "readable" ? "Readable" : "file"}; a second one takes the stream over from the partial file`,
+    `${options.name}: a receiver process killed half way through a ${mib} MiB ${sourceKind === "readable" ? "Readable" : "file"}; a second one takes the stream over from the partial file`,
     async () => {
       const dir = await mkdtemp(join(tmpdir(), "stream-takeover-"));
       const children: ChildProcess[] = [];
@@ -129,7 +135,7 @@ export function runTakeoverTest(options: TakeoverOptions): void {
 
         const started = Date.now();
         const sendArgs = [options.transportModule, destination, source, JSON.stringify(options.sendOptions ?? {})];
-        const sending = options.source === "readable" ? runWorker(["send-readable", ...sendArgs], undefined, workerPath()) : runWorker(["send", ...sendArgs]);
+        const sending = sourceKind === "readable" ? runWorker(["send-readable", ...sendArgs], undefined, workerPath()) : runWorker(["send", ...sendArgs]);
         sending.catch(() => {});
         await Promise.race([
           isKilled,
@@ -158,6 +164,7 @@ export function runTakeoverTest(options: TakeoverOptions): void {
         assert.equal(code, 0, `the second receiver exited with ${code}: ${second.stderr()}`);
         assert.ok(saved, "the second receiver saved the stream");
         const report: TakeoverReport = {
+          source: sourceKind,
           sizeBytes,
           killedAtBytes,
           partialBytes,

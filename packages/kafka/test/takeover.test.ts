@@ -2,14 +2,10 @@ import { fileURLToPath } from "node:url";
 import { runTakeoverTest } from "@stream/conformance";
 import { test } from "vitest";
 
-const transportModule = fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url));
-for (const source of ["file", "readable"] as const) {
-  runTakeoverTest({
-    test,
-    name: "kafka",
-    transportModule,
-    source,
-    sizeBytes: 128 * 1024 * 1024,
-    onReport: (report) => console.log(`[kafka takeover, ${source}] ${JSON.stringify(report)}`),
-  });
-}
+// A receiver process SIGKILLed half way through 128 MiB; a second one continues its partial file.
+runTakeoverTest({
+  test,
+  name: "kafka",
+  transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
+  onReport: (report) => console.log(`[kafka takeover] ${JSON.stringify(report)}`),
+});

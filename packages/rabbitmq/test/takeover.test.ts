@@ -3,16 +3,12 @@ import { runTakeoverTest } from "@stream/conformance";
 import { afterAll, test } from "vitest";
 import { deleteQueuesStartingWith } from "./helpers";
 
-const transportModule = fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url));
-for (const source of ["file", "readable"] as const) {
-  runTakeoverTest({
-    test,
-    name: "rabbitmq",
-    transportModule,
-    source,
-    sizeBytes: 128 * 1024 * 1024,
-    onReport: (report) => console.log(`[rabbitmq takeover, ${source}] ${JSON.stringify(report)}`),
-  });
-}
+// A receiver process SIGKILLed half way through 128 MiB; a second one continues its partial file.
+runTakeoverTest({
+  test,
+  name: "rabbitmq",
+  transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
+  onReport: (report) => console.log(`[rabbitmq takeover] ${JSON.stringify(report)}`),
+});
 
 afterAll(() => deleteQueuesStartingWith("takeover.rabbitmq."));
