@@ -134,7 +134,7 @@ describe("takeover: a receiver dies mid-stream, another takes the stream over", 
     await expectTakenOver(data, outcome, outcome.kept);
   });
 
-  test("continue past what the dead receiver acknowledged, the sender's window full: the Request acknowledges what it skips", async () => {
+  test("continue past what the dead receiver acknowledged, the sender's window full: the new receiver acks its start at once", async () => {
     const data = randomBytes(SIZE);
     const outcome = await dieAndTakeOver(data, { send: { windowChunks: 2 } });
     await expectTakenOver(data, outcome, outcome.kept);
