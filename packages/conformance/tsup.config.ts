@@ -2,6 +2,6 @@ import { defineStreamConfig } from "@stream/tsup-config";
 
 export default [
   defineStreamConfig({ shims: true }),
-  // The end-to-end worker runs as a script of its own: ESM only, no types.
-  defineStreamConfig({ entry: { "e2e-worker": "src/e2e-worker.ts" }, format: ["esm"], dts: false, clean: false }),
+  // The end-to-end and takeover workers run as scripts of their own: ESM only, no types.
+  defineStreamConfig({ entry: { "e2e-worker": "src/e2e-worker.ts", "takeover-worker": "src/takeover-worker.ts" }, format: ["esm"], dts: false, clean: false }),
 ];

@@ -44,7 +44,8 @@ export interface EndToEndOptions extends Pick<TestApi, "test"> {
 
 const workerPath = (): string => fileURLToPath(new URL("./e2e-worker.mjs", import.meta.url));
 
-async function writeRandomFile(path: string, sizeBytes: number): Promise<string> {
+/** @internal Writes `sizeBytes` random bytes to `path`; resolves with their SHA-256, hex. */
+export async function writeRandomFile(path: string, sizeBytes: number): Promise<string> {
   const hash = createHash("sha256");
   const out = createWriteStream(path);
   for (let written = 0; written < sizeBytes; ) {
@@ -58,9 +59,10 @@ async function writeRandomFile(path: string, sizeBytes: number): Promise<string>
 }
 
 /** Runs the worker script in a process of its own; resolves with its last JSON line. */
-function runWorker(args: string[], onLine?: (line: string) => void): Promise<EndToEndSide> {
+/** @internal */
+export function runWorker(args: string[], onLine?: (line: string) => void, script = workerPath()): Promise<EndToEndSide> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [workerPath(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     let last = "";
     let buffered = "";
@@ -127,7 +129,8 @@ export function runEndToEndTest(options: EndToEndOptions): void {
   );
 }
 
-async function hashFile(path: string): Promise<string> {
+/** @internal The SHA-256 of the file at `path`, hex. */
+export async function hashFile(path: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const piece of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(piece as Buffer);
   return hash.digest("hex");

@@ -118,6 +118,17 @@ export class AckWindow {
     this.onAcknowledged(frame);
   }
 
+  /**
+   * Lets go of every frame in flight and starts again at `sequence`: a receiver that took the
+   * stream over asked for it from there, so what was in flight for the old one is of no use.
+   */
+  reset(sequence: number): void {
+    for (const at of [...this.frames.keys()]) this.drop(at);
+    this.acknowledged = sequence;
+    this.sent = sequence;
+    this.notify();
+  }
+
   /** The frames in flight from `sequence` on, oldest first, to send again. */
   framesFrom(sequence: number): Uint8Array[] {
     const frames: Uint8Array[] = [];

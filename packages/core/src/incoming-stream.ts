@@ -8,7 +8,7 @@ import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
-import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
 import { RangeSet } from "./range-set";
 import { type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
@@ -32,6 +32,10 @@ export interface IncomingStreamContext {
   readonly gapTimeoutMs: number;
   /** How `saveTo` retries a folder it cannot write to before refusing the stream. */
   readonly retry: RetryPolicy;
+  /** What `saveTo` does with a dead receiver's partial file of a stream taken over. */
+  readonly takeover: "continue" | "restart";
+  /** Age, in ms, past which `saveTo` removes other receivers' partial files; `Infinity` keeps them. */
+  readonly partialTtlMs: number;
 }
 
 /**
@@ -85,9 +89,22 @@ export class IncomingStream extends Readable {
   private ackedSequence = 0;
   private readonly ackEveryChunks: number;
   private lastFrameAt = Date.now();
-  private lastReplyAt = 0;
+  /** When the last Ack went out: the keepalive is an Ack, whatever Requests went out meanwhile. */
+  private lastAckAt = 0;
   private gapSince: number | undefined;
   private roomWaiters: Array<() => void> = [];
+  /**
+   * The first chunk handed to the application: 0, or for a stream taken over, where the dead
+   * receiver's partial file ends; `undefined` until a stream taken over knows (saveTo, or the
+   * first read).
+   */
+  private startSequence: number | undefined;
+  /**
+   * With `saveTo`: bytes of the file written so far, from byte 0. Acks then cover only chunks
+   * whose bytes are in the file, so a receiver taking the stream over after this one died finds
+   * at least what the sender let go of, and a source that cannot be read again still serves it.
+   */
+  private writtenBytes: (() => number) | undefined;
 
   /** @internal Created by the receiver from an open frame. */
   constructor(manifest: Manifest, context: IncomingStreamContext) {
@@ -102,6 +119,27 @@ export class IncomingStream extends Readable {
       this.rejectResult = reject;
     });
     this.result.catch(() => {}); // The stream's 'error' event is the primary channel.
+    if (manifest.takeover === undefined) this.startSequence = 0;
+  }
+
+  /**
+   * Set when this stream is a takeover: its sender lost the receiver that had it (silent for the
+   * sender's `takeoverAfterMs`) and published the Open again; `acknowledgedBytes` is what that
+   * receiver had acknowledged. Such a stream starts like a pull: it asks the sender for the
+   * stream from {@link startOffset} once read (or saved).
+   */
+  get takeover(): TakeoverInfo | undefined {
+    return this.manifest.takeover;
+  }
+
+  /**
+   * Byte offset in the stream of the first byte this `Readable` yields: 0, except for a stream
+   * taken over and saved with `saveTo` into the folder holding the dead receiver's partial file
+   * (`takeover: "continue"`), where it is that file's length cut to whole chunks. Known once
+   * reading (or `saveTo`) has started.
+   */
+  get startOffset(): number {
+    return (this.startSequence ?? 0) * this.manifest.chunkBytes;
   }
 
   /** The stream's identity (same as `manifest.streamId`). */
@@ -142,7 +180,19 @@ export class IncomingStream extends Readable {
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
     this.holdCompletion();
-    const context = { verified: this.result, name: this.manifest.name, sizeBytes: this.manifest.sizeBytes, retry: this.context.retry };
+    const context = {
+      verified: this.result,
+      name: this.manifest.name,
+      sizeBytes: this.manifest.sizeBytes,
+      retry: this.context.retry,
+      streamId: this.streamId,
+      chunkBytes: this.manifest.chunkBytes,
+      takeover: this.takeover === undefined ? undefined : this.context.takeover,
+      partialTtlMs: this.context.partialTtlMs,
+      startFrom: (sequence: number, prefix?: AsyncIterable<Uint8Array>) => this.startFrom(sequence, prefix),
+      ackOnlyWritten: () => this.ackOnlyWritten(),
+      startOffset: () => this.startOffset,
+    };
     return saveStream(this, directory, context, options).then(
       (saved) => {
         this.complete();
@@ -199,6 +249,62 @@ export class IncomingStream extends Readable {
     return this.pending.size > this.manifest.windowChunks || this.pendingBytes > this.manifest.windowBytes;
   }
 
+  /**
+   * @internal Sets where a stream taken over starts: chunk `sequence`, whose preceding bytes
+   * (`prefix`, the partial file kept) are hashed first, so the final SHA-256 covers the whole.
+   * Chunks before it are never handed over; those held that fit are used.
+   */
+  async startFrom(sequence: number, prefix?: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.startSequence !== undefined) throw new Error(`[stream] stream ${this.streamId} has already started at chunk ${this.startSequence}`);
+    const expected = sequence * this.manifest.chunkBytes;
+    let hashed = 0;
+    if (prefix) {
+      for await (const bytes of prefix) {
+        if (this.isSettled) return;
+        if (this.hasher.backlogBytes >= MAX_BACKLOG_BYTES) await this.hasher.drained();
+        this.hasher.update(bytes);
+        hashed += bytes.byteLength;
+      }
+    }
+    if (hashed !== expected) throw new Error(`[stream] the partial file of ${this.streamId} held ${hashed} bytes, not ${expected}`);
+    if (this.isSettled || this.startSequence !== undefined) return;
+    this.begin(sequence);
+  }
+
+  private begin(sequence: number): void {
+    this.startSequence = sequence;
+    this.nextSequence = sequence;
+    this.ackedSequence = sequence;
+    this.verifiedOffset = sequence * this.manifest.chunkBytes;
+    this.received.addRange(0, sequence);
+    for (const [at, payload] of this.pending) {
+      if (at >= sequence) continue;
+      this.pending.delete(at);
+      this.pendingBytes -= payload.byteLength;
+    }
+    // At once: the chunks before the start are the sender's to let go of (its window may be full of them).
+    if (sequence > 0) this.sendAck(false);
+  }
+
+  /**
+   * @internal From now on acknowledge only chunks written to the file (`saveTo`); returns what
+   * to call with the bytes of each write. Called once the start is known.
+   */
+  ackOnlyWritten(): (bytes: number) => void {
+    let written = this.verifiedOffset;
+    this.writtenBytes = () => written;
+    return (bytes) => {
+      written += bytes;
+      if (!this.isSettled && this.ackableSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
+    };
+  }
+
+  /** The first chunk not acknowledgeable yet: not handed over, or (saveTo) not written. */
+  private get ackableSequence(): number {
+    if (!this.writtenBytes) return this.nextSequence;
+    return Math.min(this.nextSequence, Math.floor(this.writtenBytes() / this.manifest.chunkBytes));
+  }
+
   private acceptData(frame: DataFrame): void {
     const { chunkBytes, sizeBytes } = this.manifest;
     const { sequence, offset, payload } = frame;
@@ -242,14 +348,17 @@ export class IncomingStream extends Readable {
 
   override _read(): void {
     this.paused = false;
-    if (this.manifest.model === "pull" && !this.requested) {
+    // A stream taken over that nobody placed (saveTo does) starts from byte 0.
+    if (this.startSequence === undefined && !this.isSettled) this.begin(0);
+    if ((this.manifest.model === "pull" || this.takeover !== undefined) && !this.requested) {
       this.requested = true;
-      this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: 0, offset: 0 });
+      this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
     }
     this.drain();
   }
 
   private drain(): void {
+    if (this.startSequence === undefined) return; // a stream taken over: not placed yet
     while (!this.paused && !this.isSettled) {
       const payload = this.pending.get(this.nextSequence);
       if (payload === undefined) break;
@@ -283,7 +392,7 @@ export class IncomingStream extends Readable {
       }
       return;
     }
-    if (this.nextSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
+    if (this.ackableSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
   }
 
   private async finish(end: EndFrame): Promise<void> {
@@ -337,27 +446,28 @@ export class IncomingStream extends Readable {
   }
 
   private sendAck(complete: boolean): AckFrame {
+    const nextSequence = complete ? this.nextSequence : this.ackableSequence;
     const ack: AckFrame = {
       type: FrameType.Ack,
       streamId: this.streamId,
-      nextSequence: this.nextSequence,
-      offset: this.verifiedOffset,
+      nextSequence,
+      offset: nextSequence === this.nextSequence ? this.verifiedOffset : nextSequence * this.manifest.chunkBytes,
       windowChunks: this.manifest.windowChunks,
       complete,
     };
-    this.ackedSequence = this.nextSequence;
+    this.ackedSequence = nextSequence;
+    this.lastAckAt = Date.now();
     this.reply(ack);
     return ack;
   }
 
   private reply(frame: Frame): void {
-    this.lastReplyAt = Date.now();
     this.context.reply(frame);
   }
 
   /** @internal Called by the receiver every few hundred milliseconds: gap repair, keepalive and dead-sender detection. */
   tick(now: number): void {
-    if (this.verified && !this.completed && now - this.lastReplyAt >= KEEPALIVE_MS) this.sendAck(false);
+    if (this.verified && !this.completed && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
     if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
@@ -370,9 +480,10 @@ export class IncomingStream extends Readable {
     }
     // Waiting for a chunk that should be here: later ones (or the end) came, or a pull request
     // has not been answered yet.
-    const awaitedPull = this.requested && this.nextSequence === 0 && this.pending.size === 0 && !this.end;
+    const awaitedPull = this.requested && this.nextSequence === this.startSequence && this.pending.size === 0 && !this.end;
     const waitingForMore = this.pending.size > 0 || this.end !== undefined || awaitedPull;
-    if (!waitingForMore || this.pending.has(this.nextSequence)) {
+    // A stream taken over asks for nothing until it knows where it starts.
+    if (!waitingForMore || this.startSequence === undefined || this.pending.has(this.nextSequence)) {
       this.gapSince = undefined;
     } else {
       this.gapSince ??= now;
@@ -381,7 +492,7 @@ export class IncomingStream extends Readable {
         this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
       }
     }
-    if (now - this.lastReplyAt >= KEEPALIVE_MS) this.sendAck(false);
+    if (now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
   }
 
   private integrityFailure(detail: string): void {

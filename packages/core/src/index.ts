@@ -38,6 +38,7 @@ export {
   type Manifest,
   type OpenFrame,
   type RequestFrame,
+  type TakeoverInfo,
 } from "./protocol/frames";
 export { DATA_HEADER_BYTES, decodeFrame, encodeFrame, parseManifest } from "./protocol/frame-codec";
 export { RangeSet } from "./range-set";

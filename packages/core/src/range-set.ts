@@ -38,6 +38,24 @@ export class RangeSet {
     return true;
   }
 
+  /**
+   * Adds every integer in `[start, end)`, e.g. the chunks a receiver took over from a partial
+   * file, in one range whatever its length.
+   */
+  addRange(start: number, end: number): void {
+    if (end <= start) return;
+    const { ranges } = this;
+    const kept: Array<[number, number]> = [];
+    let merged: [number, number] = [start, end];
+    for (const range of ranges) {
+      if (range[1] < merged[0] || range[0] > merged[1]) kept.push(range);
+      else merged = [Math.min(range[0], merged[0]), Math.max(range[1], merged[1])];
+    }
+    kept.push(merged);
+    kept.sort((a, b) => a[0] - b[0]);
+    ranges.splice(0, ranges.length, ...kept);
+  }
+
   /** Whether `value` is in the set. */
   has(value: number): boolean {
     for (const [start, end] of this.ranges) {

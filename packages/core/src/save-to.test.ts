@@ -178,7 +178,7 @@ describe("IncomingStream.saveTo", () => {
     const progress: number[] = [];
     const saved = await (await arriving).saveTo(dir, { onProgress: ({ bytesReceived }) => progress.push(bytesReceived) });
     await sent;
-    expect(saved).toEqual({ path: join(dir, "data.bin"), byteCount: data.byteLength, sha256: sha256(data) });
+    expect(saved).toEqual({ path: join(dir, "data.bin"), byteCount: data.byteLength, sha256: sha256(data), startOffset: 0 });
     expect(sha256(await readFile(saved.path))).toBe(sha256(data));
     expect(await readdir(dir)).toEqual(["data.bin"]);
     expect(progress.at(-1)).toBe(data.byteLength);

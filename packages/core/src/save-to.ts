@@ -1,11 +1,20 @@
-import { randomBytes } from "node:crypto";
-import { type FileHandle, link, mkdir, open, rename, rm, statfs } from "node:fs/promises";
+import { type FileHandle, link, mkdir, open, rename, rm, statfs, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type RetryPolicy, withRetries } from "./backoff";
 import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
+import {
+  claimPartial,
+  DEFAULT_PARTIAL_TTL_MS,
+  PARTIAL_SUFFIX_BYTES,
+  PARTIAL_TOUCH_MS,
+  partialName,
+  readPrefix,
+  removePartials,
+  sweepPartials,
+} from "./partial-files";
 
 /** How far {@link IncomingStream.saveTo} has got. */
 export interface SaveProgress {
@@ -32,6 +41,11 @@ export interface SaveResult {
   /** Absolute path of the saved file. */
   readonly path: string;
   readonly byteCount: number;
+  /**
+   * Bytes of the file that came from a dead receiver's partial file (a stream taken over with
+   * `takeover: "continue"`); the stream's bytes were written from there on. 0 otherwise.
+   */
+  readonly startOffset: number;
   /** SHA-256 of the file, lower-case hex, as verified against the sender's. */
   readonly sha256: string;
 }
@@ -226,15 +240,21 @@ export function folderError(folder: string, error: unknown): unknown {
  * sender declared it, and creates the temporary file exclusively: everything that can fail
  * before a byte of the stream is taken, so it can be tried again.
  */
-async function prepare(folder: string, temporary: string, sizeBytes: number | undefined): Promise<FileHandle> {
+async function prepare(folder: string, temporary: string, context: SaveContext): Promise<{ handle: FileHandle; kept: number | undefined }> {
+  const { sizeBytes, streamId, takeover, chunkBytes = 1 } = context;
   await mkdir(folder, { recursive: true });
+  // A stream taken over: the dead receiver's partial file is continued (claimed, cut to whole
+  // chunks), or removed.
+  let kept: number | undefined;
+  if (streamId !== undefined && takeover === "continue") kept = await claimPartial(folder, streamId, temporary, chunkBytes, sizeBytes);
+  else if (streamId !== undefined && takeover === "restart") await removePartials(folder, streamId);
   if (sizeBytes !== undefined) {
     const { bavail, bsize } = await statfs(folder);
-    if (bavail * bsize < sizeBytes) {
+    if (bavail * bsize < sizeBytes - (kept ?? 0)) {
       throw Object.assign(new Error(`ENOSPC: ${bavail * bsize} bytes free in ${folder}, the stream declares ${sizeBytes}`), { code: "ENOSPC" });
     }
   }
-  return open(temporary, "wx");
+  return { handle: await open(temporary, kept === undefined ? "wx" : "a"), kept };
 }
 
 /**
@@ -242,12 +262,16 @@ async function prepare(folder: string, temporary: string, sizeBytes: number | un
  * receiving instead of alternating with it (Node's 16 KiB default halves the rate), and fails
  * with `toError(error)`: a full disk reaches the stream, and so the sender, as a folder error.
  */
-function fileWriter(handle: FileHandle, highWaterMark: number, toError: (error: unknown) => unknown): Writable {
+function fileWriter(handle: FileHandle, highWaterMark: number, toError: (error: unknown) => unknown, onWritten?: (bytes: number) => void): Writable {
   const fail = (callback: (error?: Error | null) => void) => (error: unknown) => callback(toError(error) as Error);
   return new Writable({
     highWaterMark,
     writev(chunks, callback) {
-      writeAll(handle, chunks.map(({ chunk }) => chunk as Buffer)).then(() => callback(), fail(callback));
+      const buffers = chunks.map(({ chunk }) => chunk as Buffer);
+      writeAll(handle, buffers).then(() => {
+        onWritten?.(buffers.reduce((sum, buffer) => sum + buffer.byteLength, 0));
+        callback();
+      }, fail(callback));
     },
     final(callback) {
       handle.close().then(() => callback(), fail(callback));
@@ -301,6 +325,19 @@ export interface SaveContext {
   readonly sizeBytes?: number | undefined;
   /** How often, and how far apart, preparing the folder is tried. */
   readonly retry: RetryPolicy;
+  /** The stream's id: the partial file's name carries it, so a receiver taking over finds it. */
+  readonly streamId?: string;
+  readonly chunkBytes?: number;
+  /** Set for a stream taken over: continue the dead receiver's partial file, or remove it. */
+  readonly takeover?: "continue" | "restart" | undefined;
+  /** Other receivers' partial files older than this (ms) are removed. @default 10 minutes */
+  readonly partialTtlMs?: number;
+  /** Tells a stream taken over where it starts, the bytes before hashed from `prefix`. */
+  readonly startFrom?: (sequence: number, prefix?: AsyncIterable<Uint8Array>) => Promise<void>;
+  /** Where the stream's bytes start in the file. */
+  readonly startOffset?: () => number;
+  /** Makes the stream acknowledge only what is written; returns what to call with each write's bytes. */
+  readonly ackOnlyWritten?: () => (bytes: number) => void;
 }
 
 /**
@@ -321,20 +358,35 @@ export async function saveStream(stream: Readable, directory: string, context: S
     stream.destroy(error as Error);
     throw error;
   }
-  const random = randomBytes(4).toString("hex");
-  // `.` + name + `.xxxxxxxx.partial` must itself fit in 255 bytes.
-  const temporary = join(folder, `.${truncateUtf8(fileName, MAX_NAME_BYTES - 2 - random.length - ".partial".length)}.${random}.partial`);
+  // `.` + name + `.<stream id>.xxxxxxxx.partial` must itself fit in 255 bytes.
+  const streamId = context.streamId ?? "00000000-0000-0000-0000-000000000000";
+  const temporary = join(folder, partialName(truncateUtf8(fileName, MAX_NAME_BYTES - 1 - PARTIAL_SUFFIX_BYTES), streamId));
   // Stop retrying once the stream has ended otherwise (its sender aborted, the app destroyed it).
   const gone = new AbortController();
   const onClose = (): void => gone.abort();
   stream.once("close", onClose);
   let handle: FileHandle | undefined;
+  // A live partial file is touched now and then, so no receiver's sweep takes it for a dead one's.
+  const touch = setInterval(() => {
+    const now = new Date();
+    utimes(temporary, now, now).catch(() => {});
+  }, PARTIAL_TOUCH_MS);
+  touch.unref();
   try {
-    handle = await withRetries(() => prepare(folder, temporary, context.sizeBytes), context.retry, {
+    const prepared = await withRetries(() => prepare(folder, temporary, context), context.retry, {
       shouldRetry: isFileSystemError,
       signal: gone.signal,
     });
-    const file = fileWriter(handle, writeBufferBytes(stream), toError);
+    handle = prepared.handle;
+    if (context.takeover !== undefined && context.startFrom) {
+      const kept = prepared.kept ?? 0;
+      const chunkBytes = context.chunkBytes ?? 1;
+      await context.startFrom(kept / chunkBytes, kept > 0 ? readPrefix(temporary, kept) : undefined);
+    }
+    // Partial files a dead receiver left, whose sender has given up by now, go.
+    await sweepPartials(folder, context.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, temporary);
+    // Acks then cover only what is in the file: what a receiver taking over after a crash finds.
+    const file = fileWriter(handle, writeBufferBytes(stream), toError, context.ackOnlyWritten?.());
     await (options.onProgress ? pipeline(stream, counter(options.onProgress), file) : pipeline(stream, file));
     const result = await context.verified;
     let path: string;
@@ -344,7 +396,7 @@ export async function saveStream(stream: Readable, directory: string, context: S
     } else {
       path = await commitWithoutOverwrite(temporary, folder, fileName);
     }
-    return { path, byteCount: result.byteCount, sha256: result.sha256 };
+    return { path, byteCount: result.byteCount, sha256: result.sha256, startOffset: context.startOffset?.() ?? 0 };
   } catch (caught) {
     // The stream ended otherwise while the folder was being retried: that is the news.
     const error = gone.signal.aborted && stream.errored ? stream.errored : toError(caught);
@@ -353,6 +405,7 @@ export async function saveStream(stream: Readable, directory: string, context: S
     stream.destroy(TargetFolderError.isInstance(error) ? error : undefined);
     throw error;
   } finally {
+    clearInterval(touch);
     stream.off("close", onClose);
   }
 }

@@ -12,7 +12,7 @@ import type { Inbox } from "./inbox";
 import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
 import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
-import { describeSource, readChunks, type StreamSource } from "./stream-source";
+import { describeSource, isRereadable, readChunks, type StreamSource } from "./stream-source";
 import type { Transport } from "./transport";
 
 /**
@@ -70,6 +70,18 @@ export interface SendOptions extends FlowOptions {
   readonly idleTimeoutMs?: number;
   /** A heartbeat goes out after this long with nothing else sent, so receivers know the sender lives. @default 5000 */
   readonly heartbeatMs?: number;
+  /**
+   * After this long, in ms, without a word from a receiver that had answered (a live receiver
+   * acks at least once a second, so three missed keepalives), while the stream is not complete,
+   * the receiver is presumed dead and the Open is published again, marked as a takeover
+   * (`manifest.takeover`), every `takeoverAfterMs` while the silence lasts: another receiver
+   * on the destination may then take the stream over and ask for it from where it wants
+   * (a Request). A file path or bytes in memory are read again from there; a `Readable` or
+   * iterable can only serve what is still in its window, otherwise the send fails with a
+   * {@link StreamAbortedError} telling to send again. End-to-end flow control only; keep it
+   * well above the receiver's 1 s keepalive. `Infinity` turns it off. @default 3000
+   */
+  readonly takeoverAfterMs?: number;
 }
 
 /** What a completed send reports. */
@@ -148,6 +160,10 @@ export async function sendStream(
   const retransmitAfterMs = options.retransmitAfterMs ?? 2000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   const heartbeatMs = options.heartbeatMs ?? 5000;
+  const takeoverAfterMs = options.takeoverAfterMs ?? 3000;
+  if (!(takeoverAfterMs > 0)) throw new RangeError("[stream] takeoverAfterMs must be a positive number of ms (Infinity turns takeover off)");
+  const rereadable = isRereadable(source);
+  const { chunkBytes } = flow;
   const lossy = transport.capabilities.retention === "none" || !transport.capabilities.redelivery;
 
   // Frame buffers are reused once acknowledged and no publish holds them any more: a stream of
@@ -174,14 +190,28 @@ export async function sendStream(
     heldEnd: undefined,
     failure: undefined,
   };
-  let complete: (() => void) | undefined;
-  const completed = new Promise<void>((resolve) => {
-    complete = resolve;
-  });
-  let started: ((sequence: number) => void) | undefined;
-  const requested = new Promise<number>((resolve) => {
-    started = resolve;
-  });
+  /** Whether the receiver has said "complete". */
+  let isComplete = false;
+  /** The chunk a receiver asked for that the window no longer holds: the read loop starts again there. */
+  let rewindTo: number | undefined;
+  /** Where a pull starts: the receiver's first Request. */
+  let pullFrom: number | undefined;
+  /** A takeover Open is out and no receiver has made progress since. */
+  let takeoverPending = false;
+  let lastTakeoverAt = 0;
+  /** Wakes the send loop waiting for completion, a failure or a rewind. */
+  let wakeLoop: (() => void) | undefined;
+  const nudge = (): void => {
+    const wake = wakeLoop;
+    wakeLoop = undefined;
+    wake?.();
+  };
+  const complete = (): void => {
+    isComplete = true;
+    nudge();
+  };
+  /** Rejected into the read in progress when a rewind makes it useless. */
+  const REWIND = new StreamAbortedError({ message: "[stream] rewind" });
 
   /** Rejects the read in progress, if any; see the read loop. */
   let interruptRead: ((error: StreamError) => void) | undefined;
@@ -190,8 +220,7 @@ export async function sendStream(
     state.failure = error;
     interruptRead?.(error);
     window.fail(error);
-    complete?.();
-    started?.(0);
+    nudge();
   };
   /** Publishes without waiting; a failure fails the send. The promise never rejects. */
   const publish = (frame: Uint8Array, sequence?: number): Promise<void> => {
@@ -246,15 +275,15 @@ export async function sendStream(
         // A receiver may ask for a smaller window than the manifest offered, never a larger one.
         window.limit(Math.min(flow.windowChunks, Math.max(1, frame.windowChunks)));
         if (window.acknowledgeThrough(frame.nextSequence)) {
+          takeoverPending = false;
           state.lastProgressAt = state.lastHeardAt;
           state.bytesAcknowledged = frame.offset;
           report();
         }
-        if (frame.complete) complete?.();
+        if (frame.complete) complete();
         return;
       case FrameType.Request:
-        if (manifest.model === "pull") started?.(frame.sequence);
-        resendFrom(frame.sequence);
+        serveRequest(frame.sequence);
         return;
       case FrameType.Abort: {
         const message = `[stream] the receiver aborted stream ${streamId}: ${frame.reason}`;
@@ -271,6 +300,43 @@ export async function sendStream(
       }
       default:
     }
+  };
+  /**
+   * A receiver asks for the stream from `sequence`: a lost chunk (resent from the window), the
+   * start of a pull, or a receiver that took the stream over and starts where its partial file
+   * ends, possibly before the window (the source is read again from there).
+   */
+  const serveRequest = (sequence: number): void => {
+    if (manifest.model === "pull" && pullFrom === undefined) {
+      pullFrom = sequence;
+      nudge();
+      return;
+    }
+    if (sequence >= window.acknowledged) {
+      resendFrom(sequence); // in the window, or not sent yet: it comes anyway
+      return;
+    }
+    // Before the window: only a receiver that took the stream over asks from there; from the
+    // receiver that acknowledged it, it is a late copy of an old Request.
+    if (!takeoverPending || state.failure) return;
+    if (rereadable) {
+      takeoverPending = false;
+      rewindTo = sequence;
+      window.reset(sequence);
+      state.bytesAcknowledged = sequence * chunkBytes;
+      interruptRead?.(REWIND);
+      nudge();
+      return;
+    }
+    const reason = "the source is a stream that cannot be read again; send again";
+    void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }));
+    fail(
+      new StreamAbortedError({
+        message:
+          `[stream] a receiver took over stream ${streamId} (${manifest.name}) and asked for it from chunk ${sequence} (byte ${sequence * chunkBytes}), ` +
+          `but only chunks from ${window.acknowledged} are still held and ${reason} (a file path or bytes can be read again).`,
+      }),
+    );
   };
   const unregister = inbox?.register(streamId, onControl);
 
@@ -313,11 +379,19 @@ export async function sendStream(
         if (oldest) void publish(oldest);
         if (state.endFrame) void publish(state.endFrame);
       }
+      if (endToEnd && state.heardFromReceiver && !isComplete && at - state.lastHeardAt > takeoverAfterMs && at - lastTakeoverAt > takeoverAfterMs) {
+        // The receiver that had the stream is silent: presumed dead. The Open again, marked, lets
+        // another receiver take the stream over (a live but slow one ignores a repeated Open).
+        lastTakeoverAt = at;
+        takeoverPending = true;
+        const takeover = { acknowledgedBytes: state.bytesAcknowledged };
+        void publish(encodeFrame({ type: FrameType.Open, streamId, manifest: { ...manifest, takeover } }));
+      }
       if (at - state.lastPublishedAt > heartbeatMs) {
         publish(encodeFrame({ type: FrameType.Heartbeat, streamId, timestampMs: at }));
       }
     },
-    Math.max(50, Math.min(retransmitAfterMs, heartbeatMs) / 2),
+    Math.max(50, Math.min(retransmitAfterMs, heartbeatMs, takeoverAfterMs) / 2),
   );
   const onAbort = (): void => {
     publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Cancelled, reason: "the sender cancelled" }));
@@ -325,24 +399,26 @@ export async function sendStream(
   };
   signal?.addEventListener("abort", onAbort, { once: true });
 
-  try {
-    publish(encodeFrame({ type: FrameType.Open, streamId, manifest }));
-    if (manifest.model === "pull") {
-      const from = await requested;
-      if (from !== 0 && !state.failure) {
-        const reason = "resuming a pull from an offset is not supported by this sender yet";
-        void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }));
-        fail(new StreamAbortedError({ message: `[stream] the receiver asked to resume ${streamId} from chunk ${from}; ${reason}` }));
-      }
-      if (state.failure) throw state.failure;
-    }
-    const id = streamIdBytes(streamId);
-    const hasher = createStreamHasher(flow.chunkBytes);
-    let sequence = 0;
-    // Iterated by hand so a failure (an abort, a receiver's refusal) wins over a source that
-    // is slow to yield its next chunk. (Not Promise.race with one long-lived promise: every race
-    // would stay attached to it, and with it every chunk read.)
-    const chunks = readChunks(source, flow.chunkBytes, DATA_HEADER_BYTES, () => spare.pop() ?? Buffer.allocUnsafe(frameBytes));
+  const id = streamIdBytes(streamId);
+  const hasher = createStreamHasher(chunkBytes);
+  let result: SendResult | undefined;
+  /** Chunks hashed, from 0: a chunk read again after a rewind is not hashed again. */
+  let hashedChunks = 0;
+  /** Chunks the source holds, once read to its end. */
+  let chunkCount: number | undefined;
+  /** Where the last chunk read ends: the source's length once read to its end. */
+  let sourceEnd = 0;
+  /**
+   * One pass over the source from chunk `from`, publishing chunks from `publishFrom` on (those
+   * before are only hashed: a pull resumed further on). Returns whether the source ended
+   * (`"done"`) or a receiver asked for an earlier chunk meanwhile (`"rewind"`).
+   */
+  const readPass = async (from: number, publishFrom: number): Promise<"done" | "rewind"> => {
+    let sequence = from;
+    // Iterated by hand so a failure (an abort, a receiver's refusal) or a rewind wins over a
+    // source that is slow to yield its next chunk. (Not Promise.race with one long-lived promise:
+    // every race would stay attached to it, and with it every chunk read.)
+    const chunks = readChunks(source, chunkBytes, DATA_HEADER_BYTES, () => spare.pop() ?? Buffer.allocUnsafe(frameBytes), from * chunkBytes);
     const read = () =>
       new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
         interruptRead = reject;
@@ -353,51 +429,112 @@ export async function sendStream(
     try {
       for (;;) {
         if (state.failure) throw state.failure;
-        const next = await read();
-        if (next.done) break;
+        if (rewindTo !== undefined) return "rewind";
+        if (isComplete && chunkCount !== undefined) return "done"; // the receiver has it all after all
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await read();
+        } catch (error) {
+          if (error === REWIND && !state.failure) return "rewind";
+          throw error;
+        }
+        if (next.done) {
+          chunkCount = sequence;
+          return "done";
+        }
         const frame = next.value;
-        await window.waitForRoom();
-        if (hasher.backlogBytes >= MAX_BACKLOG_BYTES) await hasher.drained();
         const payload = frame.subarray(DATA_HEADER_BYTES);
-        hasher.update(payload);
-        writeDataHeader(frame, { streamId: id, sequence, offset: state.bytesSent, crc32: crc32(payload) });
-        window.add(sequence, frame);
-        publish(frame, sequence);
+        const offset = sequence * chunkBytes;
+        const publishing = sequence >= publishFrom;
+        sourceEnd = offset + payload.byteLength;
+        if (publishing) await window.waitForRoom();
+        if (sequence === hashedChunks) {
+          if (hasher.backlogBytes >= MAX_BACKLOG_BYTES) await hasher.drained();
+          hasher.update(payload);
+          hashedChunks += 1;
+        }
+        if (state.failure) throw state.failure;
+        if (rewindTo !== undefined || !publishing) {
+          recycle(frame);
+          if (rewindTo !== undefined) return "rewind";
+        } else {
+          writeDataHeader(frame, { streamId: id, sequence, offset, crc32: crc32(payload) });
+          window.add(sequence, frame);
+          publish(frame, sequence);
+          state.bytesSent = offset + payload.byteLength;
+          report();
+        }
         sequence += 1;
-        state.bytesSent += payload.byteLength;
-        report();
-        if (sizeBytes !== undefined && state.bytesSent > sizeBytes) {
+        if (sizeBytes !== undefined && offset + payload.byteLength > sizeBytes) {
           throw new IntegrityError({ message: `[stream] the source has more than the ${sizeBytes} bytes its sizeBytes declared` });
         }
       }
-    } catch (error) {
+    } finally {
       void chunks.return(undefined).catch(() => {});
-      hasher.dispose();
-      if (state.failure) throw state.failure;
-      const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] reading the source failed: ${String(error)}`, cause: error });
-      publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
-      fail(reason);
-      throw reason;
     }
-    const sha256 = await hasher.digest().catch((error: unknown) => {
-      const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] hashing failed: ${String(error)}`, cause: error });
-      void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
-      fail(reason);
-      throw reason;
-    });
-    const endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: sequence, byteCount: state.bytesSent, sha256 });
-    // End to end, the End waits until a receiver has answered, so a stream withdrawn before any
-    // receiver answered can never be completed by one that starts later (see the watchdog).
-    let endPublished: Promise<void> | undefined;
-    if (!endToEnd || state.heardFromReceiver) endPublished = publishEnd(endFrame);
-    else state.heldEnd = endFrame;
-    if (endToEnd) await completed;
-    else await Promise.all([window.waitForEmpty(), endPublished]);
-    if (state.failure) throw state.failure;
-    return { streamId, byteCount: state.bytesSent, chunkCount: sequence, sha256: sha256.toString("hex"), manifest };
+  };
+
+  try {
+    publish(encodeFrame({ type: FrameType.Open, streamId, manifest }));
+    let publishFrom = 0;
+    if (manifest.model === "pull") {
+      while (pullFrom === undefined && !state.failure) await new Promise<void>((resolve) => (wakeLoop = resolve));
+      if (state.failure) throw state.failure;
+      publishFrom = pullFrom ?? 0;
+      window.reset(publishFrom);
+    }
+    let from = 0;
+    let endFrame: Uint8Array | undefined;
+    for (;;) {
+      let outcome: "done" | "rewind";
+      try {
+        outcome = await readPass(from, publishFrom);
+      } catch (error) {
+        if (state.failure) throw state.failure;
+        const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] reading the source failed: ${String(error)}`, cause: error });
+        publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
+        fail(reason);
+        throw reason;
+      }
+      if (outcome === "done") {
+        if (endFrame === undefined) {
+          const sha256 = await hasher.digest().catch((error: unknown) => {
+            const reason = StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] hashing failed: ${String(error)}`, cause: error });
+            void publish(encodeFrame({ type: FrameType.Abort, streamId, code: AbortCode.SourceFailed, reason: reason.message }));
+            fail(reason);
+            throw reason;
+          });
+          const byteCount = sourceEnd;
+          endFrame = encodeFrame({ type: FrameType.End, streamId, chunkCount: chunkCount ?? 0, byteCount, sha256 });
+          result = { streamId, byteCount, chunkCount: chunkCount ?? 0, sha256: sha256.toString("hex"), manifest };
+          // End to end, the End waits until a receiver has answered, so a stream withdrawn before any
+          // receiver answered can never be completed by one that starts later (see the watchdog).
+          let endPublished: Promise<void> | undefined;
+          if (!endToEnd || state.heardFromReceiver) endPublished = publishEnd(endFrame);
+          else state.heldEnd = endFrame;
+          if (!endToEnd) {
+            await Promise.all([window.waitForEmpty(), endPublished]);
+            if (state.failure) throw state.failure;
+            return result;
+          }
+        } else if (state.endFrame && !isComplete) {
+          void publish(state.endFrame); // a pass for a receiver that took the stream over: the End again
+        }
+        // Until the receiver says complete, or one that took the stream over asks from further back.
+        while (!isComplete && !state.failure && rewindTo === undefined) await new Promise<void>((resolve) => (wakeLoop = resolve));
+      }
+      if (state.failure) throw state.failure;
+      if (isComplete && result) return result;
+      publishFrom = rewindTo ?? publishFrom;
+      rewindTo = undefined;
+      window.reset(publishFrom);
+      // Chunks already hashed are read from where they are wanted; the hash never goes back.
+      from = Math.min(publishFrom, hashedChunks);
+    }
   } catch (error) {
     throw state.failure ?? error;
   } finally {
+    hasher.dispose();
     clearInterval(watchdog);
     signal?.removeEventListener("abort", onAbort);
     unregister?.();

@@ -5,6 +5,7 @@ import { StreamRefusedError } from "./errors/stream-refused-error";
 import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
 import { IncomingStream } from "./incoming-stream";
+import { DEFAULT_PARTIAL_TTL_MS } from "./partial-files";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
 import { AbortCode, type AckFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import type { RetryOptions } from "./retrying-transport";
@@ -38,6 +39,29 @@ export interface ReceiveOptions {
    * @default { retries: 2, initialDelayMs: 1000, maxDelayMs: 8000 } (3 attempts, 1 s then 2 s apart)
    */
   readonly retry?: RetryOptions | false;
+  /**
+   * What to do with a stream **taken over**: its sender lost the receiver that had it (silent for
+   * the sender's `takeoverAfterMs`, presumed dead) and published its Open again, marked
+   * (`IncomingStream.takeover`).
+   * - `"continue"`: `saveTo` into the dead receiver's folder continues its partial file (cut to
+   *   whole chunks, re-read into the SHA-256) and asks the sender for the rest; without such a
+   *   file, or when the application reads the stream itself, it starts from byte 0
+   *   (`IncomingStream.startOffset` says where).
+   * - `"restart"`: from byte 0; `saveTo` removes the dead receiver's partial file.
+   * - `"discard"`: the stream is refused (its sender gets a `StreamRefusedError`) and the
+   *   receiver emits `'takeoverDiscarded'` instead of `'stream'`.
+   * @default "continue"
+   */
+  readonly takeover?: "continue" | "restart" | "discard";
+  /**
+   * `saveTo` removes hidden partial files in its folder (`.<name>.<streamId>.<hex>.partial`, left
+   * by a receiver that died) untouched for this long, in ms: by then their sender has given up
+   * (its `idleTimeoutMs`, 120 s by default), so nobody can take them over. A live partial file
+   * is touched every 30 s, so keep this well above that. @default 600000 (10 minutes)
+   */
+  readonly partialTtlMs?: number;
+  /** Keep other receivers' partial files whatever their age (no sweep), e.g. to inspect them. @default false */
+  readonly keepPartial?: boolean;
 }
 
 /** How many ended streams the receiver remembers, to drop their late duplicates. */
@@ -54,6 +78,8 @@ const frameBytes = (frame: Frame): number => (frame.type === FrameType.Data ? fr
 /** Events of a {@link StreamReceiver}. */
 export interface StreamReceiverEvents {
   stream: [stream: IncomingStream];
+  /** A stream taken over was refused under `takeover: "discard"`; its sender was told. */
+  takeoverDiscarded: [manifest: Manifest];
 }
 
 /**
@@ -136,8 +162,10 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       const finalAck = this.ended.get(streamId);
       if (finalAck) {
         // A late duplicate of a completed stream. If its sender missed the final ack, it asks
-        // again with its end frame.
-        if (frame.type === FrameType.End) this.reply(finalAck, frame.streamId, this.replyTo.get(streamId));
+        // again with its end frame (or, silent for long, with a takeover Open).
+        if (frame.type === FrameType.End || (frame.type === FrameType.Open && frame.manifest.takeover)) {
+          this.reply(finalAck, frame.streamId, this.replyTo.get(streamId));
+        }
         return undefined;
       }
       // A failed stream may be sent again under the same id; anything else of it is stale.
@@ -213,6 +241,14 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.options.onFrameError?.(new ProtocolError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}` }));
       return;
     }
+    if (manifest.takeover && this.options.takeover === "discard") {
+      const reason = 'the receiver discards streams whose first receiver died (takeover: "discard"); send again';
+      this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
+      this.dropOrphans(streamId);
+      this.ended.set(streamId, undefined);
+      this.emit("takeoverDiscarded", manifest);
+      return;
+    }
     const held = this.orphans.get(streamId)?.frames ?? [];
     if (held.some((frame) => frame.type === FrameType.Abort)) {
       // Its sender aborted it (withdrew it, say) before this Open came: never hand it over.
@@ -237,6 +273,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       producerTimeoutMs: this.options.producerTimeoutMs ?? 60_000,
       gapTimeoutMs: this.options.gapTimeoutMs ?? 1000,
       retry: this.retry,
+      takeover: this.options.takeover === "restart" ? "restart" : "continue",
+      partialTtlMs: this.options.keepPartial ? Number.POSITIVE_INFINITY : (this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS),
     });
     this.streams.set(streamId, stream);
     // Listeners take streams as they come; otherwise they wait for the iterator.

@@ -13,6 +13,15 @@ export interface SourceInfo {
   readonly sizeBytes?: number;
 }
 
+/**
+ * Whether `source` can be read again from any offset (a file path, bytes in memory): such a
+ * sender can serve a receiver that asks for chunks it has already let go of (a takeover, a
+ * resumed pull). A `Readable` or an iterable is read once.
+ */
+export function isRereadable(source: StreamSource): source is string | Uint8Array {
+  return typeof source === "string" || source instanceof Uint8Array;
+}
+
 /** Size and name of a source, where they can be known without reading it. */
 export async function describeSource(source: StreamSource): Promise<SourceInfo> {
   if (typeof source === "string") {
@@ -28,20 +37,24 @@ export async function describeSource(source: StreamSource): Promise<SourceInfo> 
  * Reads `source` as buffers of `headroom + chunkBytes` bytes whose last `chunkBytes` hold the
  * next chunk (the final one may be shorter). The headroom is where the sender writes the frame
  * header, so a chunk is copied once at most (zero times from a file). Buffers come from
- * `allocate` (a pool, in the sender) and must be `headroom + chunkBytes` long.
+ * `allocate` (a pool, in the sender) and must be `headroom + chunkBytes` long. `fromOffset`
+ * (bytes) starts a file or bytes in memory further on; a `Readable` or iterable is always read
+ * from its start.
  */
 export async function* readChunks(
   source: StreamSource,
   chunkBytes: number,
   headroom: number,
   allocate: () => Uint8Array = () => Buffer.allocUnsafe(headroom + chunkBytes),
+  fromOffset = 0,
 ): AsyncGenerator<Uint8Array> {
+  if (fromOffset !== 0 && !isRereadable(source)) throw new RangeError("[stream] only a file or bytes in memory can be read from an offset");
   if (typeof source === "string") {
-    yield* readFileChunks(source, chunkBytes, headroom, allocate);
+    yield* readFileChunks(source, chunkBytes, headroom, allocate, fromOffset);
     return;
   }
   if (source instanceof Uint8Array) {
-    for (let at = 0; at < source.byteLength; at += chunkBytes) {
+    for (let at = fromOffset; at < source.byteLength; at += chunkBytes) {
       const piece = source.subarray(at, at + chunkBytes);
       const frame = allocate().subarray(0, headroom + piece.byteLength);
       frame.set(piece, headroom);
@@ -57,10 +70,11 @@ async function* readFileChunks(
   chunkBytes: number,
   headroom: number,
   allocate: () => Uint8Array,
+  fromOffset: number,
 ): AsyncGenerator<Uint8Array> {
   const handle = await open(path, "r");
   try {
-    let position = 0;
+    let position = fromOffset;
     for (;;) {
       const frame = allocate();
       let filled = 0;

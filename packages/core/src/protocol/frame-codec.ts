@@ -289,6 +289,10 @@ export function parseManifest(json: unknown): Manifest {
   if (typeof m.replyTo !== "string" || !/^[A-Za-z0-9._-]{0,200}$/.test(m.replyTo)) fail("manifest.replyTo must be a channel name, or empty");
   if (!isCount(m.windowChunks, 1)) fail("manifest.windowChunks must be a positive integer");
   if (!isCount(m.windowBytes, 1)) fail("manifest.windowBytes must be a positive integer");
+  const takeover = m.takeover as Record<string, unknown> | undefined;
+  if (takeover !== undefined && (typeof takeover !== "object" || takeover === null || !isCount(takeover.acknowledgedBytes))) {
+    fail("manifest.takeover must be an object whose acknowledgedBytes is a non-negative integer");
+  }
   const { sizeBytes } = m;
   return {
     streamId: m.streamId,
@@ -302,5 +306,6 @@ export function parseManifest(json: unknown): Manifest {
     replyTo: m.replyTo,
     windowChunks: m.windowChunks,
     windowBytes: m.windowBytes,
+    ...(takeover === undefined ? {} : { takeover: { acknowledgedBytes: takeover.acknowledgedBytes as number } }),
   };
 }

@@ -50,6 +50,18 @@ export interface Manifest {
   readonly windowChunks: number;
   /** Most payload bytes the sender keeps unacknowledged. */
   readonly windowBytes: number;
+  /**
+   * Present on an Open the sender publishes again because its receiver fell silent (died): a
+   * receiver that does not know the stream may take it over (see `ReceiveOptions.takeover`).
+   * Optional: receivers that predate it drop it, so it needs no new protocol version.
+   */
+  readonly takeover?: TakeoverInfo;
+}
+
+/** What a takeover Open says about the stream so far. */
+export interface TakeoverInfo {
+  /** Bytes the silent receiver had acknowledged (everything before it had reached its application). */
+  readonly acknowledgedBytes: number;
 }
 
 /** Announces a stream and carries its manifest. */

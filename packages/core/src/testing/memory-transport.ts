@@ -52,6 +52,13 @@ export interface MemoryTransportOptions {
 /** A {@link Transport} with its {@link MemoryBroker}. */
 export interface MemoryTransport extends Transport {
   readonly broker: MemoryBroker;
+  /**
+   * Simulates the death of the process holding this transport (a SIGKILL): its subscriptions
+   * stop at once without a word, the frames delivered to them and not yet acknowledged go back to
+   * their channel for other subscribers (a broker's redelivery), and what it publishes from now
+   * on is lost.
+   */
+  crash(): void;
 }
 
 function hashKey(key: string): number {
@@ -70,6 +77,8 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
   const broker = options.broker ?? new MemoryBroker();
   const own = new Set<Subscriber>();
   let closed = false;
+  let crashed = false;
+  const closers = new Set<() => Promise<void>>();
 
   const pump = async (subscriber: Subscriber): Promise<void> => {
     if (subscriber.pumping) return;
@@ -117,6 +126,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
       ...options.capabilities,
     },
     async publish(name, frame, { key }) {
+      if (crashed) return; // a dead process's frames never arrive
       if (closed) throw new TransportError({ message: "[stream] [memory] publish on a closed transport", retryable: false });
       if (frame.byteLength > this.capabilities.maxFrameBytes) {
         throw new TransportError({ message: `[stream] [memory] frame of ${frame.byteLength} bytes exceeds maxFrameBytes`, retryable: false });
@@ -138,7 +148,12 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
         if (channel.kind !== "inbox") for (const frame of subscriber.queue.splice(0)) route(channel, frame, "");
       };
       subscribeOptions.signal?.addEventListener("abort", () => void close(), { once: true });
+      closers.add(close);
       return { close };
+    },
+    crash() {
+      crashed = true;
+      for (const close of closers) void close();
     },
     async close() {
       closed = true;
