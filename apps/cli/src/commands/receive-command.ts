@@ -53,18 +53,24 @@ export async function receiveOne(
   const view = output.transfer({ id: streamId, label: manifest.name, ...(manifest.sizeBytes === undefined ? {} : { totalBytes: manifest.sizeBytes }) });
   try {
     let path = "-";
+    let startOffset = 0;
     if ("dir" in target) {
       // Core names the file (safeFileName), writes it to a temporary file, gives it its final
-      // name once verified, never over an existing one, and only then tells the sender.
-      path = (await stream.saveTo(target.dir, { onProgress: ({ bytesReceived }) => view.update(bytesReceived) })).path;
+      // name once verified, never over an existing one, and only then tells the sender. A stream
+      // taken over from a receiver that died goes on from that receiver's partial file.
+      const saved = await stream.saveTo(target.dir, { onProgress: ({ bytesReceived }) => view.update(bytesReceived) });
+      path = saved.path;
+      startOffset = saved.startOffset;
     } else {
       await writeTo(stream, target.stdout, (bytes) => view.update(bytes));
     }
     const result = await stream.result;
     const seconds = (performance.now() - startedAt) / 1000;
-    const rate = megabytesPerSecond(result.byteCount, seconds);
+    // The rate of what crossed the broker this time, not of bytes a dead receiver already saved.
+    const rate = megabytesPerSecond(result.byteCount - startOffset, seconds);
+    const continued = startOffset > 0 ? ` (continued from ${formatBytes(startOffset)} a previous receiver saved)` : "";
     view.finish(
-      `received ${manifest.name} -> ${path}: ${formatBytes(result.byteCount)} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), SHA-256 verified\n  sha256 ${result.sha256}`,
+      `received ${manifest.name} -> ${path}: ${formatBytes(result.byteCount)}${continued} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), SHA-256 verified\n  sha256 ${result.sha256}`,
     );
     output.emit({
       event: "done",
@@ -73,6 +79,7 @@ export async function receiveOne(
       name: manifest.name,
       path,
       bytes: result.byteCount,
+      startOffset,
       chunks: result.chunkCount,
       sha256: result.sha256,
       seconds: Math.round(seconds * 1000) / 1000,
