@@ -1,6 +1,6 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BROKERS, selectedBrokers } from "./brokers";
 import { freshDestination, parseEvents, randomFile, run, sha256File, start } from "./cli-process";
@@ -135,6 +135,31 @@ describe.runIf(enabled && rabbitmq)("stream through RabbitMQ: errors, names and 
       expect(received.code).toBe(2);
       expect(parseEvents(received.stdout).at(-1)).toMatchObject({ event: "error", code: "USAGE", exitCode: 2 });
       expect(await readFile(out, "utf8")).toBe("a file where the folder was");
+    } finally {
+      receiver.child.kill("SIGKILL");
+      await rabbitmq?.cleanUp(destination);
+    }
+  });
+
+  it.each([
+    [[], false],
+    [["--keep-partial"], true],
+  ])("a dead receiver's old temporary file in --out is removed once a stream is saved (%j keeps it: %s)", async (flags, kept) => {
+    const destination = freshDestination("partial");
+    const out = await mkdtemp(join(dir, "partial-"));
+    const left = join(out, ".video.mp4.1b4e28ba-2fa1-41d2-883f-0016d3cca427.0badf00d.partial");
+    await writeFile(left, "what a receiver killed an hour ago had written");
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(left, anHourAgo, anHourAgo);
+    const file = join(dir, "fresh.bin");
+    const sha256 = await randomFile(file, 100_000);
+    const receiver = start(["receive", "--broker", url, "--dest", destination, "--out", out, "--once", "--json", ...flags]);
+    try {
+      await receiver.waitForEvent("listening");
+      expect((await run(["send", file, "--broker", url, "--dest", destination])).code).toBe(0);
+      expect((await receiver.finished).code).toBe(0);
+      expect(await sha256File(join(out, "fresh.bin"))).toBe(sha256);
+      expect((await readdir(out)).includes(basename(left))).toBe(kept);
     } finally {
       receiver.child.kill("SIGKILL");
       await rabbitmq?.cleanUp(destination);

@@ -109,6 +109,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       dest: { type: "string" },
       out: { type: "string" },
       once: { type: "boolean" },
+      "keep-partial": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -141,7 +142,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   // Closing the client lets the receiver's last replies (a final ack) reach the broker first.
   const client = createStreamClient({ transport: await createBrokerTransport(broker, context.importer) });
   try {
-    const receiver = client.receive(destination, { signal: context.signal });
+    const receiver = client.receive(destination, { signal: context.signal, keepPartial: values["keep-partial"] === true });
     // Nothing is created on disk until the broker has answered (the subscription is live).
     const folderReady = receiver.ready.then(() => ("dir" in target ? createOutFolder(target.dir) : undefined));
     folderReady.catch(() => {});
