@@ -7,7 +7,7 @@ export type RetryPolicy = Required<RetryOptions>;
  * What a receiver does when it cannot take a stream (its `saveTo` folder, its disk, a `'stream'`
  * listener that throws): 3 attempts in all, 1 s then 2 s apart, then the stream is refused.
  */
-export const RECEIVE_RETRY: RetryPolicy = { retries: 2, initialDelayMs: 1000, maxDelayMs: 8000 };
+export const RECEIVE_RETRY: RetryPolicy = { retries: 2, initialDelayMs: 1000, maxDelayMs: 8000, deadlineMs: Number.POSITIVE_INFINITY };
 
 /** Fills in `options` from `defaults`; `false` means a single attempt. */
 export function retryPolicy(options: RetryOptions | false | undefined, defaults: RetryPolicy): RetryPolicy {
@@ -16,7 +16,14 @@ export function retryPolicy(options: RetryOptions | false | undefined, defaults:
     retries: options?.retries ?? defaults.retries,
     initialDelayMs: options?.initialDelayMs ?? defaults.initialDelayMs,
     maxDelayMs: options?.maxDelayMs ?? defaults.maxDelayMs,
+    deadlineMs: options?.deadlineMs ?? defaults.deadlineMs,
   };
+}
+
+/** The wait before retry number `retry + 1`: `initialDelayMs` doubling up to `maxDelayMs`, with `jitter` 50-100 % of that. */
+export function retryDelayMs(policy: Pick<RetryPolicy, "initialDelayMs" | "maxDelayMs">, retry: number, jitter: boolean): number {
+  const delayMs = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(retry, 30));
+  return jitter ? delayMs * (0.5 + Math.random() / 2) : delayMs;
 }
 
 /** Waits `ms`, or less if `signal` aborts; never rejects. */
@@ -49,8 +56,7 @@ export async function withRetries<T>(
       return await attempt(retry + 1);
     } catch (error) {
       if (retry >= policy.retries || signal?.aborted || !shouldRetry(error)) throw error;
-      const delayMs = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** retry);
-      await sleep(jitter ? delayMs * (0.5 + Math.random() / 2) : delayMs, signal);
+      await sleep(retryDelayMs(policy, retry, jitter), signal);
       if (signal?.aborted) throw error;
     }
   }

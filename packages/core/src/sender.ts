@@ -13,6 +13,7 @@ import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHea
 import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, readChunks, type StreamSource } from "./stream-source";
+import type { ConnectionState, ConnectionWatch } from "./retrying-transport";
 import type { Transport } from "./transport";
 
 /**
@@ -33,6 +34,12 @@ export interface SendProgress {
   readonly bytesAcknowledged: number;
   /** Total bytes, when known. */
   readonly sizeBytes?: number;
+  /**
+   * `"reconnecting"` while publishes fail and are being retried (the adapter re-establishes its
+   * connection; see `StreamClientOptions.retry`), `"connected"` otherwise. Progress is reported
+   * on each change.
+   */
+  readonly connection: ConnectionState;
 }
 
 /** Options of {@link StreamClient.send}. */
@@ -109,6 +116,7 @@ export async function sendStream(
   openInbox: () => Promise<Inbox>,
   source: StreamSource,
   options: SendOptions,
+  connection?: ConnectionWatch,
 ): Promise<SendResult> {
   const { destination, signal } = options;
   if (!CHANNEL.test(destination)) {
@@ -203,7 +211,7 @@ export async function sendStream(
       publishing.delete(frame);
       if (sequence !== undefined && !window.holds(frame) && !state.failure) recycle(frame);
     };
-    return transport.publish(destination, frame, { key: streamId, kind: "stream" }).finally(settled).then(
+    return transport.publish(destination, frame, { key: streamId, kind: "stream", signal: finished.signal }).finally(settled).then(
       () => {
         if (!endToEnd && sequence !== undefined) {
           window.release(sequence);
@@ -225,6 +233,7 @@ export async function sendStream(
       bytesSent: state.bytesSent,
       bytesAcknowledged: state.bytesAcknowledged,
       ...(sizeBytes === undefined ? {} : { sizeBytes }),
+      connection: connection?.state ?? "connected",
     });
   const resendFrom = (sequence: number): void => {
     for (const frame of window.framesFrom(sequence)) void publish(frame);
@@ -273,10 +282,16 @@ export async function sendStream(
     }
   };
   const unregister = inbox?.register(streamId, onControl);
+  const unwatch = connection?.watch(report);
+  /** Aborted once the send settles: publishes still being retried stop waiting. */
+  const finished = new AbortController();
 
   const watchdog = setInterval(
     () => {
       const at = Date.now();
+      // Our own publishes are being retried (see StreamClientOptions.retry, which bounds it): the
+      // receiver's silence is expected, and resending would only queue more behind the retries.
+      if (connection?.state === "reconnecting") return void (state.lastHeardAt = state.lastProgressAt = at);
       if (endToEnd && at - state.lastHeardAt > idleTimeoutMs) {
         // Withdrawn: on a broker that keeps frames, the Abort waits behind them, and (the End
         // being held until a receiver answers) a receiver that starts later meets the Abort
@@ -401,5 +416,7 @@ export async function sendStream(
     clearInterval(watchdog);
     signal?.removeEventListener("abort", onAbort);
     unregister?.();
+    unwatch?.();
+    finished.abort();
   }
 }
