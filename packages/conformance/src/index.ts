@@ -8,3 +8,4 @@
 export { runConformanceSuite, type ConformanceGroup, type ConformanceOptions, type TestApi } from "./conformance-suite";
 export { runEndToEndTest, type EndToEndOptions, type EndToEndReport, type EndToEndSide } from "./end-to-end";
 export { createTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy";
+export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions } from "./fault-harness";
