@@ -26,7 +26,7 @@ export function defineBrokerTestConfig(overrides = {}) {
     test: {
       include: ["test/**/*.test.ts"],
       // The fault-injection suite is long: its own task, `test:faults`.
-      exclude: ["test/faults.test.ts", "**/node_modules/**"],
+      exclude: ["test/faults*.test.ts", "**/node_modules/**"],
       fileParallelism: false,
       testTimeout: 120_000,
       hookTimeout: 120_000,
@@ -37,7 +37,7 @@ export function defineBrokerTestConfig(overrides = {}) {
 }
 
 /**
- * Fault-injection tests: `test/faults.test.ts` against real brokers (`pnpm test:faults`). Long
+ * Fault-injection tests: `test/faults*.test.ts` against real brokers (`pnpm test:faults`). Long
  * (outages of 3 and 30 s), so a task of their own; serial, and never retried: a retry would
  * double a long run and could hide a reconnect that works only sometimes.
  *
@@ -46,7 +46,7 @@ export function defineBrokerTestConfig(overrides = {}) {
 export function defineFaultTestConfig(overrides = {}) {
   return defineConfig({
     test: {
-      include: ["test/faults.test.ts"],
+      include: ["test/faults*.test.ts"],
       fileParallelism: false,
       testTimeout: 180_000,
       hookTimeout: 60_000,

@@ -18,8 +18,14 @@ import { createTcpProxy, type TcpProxy } from "./tcp-proxy";
  * - `{ kill: "sender" }`: at half the file, the sender process gets SIGKILL. The receiver must
  *   fail the stream with `StreamTimeoutError` within its `producerTimeoutMs` (5 s here), leave no
  *   partial file behind, and then save the next stream.
+ * - `{ restart: "broker", seconds }`: at half the file, {@link FaultTestOptions.broker} kills the
+ *   broker, waits `seconds` and starts it again (for a broker the test started itself). Checked
+ *   like a cut.
  */
-export type FaultCase = { readonly cut: "sender" | "receiver"; readonly seconds: number } | { readonly kill: "sender" };
+export type FaultCase =
+  | { readonly cut: "sender" | "receiver"; readonly seconds: number }
+  | { readonly kill: "sender" }
+  | { readonly restart: "broker"; readonly seconds: number };
 
 /** What {@link runFaultTests} measured for one case. */
 export interface FaultReport {
@@ -63,6 +69,8 @@ export interface FaultTestOptions extends Pick<TestApi, "test"> {
   readonly receiveOptions?: Omit<ReceiveOptions, "signal" | "onFrameError">;
   /** Retry options of both clients. @default core's (retry for 5 minutes) */
   readonly retry?: RetryOptions;
+  /** For `{ restart: "broker" }` cases: kills the broker (SIGKILL) and starts it again, on the same port. */
+  readonly broker?: { kill(): Promise<void>; start(): Promise<void> };
   /** Called with each case's figures, e.g. to print them. */
   readonly onReport?: (report: FaultReport) => void;
   /** Per case, on top of the outage. @default 120000 */
@@ -173,7 +181,19 @@ async function writeRandomFile(path: string, sizeBytes: number): Promise<string>
   return hash.digest("hex");
 }
 
-const title = (fault: FaultCase): string => ("kill" in fault ? "sender killed (SIGKILL)" : `${fault.cut} cut for ${fault.seconds} s`);
+const title = (fault: FaultCase): string => {
+  if ("kill" in fault) return "sender killed (SIGKILL)";
+  if ("restart" in fault) return `broker killed (SIGKILL) and restarted after ${fault.seconds} s`;
+  return `${fault.cut} cut for ${fault.seconds} s`;
+};
+
+/** Kills the broker, waits, starts it again. */
+async function restartBroker(options: FaultTestOptions, seconds: number): Promise<void> {
+  if (!options.broker) throw new Error("[stream] [faults] a restart case needs the broker option (kill and start)");
+  await options.broker.kill();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  await options.broker.start();
+}
 
 /**
  * Registers one test per {@link FaultCase}: a generated file goes from a sender process to a
@@ -184,7 +204,7 @@ const title = (fault: FaultCase): string => ("kill" in fault ? "sender killed (S
 export function runFaultTests(options: FaultTestOptions): void {
   const sizeBytes = options.sizeBytes ?? 32 * 1024 * 1024;
   for (const fault of options.cases ?? DEFAULT_FAULT_CASES) {
-    const outageMs = "cut" in fault ? fault.seconds * 1000 : 0;
+    const outageMs = "seconds" in fault ? fault.seconds * 1000 : 0;
     options.test(`${options.name}: ${title(fault)} at half of ${Math.round(sizeBytes / 1024 / 1024)} MiB`, () => runCase(options, fault, sizeBytes), (options.timeoutMs ?? 120_000) + outageMs);
   }
 }
@@ -225,7 +245,9 @@ async function runCase(options: FaultTestOptions, fault: FaultCase, sizeBytes: n
       if (struck || event.event !== "progress" || event.bytesAcknowledged < sizeBytes / 2) return;
       struckAt = Date.now();
       if ("kill" in fault) struck = Promise.resolve(sender.child.kill("SIGKILL"));
+      else if ("restart" in fault) struck = restartBroker(options, fault.seconds);
       else struck = (fault.cut === "sender" ? senderProxy : receiverProxy).cutFor(fault.seconds * 1000);
+      struck.catch(() => {}); // awaited below, once the transfer is over
     });
     workers.push(sender);
     const budgetMs = (options.timeoutMs ?? 120_000) - 10_000;
