@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ConnectionState, ReceiveOptions, RetryOptions } from "@stream/core";
 import type { TestApi } from "./conformance-suite";
+import { writeRandomFile } from "./files";
 import { createTcpProxy, type TcpProxy } from "./tcp-proxy";
 
 /**
@@ -166,19 +166,6 @@ class Worker {
     await this.exited;
     clearTimeout(timer);
   }
-}
-
-async function writeRandomFile(path: string, sizeBytes: number): Promise<string> {
-  const hash = createHash("sha256");
-  const out = createWriteStream(path);
-  for (let written = 0; written < sizeBytes; ) {
-    const piece = randomBytes(Math.min(1024 * 1024, sizeBytes - written));
-    hash.update(piece);
-    written += piece.byteLength;
-    if (!out.write(piece)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return hash.digest("hex");
 }
 
 const title = (fault: FaultCase): string => {

@@ -4,11 +4,10 @@
  * It connects through the proxy port it is given, so the test can cut this side alone. It prints
  * one JSON object per line on stdout: see FaultWorkerEvent.
  */
-import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { createStreamClient, StreamError, type Transport } from "@stream/core";
 import type { FaultWorkerArgs, FaultWorkerEvent } from "./fault-harness";
+import { hashFile } from "./files";
 
 const args = JSON.parse(process.argv[2] ?? "{}") as FaultWorkerArgs;
 const print = (event: FaultWorkerEvent): void => void process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -22,12 +21,6 @@ const describe = (error: unknown) => ({
   code: StreamError.isInstance(error) ? error.code : "UNEXPECTED",
   message: error instanceof Error ? error.message : String(error),
 });
-
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const piece of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(piece as Buffer);
-  return hash.digest("hex");
-}
 
 if (args.mode === "send") {
   let reconnecting = false;
