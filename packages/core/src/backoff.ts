@@ -40,23 +40,41 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** How {@link withRetries} decides and reports; every field optional. */
+export interface RetryControl {
+  /** Whether a failure is worth another attempt. @default always */
+  readonly shouldRetry?: (error: unknown) => boolean;
+  /** Waits of 50-100 % of the backoff, so many clients do not retry in step. @default false */
+  readonly jitter?: boolean;
+  /** Stops waiting: the last error is rethrown at once. */
+  readonly signal?: AbortSignal;
+  /** When the policy's `deadlineMs` began, in epoch ms. @default when the first attempt failed */
+  readonly since?: () => number | undefined;
+  /** What to throw instead of the last error once the retries or the deadline are spent. */
+  readonly giveUp?: (error: unknown, retries: number) => unknown;
+}
+
 /**
- * Runs `attempt` until it succeeds, `shouldRetry` says no, the policy's retries are spent or
- * `signal` aborts; rethrows the last error. Waits `initialDelayMs` doubling up to `maxDelayMs`
- * between attempts, the CPU idle meanwhile (with `jitter`, 50-100 % of that, so many clients do
- * not retry in step). The one retry loop of core: publishes, `saveTo`'s folder, frame handling.
+ * Runs `attempt` until it succeeds, `shouldRetry` says no, the policy's retries or its
+ * `deadlineMs` are spent, or `signal` aborts; then rethrows the last error (or `giveUp`'s).
+ * Waits `initialDelayMs` doubling up to `maxDelayMs` between attempts, the CPU idle meanwhile.
+ * The one retry loop of core: publishes, `saveTo`'s folder, frame handling.
  */
 export async function withRetries<T>(
   attempt: (attemptNumber: number) => Promise<T> | T,
   policy: RetryPolicy,
-  { shouldRetry = () => true, jitter = false, signal }: { shouldRetry?: (error: unknown) => boolean; jitter?: boolean; signal?: AbortSignal } = {},
+  { shouldRetry = () => true, jitter = false, signal, since, giveUp = (error) => error }: RetryControl = {},
 ): Promise<T> {
+  let firstFailureAt: number | undefined;
   for (let retry = 0; ; retry++) {
     try {
       return await attempt(retry + 1);
     } catch (error) {
-      if (retry >= policy.retries || signal?.aborted || !shouldRetry(error)) throw error;
-      await sleep(retryDelayMs(policy, retry, jitter), signal);
+      if (signal?.aborted || !shouldRetry(error)) throw error;
+      firstFailureAt ??= Date.now();
+      const leftMs = (since?.() ?? firstFailureAt) + policy.deadlineMs - Date.now();
+      if (retry >= policy.retries || leftMs <= 0) throw giveUp(error, retry);
+      await sleep(Math.min(leftMs, retryDelayMs(policy, retry, jitter)), signal);
       if (signal?.aborted) throw error;
     }
   }

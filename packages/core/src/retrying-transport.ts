@@ -1,4 +1,4 @@
-import { retryDelayMs, retryPolicy, sleep } from "./backoff";
+import { retryPolicy, withRetries } from "./backoff";
 import { BrokerUnreachableError } from "./errors/broker-unreachable-error";
 import { StreamError } from "./errors/stream-error";
 import type { Transport } from "./transport";
@@ -78,23 +78,25 @@ export function createRetryingTransport(transport: Transport, options: RetryOpti
     specificationVersion: transport.specificationVersion,
     name: transport.name,
     capabilities: transport.capabilities,
-    async publish(channel, frame, publishOptions) {
-      const { signal } = publishOptions;
-      for (let retry = 0; ; retry++) {
-        try {
+    publish: (channel, frame, publishOptions) =>
+      withRetries(
+        async () => {
           await transport.publish(channel, frame, publishOptions);
           setOutage(undefined);
-          return;
-        } catch (error) {
-          if (signal?.aborted || !StreamError.isInstance(error) || !error.retryable) throw error;
-          setOutage(outageSince ?? Date.now());
-          const leftMs = (outageSince as number) + policy.deadlineMs - Date.now();
-          if (retry >= policy.retries || leftMs <= 0) throw giveUp(error, retry);
-          await sleep(Math.min(leftMs, retryDelayMs(policy, retry, true)), signal);
-          if (signal?.aborted) throw error;
-        }
-      }
-    },
+        },
+        policy,
+        {
+          shouldRetry: (error) => {
+            const retryable = StreamError.isInstance(error) && error.retryable;
+            if (retryable) setOutage(outageSince ?? Date.now());
+            return retryable;
+          },
+          jitter: true,
+          since: () => outageSince,
+          giveUp: (error, retry) => giveUp(error as StreamError, retry),
+          ...(publishOptions.signal ? { signal: publishOptions.signal } : {}),
+        },
+      ),
     subscribe: (channel, handler, subscribeOptions) => transport.subscribe(channel, handler, subscribeOptions),
     close: () => transport.close(),
     get state(): ConnectionState {
