@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { createStreamClient } from "./client";
 import { BrokerUnreachableError } from "./errors/broker-unreachable-error";
+import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { TransportError } from "./errors/transport-error";
 import { createRetryingTransport } from "./retrying-transport";
 import type { SendProgress } from "./sender";
@@ -120,6 +121,26 @@ describe("a send through an outage", () => {
     expect(result.sha256).toBe(createHash("sha256").update(data).digest("hex"));
     expect((await receiving)?.equals(data)).toBe(true);
     expect(seen).toEqual(["connected", "reconnecting", "connected"]);
+    await Promise.all([sender.close(), receiver.close()]);
+  });
+
+  test("the send's AbortSignal ends a send whose publishes are being retried, and the retries stop", async () => {
+    const broker = new MemoryBroker();
+    const inner = flaky(createMemoryTransport({ broker }));
+    const sender = createStreamClient({ transport: inner, retry: { initialDelayMs: 10, maxDelayMs: 20 } });
+    const receiver = createStreamClient({ transport: createMemoryTransport({ broker }) });
+    await receiver.receive("aborted").ready;
+    inner.down = true;
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    const started = Date.now();
+    const error = await sender.send(randomBytes(256 * 1024), { destination: "aborted", signal: controller.signal }).catch((caught: unknown) => caught);
+    expect(StreamAbortedError.isInstance(error)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const attempts = inner.attempts;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(inner.attempts).toBe(attempts); // nothing is retried after the send settled
     await Promise.all([sender.close(), receiver.close()]);
   });
 });

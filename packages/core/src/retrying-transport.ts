@@ -33,7 +33,7 @@ export interface RetryOptions {
 /** Whether publishes go through, or are being retried while the adapter reconnects. */
 export type ConnectionState = "connected" | "reconnecting";
 
-/** @internal What the client tells a send about its transport's connection (see `SendProgress.connection`). */
+/** What a retrying transport says of its connection; the client passes it to each send (`SendProgress.connection`). */
 export interface ConnectionWatch {
   readonly state: ConnectionState;
   /** Calls `listener` on each change of `state` until the returned function is called. */
