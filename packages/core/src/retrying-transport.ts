@@ -57,6 +57,8 @@ export function createRetryingTransport(transport: Transport, options: RetryOpti
   /** When the current outage began (its first retryable failure), or undefined while publishes go through. */
   let outageSince: number | undefined;
   const listeners = new Set<(state: ConnectionState) => void>();
+  /** Aborted by close(): no retry waits on a closed transport. */
+  const closing = new AbortController();
   const setOutage = (since: number | undefined): void => {
     const changed = (since === undefined) !== (outageSince === undefined);
     outageSince = since;
@@ -94,11 +96,14 @@ export function createRetryingTransport(transport: Transport, options: RetryOpti
           jitter: true,
           since: () => outageSince,
           giveUp: (error, retry) => giveUp(error as StreamError, retry),
-          ...(publishOptions.signal ? { signal: publishOptions.signal } : {}),
+          signal: publishOptions.signal ? AbortSignal.any([publishOptions.signal, closing.signal]) : closing.signal,
         },
       ),
     subscribe: (channel, handler, subscribeOptions) => transport.subscribe(channel, handler, subscribeOptions),
-    close: () => transport.close(),
+    close: () => {
+      closing.abort();
+      return transport.close();
+    },
     get state(): ConnectionState {
       return outageSince === undefined ? "connected" : "reconnecting";
     },

@@ -9,7 +9,7 @@ import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TransportError } from "./errors/transport-error";
 import { type FlowOptions, resolveFlow } from "./flow-options";
 import type { Inbox } from "./inbox";
-import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
+import { DATA_HEADER_BYTES, encodeFrame, isStreamId, readFrameType, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
 import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, readChunks, type StreamSource } from "./stream-source";
@@ -211,7 +211,9 @@ export async function sendStream(
       publishing.delete(frame);
       if (sequence !== undefined && !window.holds(frame) && !state.failure) recycle(frame);
     };
-    return transport.publish(destination, frame, { key: streamId, kind: "stream", signal: finished.signal }).finally(settled).then(
+    // The send's signal stops its publishes (and their retries), but not the Abort that tells the receiver.
+    const stoppable = signal !== undefined && readFrameType(frame) !== FrameType.Abort;
+    return transport.publish(destination, frame, { key: streamId, kind: "stream", ...(stoppable ? { signal } : {}) }).finally(settled).then(
       () => {
         if (!endToEnd && sequence !== undefined) {
           window.release(sequence);
@@ -283,8 +285,6 @@ export async function sendStream(
   };
   const unregister = inbox?.register(streamId, onControl);
   const unwatch = connection?.watch(report);
-  /** Aborted once the send settles: publishes still being retried stop waiting. */
-  const finished = new AbortController();
 
   const watchdog = setInterval(
     () => {
@@ -417,6 +417,5 @@ export async function sendStream(
     signal?.removeEventListener("abort", onAbort);
     unregister?.();
     unwatch?.();
-    finished.abort();
   }
 }
