@@ -2,7 +2,7 @@
 # Every test: unit, property and conformance tests of core (in-memory transport), publint and
 # attw for every package, typecheck, then the real brokers (installed and started by
 # tooling/brokers) for the adapters' conformance, end-to-end and reconnect tests, the samples,
-# the CLI's end-to-end tests and the quick benchmark. BROKERS=rabbitmq,mqtt limits the brokers.
+# the CLI's end-to-end tests and the quick benchmark, then the fault-injection suite. BROKERS=rabbitmq,mqtt limits the brokers.
 # Runs on Node 24 (scripts/node-env.sh installs it when the machine's Node is older); the unit and
 # in-memory conformance tests run once more on Node 22, the oldest Node the packages support.
 set -uo pipefail
@@ -26,6 +26,9 @@ step pnpm exec turbo run lint typecheck test --output-logs=full
 step env STREAM_NODE=22 bash -c 'source scripts/node-env.sh && echo "node $(node -v)" && pnpm exec turbo run test --force --output-logs=full'
 step pnpm run brokers:up
 step pnpm exec turbo run test:brokers --concurrency=1 --output-logs=full
+# Fault injection (packages/*/test/faults.test.ts): connections cut for 3 and 30 s, a sender
+# killed, 32 MiB per case; about 3.5 minutes for the four brokers.
+step pnpm exec turbo run test:faults --concurrency=1 --output-logs=full
 
 # One closing line for the whole run, summed over every vitest run above.
 passed=$(grep -aE '^\s*(\S+:)?\s*Tests\s' "$log" | grep -aoE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

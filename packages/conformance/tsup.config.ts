@@ -2,6 +2,11 @@ import { defineStreamConfig } from "@stream/tsup-config";
 
 export default [
   defineStreamConfig({ shims: true }),
-  // The end-to-end and takeover workers run as scripts of their own: ESM only, no types.
-  defineStreamConfig({ entry: { "e2e-worker": "src/e2e-worker.ts", "takeover-worker": "src/takeover-worker.ts" }, format: ["esm"], dts: false, clean: false }),
+  // The workers run as scripts of their own: ESM only, no types.
+  defineStreamConfig({
+    entry: { "e2e-worker": "src/e2e-worker.ts", "takeover-worker": "src/takeover-worker.ts", "fault-worker": "src/fault-worker.ts" },
+    format: ["esm"],
+    dts: false,
+    clean: false,
+  }),
 ];

@@ -1,3 +1,4 @@
+import type { ConnectionState } from "@stream/core";
 import { MultiBar, type SingleBar } from "cli-progress";
 import type { Redactor } from "./broker-url";
 import type { Failure } from "./describe-failure";
@@ -8,8 +9,11 @@ export type CliEvent = { readonly event: string } & Readonly<Record<string, unkn
 
 /** Progress of one transfer: fed byte counts, it draws a bar or emits `progress` events. */
 export interface Transfer {
-  /** The total bytes so far (not a delta). */
-  update(bytes: number): void;
+  /**
+   * The total bytes so far (not a delta), and (a send) whether its publishes are being retried
+   * while the broker connection is re-established: the bar then says "reconnecting…".
+   */
+  update(bytes: number, connection?: ConnectionState): void;
   /** Removes the bar; `line` (human mode) is printed in its place. */
   finish(line?: string): void;
 }
@@ -83,13 +87,17 @@ export function createOutput(options: {
         const meter = new RateMeter();
         let lastEventAt = 0;
         let lastBytes = -1;
+        let lastConnection: ConnectionState | undefined;
         return {
-          update(bytes) {
+          update(bytes, connection) {
             const rate = meter.sample(bytes);
             const now = Date.now();
-            if (bytes === lastBytes || (now - lastEventAt < PROGRESS_EVENT_INTERVAL_MS && bytes !== totalBytes)) return;
+            // A change of connection state is always worth an event; bytes at most every 250 ms.
+            const changed = connection !== lastConnection;
+            if (!changed && (bytes === lastBytes || (now - lastEventAt < PROGRESS_EVENT_INTERVAL_MS && bytes !== totalBytes))) return;
             lastEventAt = now;
             lastBytes = bytes;
+            lastConnection = connection;
             const eta = etaSeconds(bytes, totalBytes, rate);
             writeEvent({
               event: "progress",
@@ -98,6 +106,7 @@ export function createOutput(options: {
               ...(totalBytes === undefined ? {} : { totalBytes }),
               bytesPerSecond: Math.round(rate),
               ...(eta === undefined ? {} : { etaSeconds: Math.round(eta * 10) / 10 }),
+              ...(connection === undefined ? {} : { connection }),
             });
           },
           finish() {},
@@ -151,12 +160,12 @@ export function createOutput(options: {
         };
       }
       const meter = new RateMeter();
-      const payload = (bytes: number, rate: number) => ({
+      const payload = (bytes: number, rate: number, connection?: ConnectionState) => ({
         label: shorten(printable(redactor.redact(label))),
         transferred: formatBytes(bytes),
         total_h: totalBytes === undefined ? "?" : formatBytes(totalBytes),
-        rate: formatRate(rate),
-        eta_h: formatDuration(etaSeconds(bytes, totalBytes, rate)),
+        rate: connection === "reconnecting" ? "reconnecting…" : formatRate(rate),
+        eta_h: connection === "reconnecting" ? "?" : formatDuration(etaSeconds(bytes, totalBytes, rate)),
       });
       let finished = false;
       activeBars += 1;
@@ -167,8 +176,8 @@ export function createOutput(options: {
         totalBytes === undefined ? { format: "{label} | {transferred} | {rate}" } : {},
       );
       return {
-        update(bytes) {
-          bar.update(bytes, payload(bytes, meter.sample(bytes)));
+        update(bytes, connection) {
+          bar.update(bytes, payload(bytes, meter.sample(bytes), connection));
         },
         finish(text) {
           if (finished) return;

@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { createTcpProxy } from "@stream/conformance";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BROKERS, selectedBrokers } from "./brokers";
 import { freshDestination, parseEvents, randomFile, run, sha256File, start } from "./cli-process";
@@ -61,6 +62,44 @@ describe.runIf(enabled && rabbitmq)("stream through RabbitMQ: errors, names and 
         receiver.child.kill("SIGKILL");
       }
     } finally {
+      await rabbitmq?.cleanUp(destination);
+    }
+  });
+
+  it("a send whose connection is cut for 3 s mid-transfer reports reconnecting in its --json progress, then completes", async () => {
+    const destination = freshDestination("cut");
+    const out = await mkdtemp(join(dir, "cut-"));
+    const file = join(dir, "cut.bin");
+    const sizeBytes = 32 * 1024 * 1024;
+    const sha256 = await randomFile(file, sizeBytes);
+    const broker = new URL(url);
+    const proxy = await createTcpProxy({ targetPort: Number(broker.port || 5672), targetHost: broker.hostname });
+    const through = new URL(url);
+    through.port = String(proxy.port);
+    const receiver = start(["receive", "--broker", url, "--dest", destination, "--out", out, "--once", "--json"]);
+    try {
+      await receiver.waitForEvent("listening");
+      const sender = start(["send", file, "--broker", through.toString(), "--dest", destination, "--chunk-bytes", "256KiB", "--window", "16", "--json"]);
+      let cut: Promise<void> | undefined;
+      let stdout = "";
+      sender.child.stdout?.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString("utf8");
+        const half = parseEvents(stdout).some((event) => event.event === "progress" && Number(event.bytes) >= sizeBytes / 2);
+        if (half) cut ??= proxy.cutFor(3000);
+      });
+      const sent = await sender.finished;
+      expect(cut).toBeDefined();
+      await cut;
+      expect(sent.code, sent.stderr).toBe(0);
+      const progress = parseEvents(sent.stdout).filter((event) => event.event === "progress");
+      expect(progress.map((event) => event.connection)).toContain("reconnecting");
+      expect(progress.at(-1)).toMatchObject({ connection: "connected" });
+      expect(parseEvents(sent.stdout).at(-1)).toMatchObject({ event: "done", sha256 });
+      expect((await receiver.finished).code).toBe(0);
+      expect(await sha256File(join(out, "cut.bin"))).toBe(sha256);
+    } finally {
+      receiver.child.kill("SIGKILL");
+      await proxy.close();
       await rabbitmq?.cleanUp(destination);
     }
   });

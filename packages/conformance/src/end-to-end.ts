@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestApi } from "./conformance-suite";
+import { hashFile, writeRandomFile } from "./files";
 
 /** What one end of an end-to-end run reports. */
 export interface EndToEndSide {
@@ -43,20 +43,6 @@ export interface EndToEndOptions extends Pick<TestApi, "test"> {
 }
 
 const workerPath = (): string => fileURLToPath(new URL("./e2e-worker.mjs", import.meta.url));
-
-/** @internal Writes `sizeBytes` random bytes to `path`; resolves with their SHA-256, hex. */
-export async function writeRandomFile(path: string, sizeBytes: number): Promise<string> {
-  const hash = createHash("sha256");
-  const out = createWriteStream(path);
-  for (let written = 0; written < sizeBytes; ) {
-    const piece = randomBytes(Math.min(1024 * 1024, sizeBytes - written));
-    hash.update(piece);
-    written += piece.byteLength;
-    if (!out.write(piece)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
-  }
-  await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
-  return hash.digest("hex");
-}
 
 /** Runs the worker script in a process of its own; resolves with its last JSON line. */
 /** @internal */
@@ -127,11 +113,4 @@ export function runEndToEndTest(options: EndToEndOptions): void {
     },
     options.timeoutMs ?? 600_000,
   );
-}
-
-/** @internal The SHA-256 of the file at `path`, hex. */
-export async function hashFile(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const piece of createReadStream(path, { highWaterMark: 1024 * 1024 })) hash.update(piece as Buffer);
-  return hash.digest("hex");
 }

@@ -9,3 +9,4 @@ export { runConformanceSuite, type ConformanceGroup, type ConformanceOptions, ty
 export { runEndToEndTest, type EndToEndOptions, type EndToEndReport, type EndToEndSide } from "./end-to-end";
 export { runTakeoverTest, type TakeoverOptions, type TakeoverReport } from "./takeover";
 export { createTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy";
+export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions } from "./fault-harness";

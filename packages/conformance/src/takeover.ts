@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestApi } from "./conformance-suite";
-import { hashFile, runWorker, writeRandomFile } from "./end-to-end";
+import { runWorker } from "./end-to-end";
+import { hashFile, writeRandomFile } from "./files";
 
 /** What {@link runTakeoverTest} measured. */
 export interface TakeoverReport {

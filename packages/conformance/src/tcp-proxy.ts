@@ -8,6 +8,14 @@ export interface TcpProxy {
   readonly connectionCount: number;
   /** Destroys every open connection on both sides, as a network failure would. New ones are accepted. */
   dropConnections(): void;
+  /**
+   * An outage of `durationMs`: drops every open connection, then for that long closes each new
+   * one as soon as it arrives (the client's reconnects fail), then accepts again. Resolves when
+   * the outage is over.
+   */
+  cutFor(durationMs: number): Promise<void>;
+  /** Whether the proxy is in an outage (see {@link TcpProxy.cutFor}). */
+  readonly refusing: boolean;
   /** Stops accepting and drops what is open. */
   close(): Promise<void>;
 }
@@ -24,7 +32,12 @@ export interface TcpProxyOptions {
 /** Starts a TCP proxy on 127.0.0.1 that forwards to the broker. */
 export async function createTcpProxy(options: TcpProxyOptions): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  let refusing = false;
   const server = createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(options.targetPort, options.targetHost ?? "127.0.0.1");
     for (const socket of [client, upstream]) {
       sockets.add(socket);
@@ -53,6 +66,15 @@ export async function createTcpProxy(options: TcpProxyOptions): Promise<TcpProxy
       return sockets.size / 2;
     },
     dropConnections,
+    get refusing() {
+      return refusing;
+    },
+    async cutFor(durationMs) {
+      refusing = true;
+      dropConnections();
+      await new Promise((resolve) => setTimeout(resolve, durationMs));
+      refusing = false;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         dropConnections();

@@ -16,7 +16,9 @@ export interface StreamClientOptions {
   readonly closeTransport?: boolean;
   /**
    * Retrying of publishes that fail with a retryable error (a connection being re-established),
-   * or `false` to fail at once. @default { retries: 5, initialDelayMs: 100, maxDelayMs: 5000 }
+   * or `false` to fail at once. Publishes are retried until the outage has lasted `deadlineMs`,
+   * then fail with `BrokerUnreachableError`; see {@link RetryOptions.deadlineMs} for why minutes.
+   * @default { deadlineMs: 300000, initialDelayMs: 100, maxDelayMs: 5000 } (no cap on the count)
    */
   readonly retry?: RetryOptions | false;
 }
@@ -48,7 +50,8 @@ export interface StreamClient {
 export function createStreamClient(options: StreamClientOptions): StreamClient {
   const { closeTransport = true, retry = {} } = options;
   assertTransport(options.transport);
-  const transport = retry === false ? options.transport : createRetryingTransport(options.transport, retry);
+  const retrying = retry === false ? undefined : createRetryingTransport(options.transport, retry);
+  const transport: Transport = retrying ?? options.transport;
   const inboxes = new Map<string, Promise<Inbox>>();
   const receivers = new Set<StreamReceiver>();
   const openInbox = (destination: string): Promise<Inbox> => {
@@ -62,7 +65,8 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
   };
   return {
     transport,
-    send: (source, options) => sendStream(transport, () => openInbox(options.destination), source, options),
+    send: (source, options) =>
+      sendStream(transport, () => openInbox(options.destination), source, options, retrying),
     receive(destination, options) {
       const receiver = new StreamReceiver(transport, destination, options);
       receivers.add(receiver);

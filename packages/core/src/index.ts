@@ -22,7 +22,7 @@ export {
   type Transport,
   type TransportCapabilities,
 } from "./transport";
-export { createRetryingTransport, type RetryOptions } from "./retrying-transport";
+export { createRetryingTransport, type ConnectionState, type ConnectionWatch, type RetryOptions } from "./retrying-transport";
 export * from "./errors/index";
 export {
   AbortCode,

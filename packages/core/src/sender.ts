@@ -9,10 +9,11 @@ import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TransportError } from "./errors/transport-error";
 import { type FlowOptions, resolveFlow } from "./flow-options";
 import type { Inbox } from "./inbox";
-import { DATA_HEADER_BYTES, encodeFrame, isStreamId, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
+import { DATA_HEADER_BYTES, encodeFrame, isStreamId, readFrameType, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
 import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, isRereadable, readChunks, type StreamSource } from "./stream-source";
+import type { ConnectionState, ConnectionWatch } from "./retrying-transport";
 import type { Transport } from "./transport";
 
 /**
@@ -33,6 +34,12 @@ export interface SendProgress {
   readonly bytesAcknowledged: number;
   /** Total bytes, when known. */
   readonly sizeBytes?: number;
+  /**
+   * `"reconnecting"` while publishes fail and are being retried (the adapter re-establishes its
+   * connection; see `StreamClientOptions.retry`), `"connected"` otherwise. Progress is reported
+   * on each change.
+   */
+  readonly connection: ConnectionState;
 }
 
 /** Options of {@link StreamClient.send}. */
@@ -121,6 +128,7 @@ export async function sendStream(
   openInbox: () => Promise<Inbox>,
   source: StreamSource,
   options: SendOptions,
+  connection?: ConnectionWatch,
 ): Promise<SendResult> {
   const { destination, signal } = options;
   if (!CHANNEL.test(destination)) {
@@ -232,7 +240,9 @@ export async function sendStream(
       publishing.delete(frame);
       if (sequence !== undefined && !window.holds(frame) && !state.failure) recycle(frame);
     };
-    return transport.publish(destination, frame, { key: streamId, kind: "stream" }).finally(settled).then(
+    // The send's signal stops its publishes (and their retries), but not the Abort that tells the receiver.
+    const stoppable = signal !== undefined && readFrameType(frame) !== FrameType.Abort;
+    return transport.publish(destination, frame, { key: streamId, kind: "stream", ...(stoppable ? { signal } : {}) }).finally(settled).then(
       () => {
         if (!endToEnd && sequence !== undefined) {
           window.release(sequence);
@@ -254,6 +264,7 @@ export async function sendStream(
       bytesSent: state.bytesSent,
       bytesAcknowledged: state.bytesAcknowledged,
       ...(sizeBytes === undefined ? {} : { sizeBytes }),
+      connection: connection?.state ?? "connected",
     });
   const resendFrom = (sequence: number): void => {
     for (const frame of window.framesFrom(sequence)) void publish(frame);
@@ -339,10 +350,14 @@ export async function sendStream(
     );
   };
   const unregister = inbox?.register(streamId, onControl);
+  const unwatch = connection?.watch(report);
 
   const watchdog = setInterval(
     () => {
       const at = Date.now();
+      // Our own publishes are being retried (see StreamClientOptions.retry, which bounds it): the
+      // receiver's silence is expected, and resending would only queue more behind the retries.
+      if (connection?.state === "reconnecting") return void (state.lastHeardAt = state.lastProgressAt = at);
       if (endToEnd && at - state.lastHeardAt > idleTimeoutMs) {
         // Withdrawn: on a broker that keeps frames, the Abort waits behind them, and (the End
         // being held until a receiver answers) a receiver that starts later meets the Abort
@@ -538,5 +553,6 @@ export async function sendStream(
     clearInterval(watchdog);
     signal?.removeEventListener("abort", onAbort);
     unregister?.();
+    unwatch?.();
   }
 }

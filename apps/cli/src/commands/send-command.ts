@@ -83,7 +83,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       onProgress(progress) {
         if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
-        view.update(progress.bytesAcknowledged);
+        view.update(progress.bytesAcknowledged, progress.connection);
       },
     });
     const seconds = (performance.now() - startedAt) / 1000;

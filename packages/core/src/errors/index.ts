@@ -5,5 +5,6 @@ export { StreamAbortedError } from "./stream-aborted-error";
 export { StreamRefusedError } from "./stream-refused-error";
 export { StreamTimeoutError } from "./stream-timeout-error";
 export { TransportError } from "./transport-error";
+export { BrokerUnreachableError } from "./broker-unreachable-error";
 export { UnsafePathError } from "./unsafe-path-error";
 export { TargetFolderError, type TargetFolderErrorOptions } from "./target-folder-error";

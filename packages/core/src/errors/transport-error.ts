@@ -7,8 +7,9 @@ const symbol = Symbol.for(marker);
 export class TransportError extends StreamError {
   private readonly [symbol] = true;
 
-  constructor(options: StreamErrorOptions) {
-    super("STREAM_TRANSPORT", { retryable: true, ...options });
+  /** @param code for subclasses only (`BrokerUnreachableError`). @default "STREAM_TRANSPORT" */
+  constructor(options: StreamErrorOptions, code = "STREAM_TRANSPORT") {
+    super(code, { retryable: true, ...options });
     this.name = "TransportError";
   }
 

@@ -25,6 +25,11 @@ function fail(message: string, cause?: unknown): never {
   throw new ProtocolError({ message: `[stream] [protocol] ${message}`, cause });
 }
 
+/** The type byte of an encoded frame (a {@link FrameType} value), read without decoding it. */
+export function readFrameType(bytes: Uint8Array): number | undefined {
+  return bytes[3];
+}
+
 /** Whether `id` is a lower-case UUID, the only stream id form the protocol carries. */
 export function isStreamId(id: unknown): id is string {
   return typeof id === "string" && UUID.test(id);

@@ -1,0 +1,12 @@
+import { fileURLToPath } from "node:url";
+import { runFaultTests } from "@stream/conformance";
+import { test } from "vitest";
+
+// Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed: `pnpm test:faults`.
+runFaultTests({
+  test,
+  name: "activemq",
+  transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
+  brokerPort: Number(new URL(process.env.STREAM_ACTIVEMQ_URL ?? "stomp://127.0.0.1:61613").port || 61613),
+  onReport: (report) => console.log(`[activemq faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+});

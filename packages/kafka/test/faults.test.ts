@@ -1,0 +1,12 @@
+import { fileURLToPath } from "node:url";
+import { runFaultTests } from "@stream/conformance";
+import { test } from "vitest";
+
+// Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed: `pnpm test:faults`.
+runFaultTests({
+  test,
+  name: "kafka",
+  transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
+  brokerPort: Number((process.env.STREAM_KAFKA_BROKERS ?? "127.0.0.1:9092").split(",")[0]?.split(":")[1] ?? 9092),
+  onReport: (report) => console.log(`[kafka faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+});

@@ -1,0 +1,15 @@
+import { fileURLToPath } from "node:url";
+import { runFaultTests } from "@stream/conformance";
+import { afterAll, test } from "vitest";
+import { deleteQueuesStartingWith } from "./helpers";
+
+// Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed: `pnpm test:faults`.
+runFaultTests({
+  test,
+  name: "rabbitmq",
+  transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
+  brokerPort: Number(new URL(process.env.STREAM_RABBITMQ_URL ?? "amqp://127.0.0.1:5672").port || 5672),
+  onReport: (report) => console.log(`[rabbitmq faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+});
+
+afterAll(() => deleteQueuesStartingWith("faults.rabbitmq."));

@@ -1,0 +1,3 @@
+import { defineFaultTestConfig } from "@stream/vitest-config";
+
+export default defineFaultTestConfig();
