@@ -9,6 +9,7 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
+import { assertChannelName } from "@stream/core/adapter-kit";
 import stompit from "stompit";
 import { toTransportError } from "./activemq-errors";
 import type {
@@ -19,7 +20,6 @@ import type {
 } from "./activemq-transport-options";
 
 const DEFAULT_URL = "stomp://127.0.0.1:61613";
-const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 /** How long `close()` waits for a running handler so its frame can be acknowledged. */
 const HANDLER_GRACE_MS = 1_000;
 /** How long `close()` waits for the broker's DISCONNECT receipt before cutting the socket. */
@@ -416,11 +416,10 @@ class ActivemqTransport implements Transport {
       return new TransportError({ message: "[stream] [activemq] the transport is closed; create a new one.", retryable: false });
     }
     if (this.failure) return this.failure;
-    if (!CHANNEL_NAME.test(channel)) {
-      return new TransportError({
-        message: `[stream] [activemq] invalid channel name ${JSON.stringify(channel)}; use 1 to 200 of [A-Za-z0-9._-].`,
-        retryable: false,
-      });
+    try {
+      assertChannelName(channel, this.name);
+    } catch (error) {
+      return error as TransportError;
     }
     return undefined;
   }

@@ -9,6 +9,7 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
+import { assertChannelName } from "@stream/core/adapter-kit";
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
 import { toTransportError } from "./mqtt-transport-error";
 import type { MqttTransportOptions } from "./mqtt-transport-options";
@@ -18,7 +19,6 @@ const MiB = 1024 * 1024;
 const MQTT_MAX_PACKET_BYTES = 268_435_455;
 /** Room for the PUBLISH packet around the payload: fixed header, topic, packet id, properties. */
 const PUBLISH_OVERHEAD_BYTES = 1024;
-const CHANNEL = /^[A-Za-z0-9._-]{1,200}$/;
 /** PUBACK reason code for a frame the handler refused (MQTT 5 "Unspecified error"). */
 const REFUSED = 0x80;
 /**
@@ -259,10 +259,7 @@ class MqttTransport implements Transport {
   }
 
   private topicOf(channel: string): string {
-    if (!CHANNEL.test(channel)) {
-      throw new TypeError(`[stream] [mqtt] channel ${JSON.stringify(channel)} must be 1-200 characters of [A-Za-z0-9._-]`);
-    }
-    return this.options.topicPrefix + channel;
+    return this.options.topicPrefix + assertChannelName(channel, this.name);
   }
 
   private closedError(): TransportError {

@@ -8,6 +8,7 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
+import { assertChannelName } from "@stream/core/adapter-kit";
 import type { RabbitmqChannel, RabbitmqConnection } from "./rabbitmq-connection";
 import { toTransportError, transportError } from "./rabbitmq-errors";
 import { type PublishJob, type Publisher, Session } from "./rabbitmq-session";
@@ -15,7 +16,6 @@ import { RabbitmqSubscription, type SubscriptionHost } from "./rabbitmq-subscrip
 import type { RabbitmqTransportOptions } from "./rabbitmq-transport-options";
 
 const DEFAULT_URL = "amqp://127.0.0.1:5672";
-const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 /** How long `close()` waits for frames the broker has not confirmed yet. */
 const CLOSE_CONFIRM_WAIT_MS = 5_000;
 
@@ -97,20 +97,20 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
 
   // --- publish -------------------------------------------------------------------------------
 
-  publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
-    const invalid = this.#checkChannel(channel) ?? this.#checkOpen();
-    if (invalid) return Promise.reject(invalid);
+  // async: a bad name rejects. Nothing is awaited before the frame joins the queue, so call order holds.
+  async publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
+    assertChannelName(channel, this.name);
+    const invalid = this.#checkOpen();
+    if (invalid) throw invalid;
     if (frame.byteLength > this.capabilities.maxFrameBytes) {
-      return Promise.reject(
-        transportError(
-          `a frame of ${frame.byteLength} bytes is larger than maxFrameBytes (${this.capabilities.maxFrameBytes}); use a smaller chunk size or raise maxFrameBytes with the broker's max_message_size`,
-          false,
-        ),
+      throw transportError(
+        `a frame of ${frame.byteLength} bytes is larger than maxFrameBytes (${this.capabilities.maxFrameBytes}); use a smaller chunk size or raise maxFrameBytes with the broker's max_message_size`,
+        false,
       );
     }
     const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) throw signal.reason;
+    return await new Promise<void>((resolve, reject) => {
       const onAbort = () => job.reject(signal?.reason);
       const job: PublishJob = {
         channel,
@@ -299,7 +299,8 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
   // --- subscribe -----------------------------------------------------------------------------
 
   async subscribe(channel: string, handler: FrameHandler, options: SubscribeOptions): Promise<Subscription> {
-    const invalid = this.#checkChannel(channel) ?? this.#checkOpen();
+    assertChannelName(channel, this.name);
+    const invalid = this.#checkOpen();
     if (invalid) throw invalid;
     const { signal } = options;
     signal?.throwIfAborted();
@@ -521,14 +522,6 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
     if (this.#state === "closed") return transportError("the transport is closed; create a new one", false);
     if (this.#state === "failed") return this.#failure;
     return undefined;
-  }
-
-  #checkChannel(channel: string): Error | undefined {
-    if (CHANNEL_NAME.test(channel)) return undefined;
-    return transportError(
-      `channel name ${JSON.stringify(channel)} is not 1 to 200 characters of [A-Za-z0-9._-]; use such a name`,
-      false,
-    );
   }
 
   // --- close ---------------------------------------------------------------------------------
