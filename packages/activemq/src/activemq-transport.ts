@@ -9,7 +9,7 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
-import { assertChannelName } from "@stream/core/adapter-kit";
+import { FrameQueue, assertChannelName } from "@stream/core/adapter-kit";
 import stompit from "stompit";
 import { toTransportError } from "./activemq-errors";
 import type {
@@ -160,8 +160,12 @@ class ActivemqSubscription implements Subscription {
   /** Bumped whenever the broker-side consumer is replaced; older deliveries are never acknowledged. */
   private epoch = 0;
   private consumer: { readonly connection: Connection; readonly stomp: ActivemqStompSubscription } | undefined;
-  private readonly queue: Delivery[] = [];
-  private running: Promise<void> | undefined;
+  /** Hands frames to the handler one at a time, acknowledging each when it resolves. */
+  private readonly queue = new FrameQueue<Delivery>({
+    handle: (delivery) => this.handler(delivery.body),
+    onSettled: (delivery, handled) => this.settle(delivery, handled),
+    isStale: (delivery) => delivery.epoch !== this.epoch,
+  });
   private resubscribeTimer: NodeJS.Timeout | undefined;
   private readonly live: Promise<void>;
   private markLive!: () => void;
@@ -222,7 +226,7 @@ class ActivemqSubscription implements Subscription {
     if (this.consumer?.connection !== connection) return;
     this.consumer = undefined;
     this.epoch++;
-    this.queue.length = 0;
+    this.queue.clear();
   }
 
   async close(): Promise<void> {
@@ -230,9 +234,9 @@ class ActivemqSubscription implements Subscription {
     this.closed = true;
     clearTimeout(this.resubscribeTimer);
     this.transport.forget(this);
-    this.queue.length = 0;
+    this.queue.clear();
     // Let a running handler finish so its frame is acknowledged rather than delivered again.
-    if (this.running) await Promise.race([this.running, delay(HANDLER_GRACE_MS)]);
+    await Promise.race([this.queue.idle(), delay(HANDLER_GRACE_MS)]);
     this.dropConsumer();
     this.failLive(new TransportError({ message: "[stream] [activemq] the subscription was closed before it was live; subscribe again.", retryable: false }));
   }
@@ -240,7 +244,7 @@ class ActivemqSubscription implements Subscription {
   /** Ends the current broker-side consumer: UNSUBSCRIBE returns its unacknowledged messages. */
   private dropConsumer(): void {
     this.epoch++;
-    this.queue.length = 0;
+    this.queue.clear();
     const consumer = this.consumer;
     this.consumer = undefined;
     if (consumer?.connection.alive) consumer.stomp.unsubscribe();
@@ -252,33 +256,16 @@ class ActivemqSubscription implements Subscription {
     message.once("end", () => {
       if (epoch !== this.epoch || this.closed) return; // Requeued by the broker when the consumer ends.
       this.queue.push({ epoch, connection, message, body: body() });
-      this.running ??= this.drain().finally(() => {
-        this.running = undefined;
-      });
     });
   }
 
-  /** Hands queued frames to the handler one at a time, acknowledging each when it resolves. */
-  private async drain(): Promise<void> {
-    for (let delivery = this.queue.shift(); delivery !== undefined; delivery = this.queue.shift()) {
-      if (delivery.epoch !== this.epoch) continue;
-      let failed = false;
-      try {
-        await this.handler(delivery.body);
-      } catch {
-        failed = true;
-      }
-      // Acknowledge only on the consumer that received it: an ACK for an unknown message makes
-      // ActiveMQ send an ERROR frame, which ends the connection.
-      if (delivery.epoch !== this.epoch || !delivery.connection.alive) continue;
-      if (!failed || this.kind === "inbox") {
-        // A topic keeps nothing to redeliver, so a rejected inbox frame is dropped.
-        delivery.connection.client.ack(delivery.message);
-      } else {
-        this.redeliver(delivery.connection);
-        return;
-      }
-    }
+  private settle(delivery: Delivery, handled: boolean): void {
+    // Acknowledge only on the consumer that received it: an ACK for an unknown message makes
+    // ActiveMQ send an ERROR frame, which ends the connection.
+    if (delivery.epoch !== this.epoch || !delivery.connection.alive) return;
+    // A topic keeps nothing to redeliver, so a rejected inbox frame is dropped.
+    if (handled || this.kind === "inbox") delivery.connection.client.ack(delivery.message);
+    else this.redeliver(delivery.connection);
   }
 
   /**

@@ -9,7 +9,7 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
-import { assertChannelName } from "@stream/core/adapter-kit";
+import { FrameQueue, assertChannelName } from "@stream/core/adapter-kit";
 import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
 import { toTransportError } from "./mqtt-transport-error";
 import type { MqttTransportOptions } from "./mqtt-transport-options";
@@ -151,37 +151,16 @@ class Delivery {
 
 /** One `subscribe()` call: its handler, fed one frame at a time in broker order. */
 class LocalSubscriber {
-  private readonly queue: Delivery[] = [];
-  private running = false;
+  private readonly queue: FrameQueue<Delivery>;
   closed = false;
 
-  constructor(private readonly handler: FrameHandler) {}
-
-  enqueue(delivery: Delivery): void {
-    if (this.closed) {
-      delivery.settle(true);
-      return;
-    }
-    this.queue.push(delivery);
-    if (!this.running) void this.drain();
+  constructor(handler: FrameHandler) {
+    this.queue = new FrameQueue({ handle: (delivery) => handler(delivery.payload), onSettled: (delivery, handled) => delivery.settle(handled) });
   }
 
-  private async drain(): Promise<void> {
-    this.running = true;
-    for (let delivery = this.queue.shift(); delivery; delivery = this.queue.shift()) {
-      if (this.closed) {
-        delivery.settle(true);
-        continue;
-      }
-      let handled = true;
-      try {
-        await this.handler(delivery.payload);
-      } catch {
-        handled = false;
-      }
-      delivery.settle(handled);
-    }
-    this.running = false;
+  enqueue(delivery: Delivery): void {
+    if (this.closed) delivery.settle(true);
+    else this.queue.push(delivery);
   }
 
   /**
@@ -190,7 +169,7 @@ class LocalSubscriber {
    */
   stop(): void {
     this.closed = true;
-    for (const delivery of this.queue.splice(0)) delivery.settle(true);
+    for (const delivery of this.queue.clear()) delivery.settle(true);
   }
 }
 
