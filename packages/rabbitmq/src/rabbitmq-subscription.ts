@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { ChannelKind, FrameHandler, Subscription, TransportError } from "@stream/core";
 import { FrameQueue } from "@stream/core/adapter-kit";
-import type { RabbitmqChannel, RabbitmqMessage } from "./rabbitmq-connection";
+import type { RabbitmqChannel, RabbitmqMessage } from "./rabbitmq-client";
 import { toTransportError } from "./rabbitmq-errors";
-import type { Session } from "./rabbitmq-session";
+import type { Session } from "./rabbitmq-connection";
 
 /** What a subscription needs from its transport. */
 export interface SubscriptionHost {
