@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { MAX_DESTINATION_CHARS, isDestinationName } from "@stream/core";
 import { UsageError } from "./cli-errors";
 
 const SIZE_UNITS: Readonly<Record<string, number>> = {
@@ -49,14 +50,15 @@ export function parseSeconds(text: string, option: string): number {
   return Math.round(value * 1000);
 }
 
-/** Names of `--dest`: what core accepts as a channel. */
-const DESTINATION = /^[A-Za-z0-9._-]{1,180}$/;
-
 /** Checks `--dest` before connecting, with a message that says what is allowed. */
 export function checkDestination(destination: string | undefined): string {
   if (destination === undefined) throw new UsageError("--dest <name> is required", "name the queue / topic, e.g. --dest files");
-  if (!DESTINATION.test(destination)) {
-    throw new UsageError(`--dest "${destination}" is not a valid destination name`, "use 1-180 characters of A-Z a-z 0-9 . _ -");
+  // What core accepts as a destination (`send` would refuse anything else, after connecting).
+  if (!isDestinationName(destination)) {
+    throw new UsageError(
+      `--dest "${destination}" is not a valid destination name`,
+      `use 1-${MAX_DESTINATION_CHARS} characters of A-Z a-z 0-9 . _ -`,
+    );
   }
   return destination;
 }

@@ -114,7 +114,8 @@ export interface ActivemqTransportOptions {
    */
   readonly reconnect?: boolean;
   /**
-   * First wait before reconnecting, in milliseconds; doubles after each failed attempt.
+   * First wait before reconnecting, in milliseconds; doubles after each failed attempt, each wait
+   * 50-100 % of that (core's backoff, with jitter).
    * @default 100
    */
   readonly reconnectInitialDelayMs?: number;

@@ -57,7 +57,7 @@ describe("createActivemqTransport (no broker needed)", () => {
     const transport = createActivemqTransport({ url: "stomp://127.0.0.1:1" });
     const error = await transport.publish("files/../x", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);
     expect(TransportError.isInstance(error) && !error.retryable).toBe(true);
-    await expect(transport.subscribe("a b", () => {}, { kind: "stream" })).rejects.toThrow(/invalid channel name/);
+    await expect(transport.subscribe("a b", () => {}, { kind: "stream" })).rejects.toThrow(/^\[stream\] \[activemq\] channel name "a b" is invalid/);
     expect(() => createActivemqTransport({ prefetchCount: 0 })).toThrow(RangeError);
     await transport.close();
     const closed = await transport.publish("files", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);

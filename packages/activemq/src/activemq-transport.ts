@@ -9,23 +9,10 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
-import stompit from "stompit";
-import { toTransportError } from "./activemq-errors";
-import type {
-  ActivemqStompClient,
-  ActivemqStompMessage,
-  ActivemqStompSubscription,
-  ActivemqTransportOptions,
-} from "./activemq-transport-options";
-
-const DEFAULT_URL = "stomp://127.0.0.1:61613";
-const CHANNEL_NAME = /^[A-Za-z0-9._-]{1,200}$/;
-/** How long `close()` waits for a running handler so its frame can be acknowledged. */
-const HANDLER_GRACE_MS = 1_000;
-/** How long `close()` waits for the broker's DISCONNECT receipt before cutting the socket. */
-const DISCONNECT_TIMEOUT_MS = 5_000;
-
-let nextSubscriptionId = 1;
+import { ConnectionSupervisor, assertChannelName } from "@stream/core/adapter-kit";
+import { type Connection, type ConnectionSettings, activemqConnectionOptions } from "./activemq-connection";
+import { ActivemqSubscription, type SubscriptionHost } from "./activemq-subscription";
+import type { ActivemqTransportOptions } from "./activemq-transport-options";
 
 /**
  * Creates a {@link Transport} that moves frames through ActiveMQ (Classic 5.x) over STOMP, with
@@ -38,8 +25,9 @@ let nextSubscriptionId = 1;
  *   kept for absent subscribers.
  * - Subscriptions use `client-individual` acks and a bounded `activemq.prefetchSize`; a frame is
  *   acknowledged once its handler resolves.
- * - A dropped connection is re-established with backoff and its subscriptions re-subscribed;
- *   publishes during the outage reject with a retryable `TransportError`.
+ * - A dropped connection is re-established with backoff and its subscriptions re-subscribed
+ *   (core's `ConnectionSupervisor`); publishes during the outage reject with a retryable
+ *   `TransportError`.
  *
  * Creating connects nothing: the first publish or subscribe opens the connection.
  *
@@ -58,264 +46,26 @@ export function createActivemqTransport(options: ActivemqTransportOptions = {}):
   return new ActivemqTransport(options);
 }
 
-interface ResolvedSettings {
+interface ResolvedSettings extends ConnectionSettings {
   readonly persistent: boolean;
   readonly prefetchCount: number;
   readonly maxFrameBytes: number;
-  readonly reconnect: boolean;
-  readonly reconnectInitialDelayMs: number;
-  readonly reconnectMaxDelayMs: number;
   readonly redeliveryDelayMs: number;
-  readonly connectTimeoutMs: number;
-  readonly heartbeatMs: number;
-}
-
-/** One STOMP connection and the publishes waiting for its receipts. */
-class Connection {
-  alive = true;
-  /** Rejecters of everything waiting on a receipt from this connection. */
-  readonly waiting = new Set<(error: TransportError) => void>();
-  private readonly onError = (error?: Error): void => this.lost(error ?? new Error("the STOMP client failed"));
-  private readonly onEnd = (): void => this.lost(new Error("the broker closed the connection"));
-
-  constructor(
-    readonly client: ActivemqStompClient,
-    /** Whether the transport created this client and so disconnects it. */
-    readonly owned: boolean,
-    private readonly onLost: (connection: Connection, error: Error) => void,
-  ) {
-    client.on("error", this.onError);
-    client.on("end", this.onEnd);
-  }
-
-  private lost(error: Error): void {
-    if (this.alive) this.onLost(this, error);
-  }
-
-  /** Stops listening to the client; what still waits on it fails with `error`. */
-  retire(error: TransportError): void {
-    if (!this.alive) return;
-    this.alive = false;
-    this.client.removeListener("error", this.onError);
-    this.client.removeListener("end", this.onEnd);
-    // An owned client may still emit a late error (a write after the socket died); without a
-    // listener Node would throw it.
-    if (this.owned) this.client.on("error", ignore);
-    for (const reject of this.waiting) reject(error);
-    this.waiting.clear();
-  }
-
-  /** Sends a frame and resolves on the broker's RECEIPT for it. */
-  sendWithReceipt(
-    command: "SEND" | "SUBSCRIBE",
-    headers: Record<string, string | number>,
-    body: Buffer | undefined,
-    signal?: AbortSignal,
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let flushed = false;
-      let aborted = false;
-      const settle = (error?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.waiting.delete(fail);
-        signal?.removeEventListener("abort", onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      // Once publish settles core may reuse the frame's buffer, so an abort waits until the body
-      // has been handed to the socket (a dead connection discards what it had not sent).
-      const fail = (error: TransportError): void => settle(error);
-      const onAbort = (): void => {
-        aborted = true;
-        if (flushed) settle(signal?.reason);
-      };
-      if (signal?.aborted) return settle(signal.reason);
-      this.waiting.add(fail);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const options = { onReceipt: () => settle() };
-      const out = command === "SEND" ? this.client.send(headers, options) : this.client.sendFrame(command, headers, options);
-      // A write error also destroys the client, which retires this connection.
-      out.on("error", (error: Error) => settle(toTransportError(`writing a ${command} frame failed`, error)));
-      out.end(body, () => {
-        flushed = true;
-        if (aborted) settle(signal?.reason);
-      });
-    });
-  }
-}
-
-/** A frame read off the wire, waiting for its handler. */
-interface Delivery {
-  readonly epoch: number;
-  readonly connection: Connection;
-  readonly message: ActivemqStompMessage;
-  readonly body: Buffer;
-}
-
-/** One subscription, which survives reconnects by subscribing again on each new connection. */
-class ActivemqSubscription implements Subscription {
-  closed = false;
-  /** Bumped whenever the broker-side consumer is replaced; older deliveries are never acknowledged. */
-  private epoch = 0;
-  private consumer: { readonly connection: Connection; readonly stomp: ActivemqStompSubscription } | undefined;
-  private readonly queue: Delivery[] = [];
-  private running: Promise<void> | undefined;
-  private resubscribeTimer: NodeJS.Timeout | undefined;
-  private readonly live: Promise<void>;
-  private markLive!: () => void;
-  private failLive!: (error: unknown) => void;
-  private isLive = false;
-
-  constructor(
-    private readonly transport: ActivemqTransport,
-    readonly channel: string,
-    readonly kind: ChannelKind,
-    private readonly handler: FrameHandler,
-  ) {
-    this.live = new Promise<void>((resolve, reject) => {
-      this.markLive = resolve;
-      this.failLive = reject;
-    });
-    this.live.catch(ignore);
-  }
-
-  /** Resolves once the first SUBSCRIBE has been confirmed by the broker. */
-  whenLive(): Promise<void> {
-    return this.live;
-  }
-
-  /** Fails {@link whenLive} if the subscription never became live. */
-  failBeforeLive(error: unknown): void {
-    if (!this.isLive) this.failLive(error);
-  }
-
-  /** Subscribes on `connection`, replacing any earlier broker-side consumer. */
-  attach(connection: Connection): void {
-    if (this.closed || !connection.alive) return;
-    clearTimeout(this.resubscribeTimer);
-    this.resubscribeTimer = undefined;
-    this.dropConsumer();
-    const epoch = this.epoch;
-    const id = `stream-${nextSubscriptionId++}`;
-    const stomp = connection.client.setImplicitSubscription(id, "client-individual", (error, message) => {
-      // A connection-level error arrives here too; the transport handles it once, via Connection.
-      if (error === null && message !== undefined) this.receive(epoch, connection, message);
-    });
-    this.consumer = { connection, stomp };
-    connection
-      .sendWithReceipt("SUBSCRIBE", {
-        id,
-        destination: this.transport.destinationOf(this.channel, this.kind),
-        ack: "client-individual",
-        "activemq.prefetchSize": this.transport.settings.prefetchCount,
-      }, undefined)
-      .then(() => {
-        this.isLive = true;
-        this.markLive();
-      }, ignore); // A lost connection is re-established and this subscription attached again.
-  }
-
-  /** Forgets the consumer of a connection that is gone; the broker requeues what it had sent. */
-  detach(connection: Connection): void {
-    if (this.consumer?.connection !== connection) return;
-    this.consumer = undefined;
-    this.epoch++;
-    this.queue.length = 0;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearTimeout(this.resubscribeTimer);
-    this.transport.forget(this);
-    this.queue.length = 0;
-    // Let a running handler finish so its frame is acknowledged rather than delivered again.
-    if (this.running) await Promise.race([this.running, delay(HANDLER_GRACE_MS)]);
-    this.dropConsumer();
-    this.failLive(new TransportError({ message: "[stream] [activemq] the subscription was closed before it was live; subscribe again.", retryable: false }));
-  }
-
-  /** Ends the current broker-side consumer: UNSUBSCRIBE returns its unacknowledged messages. */
-  private dropConsumer(): void {
-    this.epoch++;
-    this.queue.length = 0;
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    if (consumer?.connection.alive) consumer.stomp.unsubscribe();
-  }
-
-  private receive(epoch: number, connection: Connection, message: ActivemqStompMessage): void {
-    // The body must be read even when it is stale: the client reads no further frame until then.
-    const body = readBody(message);
-    message.once("end", () => {
-      if (epoch !== this.epoch || this.closed) return; // Requeued by the broker when the consumer ends.
-      this.queue.push({ epoch, connection, message, body: body() });
-      this.running ??= this.drain().finally(() => {
-        this.running = undefined;
-      });
-    });
-  }
-
-  /** Hands queued frames to the handler one at a time, acknowledging each when it resolves. */
-  private async drain(): Promise<void> {
-    for (let delivery = this.queue.shift(); delivery !== undefined; delivery = this.queue.shift()) {
-      if (delivery.epoch !== this.epoch) continue;
-      let failed = false;
-      try {
-        await this.handler(delivery.body);
-      } catch {
-        failed = true;
-      }
-      // Acknowledge only on the consumer that received it: an ACK for an unknown message makes
-      // ActiveMQ send an ERROR frame, which ends the connection.
-      if (delivery.epoch !== this.epoch || !delivery.connection.alive) continue;
-      if (!failed || this.kind === "inbox") {
-        // A topic keeps nothing to redeliver, so a rejected inbox frame is dropped.
-        delivery.connection.client.ack(delivery.message);
-      } else {
-        this.redeliver(delivery.connection);
-        return;
-      }
-    }
-  }
-
-  /**
-   * Gets a rejected frame delivered again. ActiveMQ's STOMP NACK sends a message to the dead-letter
-   * queue, so instead the consumer is closed (the broker requeues every unacknowledged message,
-   * in order) and a new one subscribes after a pause.
-   */
-  private redeliver(connection: Connection): void {
-    this.dropConsumer();
-    this.resubscribeTimer = setTimeout(() => {
-      this.resubscribeTimer = undefined;
-      if (!this.closed && this.consumer === undefined && connection.alive) this.attach(connection);
-    }, this.transport.settings.redeliveryDelayMs);
-  }
 }
 
 /** The transport behind {@link createActivemqTransport}. */
-class ActivemqTransport implements Transport {
+class ActivemqTransport implements Transport, SubscriptionHost {
   readonly specificationVersion = TRANSPORT_SPECIFICATION_VERSION;
   readonly name = "activemq";
   readonly capabilities: TransportCapabilities;
   readonly settings: ResolvedSettings;
-  private readonly endpoint: Endpoint;
-
-  private connection: Connection | undefined;
-  private connecting: Promise<Connection> | undefined;
+  private readonly supervisor: ConnectionSupervisor<Connection>;
   /** Publishes waiting for the first connection, in call order. */
   private readonly waitingPublishes: Array<{ send: (connection: Connection) => void; fail: (error: unknown) => void }> = [];
   private readonly subscriptions = new Set<ActivemqSubscription>();
-  private reconnecting = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  /** Set when the connection is gone for good (an injected client died, or reconnect is off). */
-  private failure: TransportError | undefined;
-  private lastError: TransportError | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly options: ActivemqTransportOptions) {
+  constructor(options: ActivemqTransportOptions) {
     this.settings = {
       persistent: options.persistent ?? true,
       prefetchCount: positiveInteger("prefetchCount", options.prefetchCount ?? 16),
@@ -327,7 +77,18 @@ class ActivemqTransport implements Transport {
       connectTimeoutMs: positiveInteger("connectTimeoutMs", options.connectTimeoutMs ?? 10_000),
       heartbeatMs: nonNegativeInteger("heartbeatMs", options.heartbeatMs ?? 10_000),
     };
-    this.endpoint = parseEndpoint(options);
+    this.supervisor = new ConnectionSupervisor({
+      ...activemqConnectionOptions(
+        options,
+        this.settings,
+        (connection, error) => this.onLost(connection, error),
+        (failure) => this.failSubscriptions(failure),
+      ),
+      // Sent in call order, before anything awaiting the connection resumes.
+      onConnected: (connection) => {
+        for (const waiter of this.waitingPublishes.splice(0)) waiter.send(connection);
+      },
+    });
     this.capabilities = Object.freeze({
       maxFrameBytes: this.settings.maxFrameBytes,
       ordering: "per-key",
@@ -363,16 +124,14 @@ class ActivemqTransport implements Transport {
       connection.sendWithReceipt("SEND", headers, body, options.signal);
     // Sent synchronously when connected: STOMP frames leave in call order, which keeps a key's
     // frames in order without awaiting each receipt.
-    if (this.connection) return send(this.connection);
-    if (this.reconnecting) {
-      return Promise.reject(
-        this.lastError ??
-          new TransportError({ message: "[stream] [activemq] the connection to the broker is down; reconnecting, retry the publish." }),
-      );
-    }
+    const { current } = this.supervisor;
+    if (current) return send(current);
+    if (this.supervisor.phase === "reconnecting") return this.supervisor.connection().then(send);
     return new Promise<void>((resolve, reject) => {
       this.waitingPublishes.push({ send: (connection) => send(connection).then(resolve, reject), fail: reject });
-      this.connect().catch(ignore);
+      this.supervisor.connection().catch((error: unknown) => {
+        for (const waiter of this.waitingPublishes.splice(0)) waiter.fail(error);
+      });
     });
   }
 
@@ -382,10 +141,18 @@ class ActivemqTransport implements Transport {
     if (options.signal?.aborted) throw options.signal.reason;
     const subscription = new ActivemqSubscription(this, channel, options.kind, handler);
     this.subscriptions.add(subscription);
+    // Subscribed again on each new connection; the first one is this call's to start.
+    this.supervisor.track(subscription);
     const onAbort = (): void => void subscription.close();
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    if (this.connection) subscription.attach(this.connection);
-    else if (!this.reconnecting) this.connect().catch((error: unknown) => subscription.failBeforeLive(error));
+    const { current } = this.supervisor;
+    if (current) subscription.start(current);
+    else if (this.supervisor.phase !== "reconnecting") {
+      this.supervisor.connection().then(
+        (connection) => subscription.start(connection),
+        (error: unknown) => subscription.failBeforeLive(error),
+      );
+    }
     try {
       await subscription.whenLive();
     } catch (error) {
@@ -397,7 +164,11 @@ class ActivemqTransport implements Transport {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
+    this.closing ??= (async () => {
+      const closed = new TransportError({ message: "[stream] [activemq] the transport was closed.", retryable: false });
+      for (const waiter of this.waitingPublishes.splice(0)) waiter.fail(closed);
+      await this.supervisor.close();
+    })();
     return this.closing;
   }
 
@@ -409,219 +180,31 @@ class ActivemqTransport implements Transport {
   /** Called by a subscription when it closes. */
   forget(subscription: ActivemqSubscription): void {
     this.subscriptions.delete(subscription);
+    this.supervisor.forget(subscription);
   }
 
   private refusal(channel: string): TransportError | undefined {
-    if (this.closing) {
-      return new TransportError({ message: "[stream] [activemq] the transport is closed; create a new one.", retryable: false });
-    }
-    if (this.failure) return this.failure;
-    if (!CHANNEL_NAME.test(channel)) {
-      return new TransportError({
-        message: `[stream] [activemq] invalid channel name ${JSON.stringify(channel)}; use 1 to 200 of [A-Za-z0-9._-].`,
-        retryable: false,
-      });
+    const refused = this.supervisor.refusal();
+    if (refused) return refused as TransportError;
+    try {
+      assertChannelName(channel, this.name);
+    } catch (error) {
+      return error as TransportError;
     }
     return undefined;
   }
 
-  /** Opens a connection unless one is open or opening; one attempt. */
-  private connect(): Promise<Connection> {
-    if (this.connection) return Promise.resolve(this.connection);
-    this.connecting ??= this.openClient().then(
-      ({ client, owned }) => {
-        this.connecting = undefined;
-        const connection = new Connection(client, owned, (lost, error) => this.onLost(lost, error));
-        if (this.closing) {
-          void this.release(connection);
-          throw new TransportError({ message: "[stream] [activemq] the transport was closed while connecting.", retryable: false });
-        }
-        this.adopt(connection);
-        return connection;
-      },
-      (error: unknown) => {
-        this.connecting = undefined;
-        const failure = toTransportError("could not connect to the broker", error);
-        this.lastError = failure;
-        for (const waiter of this.waitingPublishes.splice(0)) waiter.fail(failure);
-        throw failure;
-      },
-    );
-    return this.connecting;
-  }
-
-  /** Makes `connection` current: flushes waiting publishes in order and (re-)subscribes. */
-  private adopt(connection: Connection): void {
-    this.connection = connection;
-    this.reconnecting = false;
-    this.lastError = undefined;
-    for (const waiter of this.waitingPublishes.splice(0)) waiter.send(connection);
-    for (const subscription of this.subscriptions) subscription.attach(connection);
-  }
-
-  private onLost(connection: Connection, cause: Error): void {
-    if (this.connection !== connection) return;
-    this.connection = undefined;
-    const error = toTransportError("the connection to the broker was lost", cause);
-    connection.retire(error);
+  /** A dropped connection: its consumers are gone, and the broker requeues what they had. */
+  private onLost(connection: Connection, error: TransportError): void {
     for (const subscription of this.subscriptions) subscription.detach(connection);
-    if (connection.owned) connection.client.destroy();
-    if (this.closing) return;
-    if (!error.retryable) {
-      // The broker refused something for good (a SUBSCRIBE it does not allow, say): a subscription
-      // still waiting to go live fails now rather than being retried on every reconnect.
-      for (const subscription of this.subscriptions) subscription.failBeforeLive(error);
-    }
-    if (this.settings.reconnect) {
-      this.lastError = error;
-      this.scheduleReconnect(this.settings.reconnectInitialDelayMs);
-      return;
-    }
-    const injected = this.options.client !== undefined && typeof this.options.client !== "function";
-    this.failure = toTransportError("the connection to the broker was lost", cause, {
-      retryable: false,
-      advice: injected
-        ? "an injected client cannot be reconnected; pass a function returning a client instead, or create a new transport"
-        : "reconnect is off; create a new transport",
-    });
-    for (const subscription of this.subscriptions) subscription.failBeforeLive(this.failure);
+    // The broker refused something for good (a SUBSCRIBE it does not allow, say): a subscription
+    // still waiting to go live fails now rather than being retried on every reconnect.
+    if (!error.retryable && this.supervisor.phase !== "closed") this.failSubscriptions(error);
   }
 
-  private scheduleReconnect(delayMs: number): void {
-    this.reconnecting = true;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.closing) return;
-      this.connect().catch(() => {
-        if (!this.closing) this.scheduleReconnect(Math.min(delayMs * 2, this.settings.reconnectMaxDelayMs));
-      });
-    }, delayMs);
+  private failSubscriptions(error: TransportError): void {
+    for (const subscription of this.subscriptions) subscription.failBeforeLive(error);
   }
-
-  private async openClient(): Promise<{ client: ActivemqStompClient; owned: boolean }> {
-    const injected = this.options.client;
-    if (typeof injected === "function") return { client: await injected(), owned: true };
-    if (injected !== undefined) return { client: injected, owned: false };
-    return { client: await this.connectStompit(), owned: true };
-  }
-
-  private connectStompit(): Promise<ActivemqStompClient> {
-    const { host, port, ssl, login, passcode } = this.endpoint;
-    const heartbeat = `${this.settings.heartbeatMs},${this.settings.heartbeatMs}`;
-    const connectHeaders: Record<string, string> = { host: this.options.virtualHost ?? host, "heart-beat": heartbeat };
-    if (login !== undefined) connectHeaders.login = login;
-    if (passcode !== undefined) connectHeaders.passcode = passcode;
-    return new Promise<ActivemqStompClient>((resolve, reject) => {
-      const client = stompit.connect({
-        host,
-        port,
-        ...(ssl ? { ssl: true as const, servername: host } : {}),
-        timeout: this.settings.connectTimeoutMs,
-        connectHeaders,
-      } as stompit.connect.ConnectOptions);
-      const timer = setTimeout(() => {
-        client.destroy(client.createTransportError(`no CONNECTED frame within ${this.settings.connectTimeoutMs} ms`));
-      }, this.settings.connectTimeoutMs);
-      const onError = (error: Error): void => {
-        clearTimeout(timer);
-        client.removeListener("connect", onConnect);
-        client.on("error", ignore);
-        reject(error);
-      };
-      const onConnect = (): void => {
-        clearTimeout(timer);
-        // Listeners are swapped in one tick: an 'error' with no listener would throw.
-        client.on("error", ignore);
-        client.removeListener("error", onError);
-        resolve(client as unknown as ActivemqStompClient);
-      };
-      client.on("error", onError);
-      client.once("connect", onConnect);
-    });
-  }
-
-  private async shutdown(): Promise<void> {
-    clearTimeout(this.reconnectTimer);
-    const closed = new TransportError({ message: "[stream] [activemq] the transport was closed.", retryable: false });
-    for (const waiter of this.waitingPublishes.splice(0)) waiter.fail(closed);
-    await Promise.allSettled([...this.subscriptions].map((subscription) => subscription.close()));
-    const connection = this.connection ?? (await this.connecting?.catch(() => undefined));
-    this.connection = undefined;
-    if (connection) await this.release(connection);
-  }
-
-  /** Lets go of a connection: disconnects it when the transport owns it. */
-  private async release(connection: Connection): Promise<void> {
-    if (!connection.alive) return;
-    const closed = new TransportError({ message: "[stream] [activemq] the transport was closed before the broker's receipt.", retryable: false });
-    if (!connection.owned) {
-      connection.retire(closed);
-      return;
-    }
-    const { client } = connection;
-    // DISCONNECT's receipt comes after every earlier frame's, so publishes in flight settle first.
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        connection.retire(closed);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        client.destroy();
-        done();
-      }, DISCONNECT_TIMEOUT_MS);
-      client.disconnect(done);
-    });
-  }
-}
-
-/**
- * Collects a MESSAGE body. With a `content-length` header (every binary frame has one) the bytes
- * are copied into one buffer of that size as they arrive, so the socket's chunks can be collected
- * at once; without one, chunks are kept and joined at the end.
- */
-function readBody(message: ActivemqStompMessage): () => Buffer {
-  const declared = Number((message as ActivemqStompMessage & { headers?: Record<string, unknown> }).headers?.["content-length"]);
-  if (Number.isSafeInteger(declared) && declared >= 0) {
-    const body = Buffer.allocUnsafeSlow(declared);
-    let filled = 0;
-    message.on("data", (chunk: Buffer) => {
-      filled += chunk.copy(body, filled);
-    });
-    return () => (filled === declared ? body : body.subarray(0, filled));
-  }
-  const chunks: Buffer[] = [];
-  message.on("data", (chunk: Buffer) => chunks.push(chunk));
-  return () => Buffer.concat(chunks);
-}
-
-interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-  readonly ssl: boolean;
-  readonly login: string | undefined;
-  readonly passcode: string | undefined;
-}
-
-/** Reads `url` (and `login`/`passcode`) once, so a malformed URL fails at creation, not per connect. */
-function parseEndpoint(options: ActivemqTransportOptions): Endpoint {
-  let url: URL;
-  try {
-    url = new URL(options.url ?? DEFAULT_URL);
-  } catch (cause) {
-    throw new TypeError(`[stream] [activemq] url ${JSON.stringify(options.url)} is not a URL; use stomp://host:61613.`, { cause });
-  }
-  const ssl = url.protocol === "stomp+ssl:" || url.protocol === "stomp+tls:" || url.protocol === "ssl:";
-  if (!ssl && url.protocol !== "stomp:" && url.protocol !== "tcp:") {
-    throw new TypeError(`[stream] [activemq] unsupported URL scheme ${url.protocol} in ${url.href}; use stomp:// or stomp+ssl://.`);
-  }
-  return {
-    host: url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
-    port: url.port === "" ? 61613 : Number(url.port),
-    ssl,
-    login: options.login ?? (url.username === "" ? undefined : decodeURIComponent(url.username)),
-    passcode: options.passcode ?? (url.password === "" ? undefined : decodeURIComponent(url.password)),
-  };
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -634,8 +217,3 @@ function nonNegativeInteger(name: string, value: number): number {
   return value;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function ignore(): void {}

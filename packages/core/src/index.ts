@@ -40,6 +40,15 @@ export {
   type RequestFrame,
   type TakeoverInfo,
 } from "./protocol/frames";
-export { DATA_HEADER_BYTES, decodeFrame, encodeFrame, parseManifest } from "./protocol/frame-codec";
+export {
+  DATA_HEADER_BYTES,
+  MAX_CHANNEL_CHARS,
+  MAX_DESTINATION_CHARS,
+  decodeFrame,
+  encodeFrame,
+  isChannelName,
+  isDestinationName,
+  parseManifest,
+} from "./protocol/frame-codec";
 export { RangeSet } from "./range-set";
 export { safeFileName, type SaveOptions, type SaveProgress, type SaveResult } from "./save-to";

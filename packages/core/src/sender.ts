@@ -9,7 +9,16 @@ import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TransportError } from "./errors/transport-error";
 import { type FlowOptions, resolveFlow } from "./flow-options";
 import type { Inbox } from "./inbox";
-import { DATA_HEADER_BYTES, encodeFrame, isStreamId, readFrameType, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
+import {
+  DATA_HEADER_BYTES,
+  MAX_DESTINATION_CHARS,
+  encodeFrame,
+  isDestinationName,
+  isStreamId,
+  readFrameType,
+  streamIdBytes,
+  writeDataHeader,
+} from "./protocol/frame-codec";
 import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, isRereadable, readChunks, type StreamSource } from "./stream-source";
@@ -116,8 +125,6 @@ interface SendState {
   failure: StreamError | undefined;
 }
 
-const CHANNEL = /^[A-Za-z0-9._-]{1,180}$/;
-
 /**
  * Sends one stream: reads the source chunk by chunk, never more than the window ahead of the
  * acknowledgements, and resolves once the stream is acknowledged whole. Used by
@@ -131,8 +138,10 @@ export async function sendStream(
   connection?: ConnectionWatch,
 ): Promise<SendResult> {
   const { destination, signal } = options;
-  if (!CHANNEL.test(destination)) {
-    throw new TypeError(`[stream] destination ${JSON.stringify(destination)} must be 1-180 characters of [A-Za-z0-9._-]`);
+  if (!isDestinationName(destination)) {
+    throw new TypeError(
+      `[stream] destination ${JSON.stringify(destination)} must be 1-${MAX_DESTINATION_CHARS} characters of [A-Za-z0-9._-]`,
+    );
   }
   const streamId = options.streamId ?? randomUUID();
   if (!isStreamId(streamId)) throw new TypeError("[stream] streamId must be a lower-case UUID");

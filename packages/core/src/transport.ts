@@ -99,7 +99,8 @@ export interface Subscription {
 /**
  * A broker adapter. Created by `createXTransport()` in each adapter package.
  *
- * Channels are plain names made of `[A-Za-z0-9._-]`, at most 200 characters; the adapter maps
+ * Channels are plain names made of `[A-Za-z0-9._-]`, at most 200 characters (`isChannelName`;
+ * adapters refuse others with `assertChannelName` of `@stream/core/adapter-kit`); the adapter maps
  * them to its broker's destinations (`/queue/<name>`, a queue, a topic).
  */
 export interface Transport {

@@ -10,6 +10,7 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
+import { assertChannelName } from "@stream/core/adapter-kit";
 import type { KafkaClient } from "./kafka-client";
 import { isRetryableKafkaError, kafkaErrorType, toTransportError } from "./kafka-errors";
 import { KafkaSubscription } from "./kafka-subscription";
@@ -100,7 +101,7 @@ class KafkaTransport implements Transport {
         retryable: false,
       });
     }
-    const topic = toTopicName(channel, this.settings.topicPrefix);
+    const topic = toTopicName(assertChannelName(channel, this.name), this.settings.topicPrefix);
     let queue = this.queues.get(topic);
     if (!queue) {
       const { kind } = options;
@@ -139,7 +140,7 @@ class KafkaTransport implements Transport {
 
   async subscribe(channel: string, handler: FrameHandler, options: SubscribeOptions): Promise<Subscription> {
     if (this.closing) throw closedError();
-    const topic = toTopicName(channel, this.settings.topicPrefix);
+    const topic = toTopicName(assertChannelName(channel, this.name), this.settings.topicPrefix);
     const inbox = options.kind === "inbox";
     try {
       await this.ensureTopic(topic, inbox ? 1 : this.settings.numPartitions);

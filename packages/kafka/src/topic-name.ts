@@ -5,9 +5,9 @@ export const MAX_TOPIC_NAME_CHARS = 249;
 
 /**
  * The Kafka topic of a channel: `prefix + channel` with every character outside Kafka's
- * `[a-zA-Z0-9._-]` replaced by `_`. Core's channel names already fit; this guards prefixes and
- * hand-written names. Names past Kafka's 249 characters are refused rather than cut, since two
- * channels must never share a topic.
+ * `[a-zA-Z0-9._-]` replaced by `_`. Channel names already fit (the transport refuses others with
+ * core's `assertChannelName`); this guards prefixes. Names past Kafka's 249 characters are
+ * refused rather than cut, since two channels must never share a topic.
  */
 export function toTopicName(channel: string, prefix = ""): string {
   const topic = `${prefix}${channel}`.replace(/[^a-zA-Z0-9._-]/g, "_");

@@ -98,3 +98,67 @@ export interface MqttTransportOptions {
    */
   readonly ackTimeoutMs?: number;
 }
+
+const MiB = 1024 * 1024;
+/** MQTT's own ceiling: a packet's remaining length is at most 268,435,455 bytes. */
+const MQTT_MAX_PACKET_BYTES = 268_435_455;
+/** Room for the PUBLISH packet around the payload: fixed header, topic, packet id, properties. */
+export const PUBLISH_OVERHEAD_BYTES = 1024;
+
+/** {@link MqttTransportOptions} checked, with every default filled in. */
+export interface ResolvedOptions {
+  readonly url: string;
+  readonly protocolVersion: 4 | 5;
+  readonly qos: 1 | 2;
+  readonly topicPrefix: string;
+  readonly maxFrameBytes: number;
+  readonly prefetchFrames: number;
+  readonly inflightFrames: number;
+  readonly sessionExpirySeconds: number;
+  readonly reconnectPeriodMs: number;
+  readonly connectTimeoutMs: number;
+  readonly ackTimeoutMs: number;
+  readonly clientOptions: IClientOptions;
+}
+
+function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`[stream] [mqtt] ${name} must be an integer from 0 to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks `options` and fills in the defaults; throws `RangeError` / `TypeError` at creation. */
+export function resolveOptions(options: MqttTransportOptions): ResolvedOptions {
+  const topicPrefix = options.topicPrefix ?? "stream/";
+  if (/[+#\0]/.test(topicPrefix) || topicPrefix.startsWith("$")) {
+    throw new TypeError(`[stream] [mqtt] topicPrefix ${JSON.stringify(topicPrefix)} must not contain + # or NUL, nor start with $`);
+  }
+  const protocolVersion = options.protocolVersion ?? 5;
+  if (protocolVersion !== 4 && protocolVersion !== 5) {
+    throw new RangeError(`[stream] [mqtt] protocolVersion must be 5 or 4 (MQTT 3.1.1), got ${String(protocolVersion)}`);
+  }
+  const qos = options.qos ?? 1;
+  if (qos !== 1 && qos !== 2) throw new RangeError(`[stream] [mqtt] qos must be 1 or 2, got ${String(qos)}`);
+  const maxFrameBytes = positiveInteger("maxFrameBytes", options.maxFrameBytes ?? MiB + 64 * 1024, MQTT_MAX_PACKET_BYTES - PUBLISH_OVERHEAD_BYTES);
+  if (maxFrameBytes < 4096) throw new RangeError(`[stream] [mqtt] maxFrameBytes must be at least 4096, got ${maxFrameBytes}`);
+  const prefetchFrames = positiveInteger("prefetchFrames", options.prefetchFrames ?? 64, 65_535);
+  if (prefetchFrames < 1) throw new RangeError("[stream] [mqtt] prefetchFrames must be at least 1");
+  const inflightFrames = positiveInteger("inflightFrames", options.inflightFrames ?? 20, 65_535);
+  if (inflightFrames < 1) throw new RangeError("[stream] [mqtt] inflightFrames must be at least 1");
+  return {
+    url: options.url ?? "mqtt://127.0.0.1:1883",
+    protocolVersion,
+    qos,
+    topicPrefix,
+    maxFrameBytes,
+    prefetchFrames,
+    inflightFrames,
+    sessionExpirySeconds: positiveInteger("sessionExpirySeconds", options.sessionExpirySeconds ?? 300, 0xffff_ffff),
+    reconnectPeriodMs: positiveInteger("reconnectPeriodMs", options.reconnectPeriodMs ?? 1000),
+    connectTimeoutMs: positiveInteger("connectTimeoutMs", options.connectTimeoutMs ?? 10_000),
+    ackTimeoutMs: positiveInteger("ackTimeoutMs", options.ackTimeoutMs ?? 30_000),
+    clientOptions: options.clientOptions ?? {},
+  };
+}
+

@@ -34,8 +34,9 @@ describe("createMqttTransport (no broker)", () => {
 
   test("rejects channel names outside [A-Za-z0-9._-] before touching the network", async () => {
     const transport = createMqttTransport({ url: "mqtt://127.0.0.1:1" });
-    await expect(transport.publish("a/b", new Uint8Array(1), { key: "k", kind: "stream" })).rejects.toThrow(TypeError);
-    await expect(transport.subscribe("a+", () => {}, { kind: "stream" })).rejects.toThrow(TypeError);
+    const error = await transport.publish("a/b", new Uint8Array(1), { key: "k", kind: "stream" }).catch((e: unknown) => e);
+    expect(TransportError.isInstance(error) && !error.retryable).toBe(true);
+    await expect(transport.subscribe("a+", () => {}, { kind: "stream" })).rejects.toThrow(/^\[stream\] \[mqtt\] channel name "a\+" is invalid/);
     await transport.close();
   });
 

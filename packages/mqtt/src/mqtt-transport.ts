@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   type FrameHandler,
   type PublishOptions,
@@ -9,16 +8,13 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
-import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
+import { assertChannelName } from "@stream/core/adapter-kit";
+import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
+import { createClient, waitForConnack, withTimeout } from "./mqtt-connection";
+import { Delivery, LocalSubscriber, type TopicEntry } from "./mqtt-subscription";
 import { toTransportError } from "./mqtt-transport-error";
-import type { MqttTransportOptions } from "./mqtt-transport-options";
+import { type MqttTransportOptions, PUBLISH_OVERHEAD_BYTES, type ResolvedOptions, resolveOptions } from "./mqtt-transport-options";
 
-const MiB = 1024 * 1024;
-/** MQTT's own ceiling: a packet's remaining length is at most 268,435,455 bytes. */
-const MQTT_MAX_PACKET_BYTES = 268_435_455;
-/** Room for the PUBLISH packet around the payload: fixed header, topic, packet id, properties. */
-const PUBLISH_OVERHEAD_BYTES = 1024;
-const CHANNEL = /^[A-Za-z0-9._-]{1,200}$/;
 /** PUBACK reason code for a frame the handler refused (MQTT 5 "Unspecified error"). */
 const REFUSED = 0x80;
 /**
@@ -30,175 +26,6 @@ const DEFER_ACK = new Error("[stream] [mqtt] acknowledgement deferred until the 
 type HandleMessage = MqttClient["handleMessage"];
 /** mqtt.js's packet writer. Private in its typings, but the only way to send a PUBACK later. */
 type PacketSender = { _sendPacket?: (packet: { cmd: "puback"; messageId: number; reasonCode?: number }, cb?: () => void) => void };
-
-interface ResolvedOptions {
-  readonly url: string;
-  readonly protocolVersion: 4 | 5;
-  readonly qos: 1 | 2;
-  readonly topicPrefix: string;
-  readonly maxFrameBytes: number;
-  readonly prefetchFrames: number;
-  readonly inflightFrames: number;
-  readonly sessionExpirySeconds: number;
-  readonly reconnectPeriodMs: number;
-  readonly connectTimeoutMs: number;
-  readonly ackTimeoutMs: number;
-  readonly clientOptions: IClientOptions;
-}
-
-function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
-    throw new RangeError(`[stream] [mqtt] ${name} must be an integer from 0 to ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function resolveOptions(options: MqttTransportOptions): ResolvedOptions {
-  const topicPrefix = options.topicPrefix ?? "stream/";
-  if (/[+#\0]/.test(topicPrefix) || topicPrefix.startsWith("$")) {
-    throw new TypeError(`[stream] [mqtt] topicPrefix ${JSON.stringify(topicPrefix)} must not contain + # or NUL, nor start with $`);
-  }
-  const protocolVersion = options.protocolVersion ?? 5;
-  if (protocolVersion !== 4 && protocolVersion !== 5) {
-    throw new RangeError(`[stream] [mqtt] protocolVersion must be 5 or 4 (MQTT 3.1.1), got ${String(protocolVersion)}`);
-  }
-  const qos = options.qos ?? 1;
-  if (qos !== 1 && qos !== 2) throw new RangeError(`[stream] [mqtt] qos must be 1 or 2, got ${String(qos)}`);
-  const maxFrameBytes = positiveInteger("maxFrameBytes", options.maxFrameBytes ?? MiB + 64 * 1024, MQTT_MAX_PACKET_BYTES - PUBLISH_OVERHEAD_BYTES);
-  if (maxFrameBytes < 4096) throw new RangeError(`[stream] [mqtt] maxFrameBytes must be at least 4096, got ${maxFrameBytes}`);
-  const prefetchFrames = positiveInteger("prefetchFrames", options.prefetchFrames ?? 64, 65_535);
-  if (prefetchFrames < 1) throw new RangeError("[stream] [mqtt] prefetchFrames must be at least 1");
-  const inflightFrames = positiveInteger("inflightFrames", options.inflightFrames ?? 20, 65_535);
-  if (inflightFrames < 1) throw new RangeError("[stream] [mqtt] inflightFrames must be at least 1");
-  return {
-    url: options.url ?? "mqtt://127.0.0.1:1883",
-    protocolVersion,
-    qos,
-    topicPrefix,
-    maxFrameBytes,
-    prefetchFrames,
-    inflightFrames,
-    sessionExpirySeconds: positiveInteger("sessionExpirySeconds", options.sessionExpirySeconds ?? 300, 0xffff_ffff),
-    reconnectPeriodMs: positiveInteger("reconnectPeriodMs", options.reconnectPeriodMs ?? 1000),
-    connectTimeoutMs: positiveInteger("connectTimeoutMs", options.connectTimeoutMs ?? 10_000),
-    ackTimeoutMs: positiveInteger("ackTimeoutMs", options.ackTimeoutMs ?? 30_000),
-    clientOptions: options.clientOptions ?? {},
-  };
-}
-
-/** `promise`, or a rejection with `onTimeout()` if it has not settled after `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves on the client's first CONNACK; rejects on its first error or after `timeoutMs`. */
-function waitForConnack(client: MqttClient, timeoutMs: number, url: string): Promise<IConnackPacket> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      client.off("connect", onConnect);
-      client.off("error", onError);
-    };
-    const onConnect = (packet: IConnackPacket): void => {
-      cleanup();
-      resolve(packet);
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(toTransportError(error, `could not connect to ${url}`, "check that the broker runs and accepts this client, then retry"));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(
-        new TransportError({
-          message: `[stream] [mqtt] no CONNACK from ${url} within ${timeoutMs} ms; check the URL and that the broker runs, or raise connectTimeoutMs`,
-        }),
-      );
-    }, timeoutMs);
-    client.on("connect", onConnect);
-    client.on("error", onError);
-  });
-}
-
-/**
- * One frame delivered by the broker, shared by every local subscriber of its topic. The broker
- * gets its PUBACK once all of them have handled it.
- */
-class Delivery {
-  private remaining: number;
-  private refused = false;
-
-  constructor(
-    readonly payload: Uint8Array,
-    subscribers: number,
-    private readonly acknowledge: (refused: boolean) => void,
-  ) {
-    this.remaining = subscribers;
-    if (subscribers === 0) acknowledge(false);
-  }
-
-  settle(handled: boolean): void {
-    if (!handled) this.refused = true;
-    this.remaining -= 1;
-    if (this.remaining === 0) this.acknowledge(this.refused);
-  }
-}
-
-/** One `subscribe()` call: its handler, fed one frame at a time in broker order. */
-class LocalSubscriber {
-  private readonly queue: Delivery[] = [];
-  private running = false;
-  closed = false;
-
-  constructor(private readonly handler: FrameHandler) {}
-
-  enqueue(delivery: Delivery): void {
-    if (this.closed) {
-      delivery.settle(true);
-      return;
-    }
-    this.queue.push(delivery);
-    if (!this.running) void this.drain();
-  }
-
-  private async drain(): Promise<void> {
-    this.running = true;
-    for (let delivery = this.queue.shift(); delivery; delivery = this.queue.shift()) {
-      if (this.closed) {
-        delivery.settle(true);
-        continue;
-      }
-      let handled = true;
-      try {
-        await this.handler(delivery.payload);
-      } catch {
-        handled = false;
-      }
-      delivery.settle(handled);
-    }
-    this.running = false;
-  }
-
-  /**
-   * Stops handing frames over. MQTT cannot give a frame back to the broker, so the frames
-   * still queued are acknowledged and dropped; core asks its sender for them again.
-   */
-  stop(): void {
-    this.closed = true;
-    for (const delivery of this.queue.splice(0)) delivery.settle(true);
-  }
-}
-
-interface TopicEntry {
-  readonly subscribers: Set<LocalSubscriber>;
-  /** Resolves once the broker granted the subscription. */
-  live: Promise<void>;
-}
 
 interface PendingPublish {
   fail(error: unknown): void;
@@ -259,10 +86,7 @@ class MqttTransport implements Transport {
   }
 
   private topicOf(channel: string): string {
-    if (!CHANNEL.test(channel)) {
-      throw new TypeError(`[stream] [mqtt] channel ${JSON.stringify(channel)} must be 1-200 characters of [A-Za-z0-9._-]`);
-    }
-    return this.options.topicPrefix + channel;
+    return this.options.topicPrefix + assertChannelName(channel, this.name);
   }
 
   private closedError(): TransportError {
@@ -295,7 +119,7 @@ class MqttTransport implements Transport {
       client = given;
       this.owned = false;
     } else {
-      client = this.createClient();
+      client = createClient(this.options);
       this.owned = true;
       try {
         const connack = await waitForConnack(client, this.options.connectTimeoutMs, this.options.url);
@@ -322,31 +146,6 @@ class MqttTransport implements Transport {
     return client;
   }
 
-  private createClient(): MqttClient {
-    const { options } = this;
-    const persistent = options.sessionExpirySeconds > 0;
-    const extra = options.clientOptions;
-    return connect(options.url, {
-      protocolVersion: options.protocolVersion,
-      clientId: `stream-${randomBytes(8).toString("hex")}`,
-      clean: !persistent,
-      reconnectPeriod: options.reconnectPeriodMs,
-      connectTimeout: options.connectTimeoutMs,
-      queueQoSZero: false,
-      ...extra,
-      ...(options.protocolVersion === 5
-        ? {
-            properties: {
-              ...(persistent ? { sessionExpiryInterval: options.sessionExpirySeconds } : {}),
-              receiveMaximum: options.prefetchFrames,
-              ...extra.properties,
-            },
-          }
-        : {}),
-      // The transport re-subscribes itself, when the broker lost the session.
-      resubscribe: false,
-    });
-  }
 
   /** Refuses a broker whose MQTT 5 Maximum Packet Size cannot carry `maxFrameBytes`. */
   private checkPacketLimit(connack: IConnackPacket): void {

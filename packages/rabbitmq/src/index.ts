@@ -11,4 +11,4 @@ export type {
   RabbitmqConnection,
   RabbitmqEmitter,
   RabbitmqMessage,
-} from "./rabbitmq-connection";
+} from "./rabbitmq-client";

@@ -1,78 +1,109 @@
+import { connect } from "amqplib";
+import type { ConnectionSupervisorOptions } from "@stream/core/adapter-kit";
+import type { RabbitmqConnection } from "./rabbitmq-client";
+import { toTransportError, transportError } from "./rabbitmq-errors";
+import { type Publisher, whenSettled } from "./rabbitmq-publisher";
+import type { RabbitmqTransportOptions } from "./rabbitmq-transport-options";
+
+const DEFAULT_URL = "amqp://127.0.0.1:5672";
+/** How long `close()` waits for frames the broker has not confirmed yet. */
+const CLOSE_CONFIRM_WAIT_MS = 5_000;
+
 /**
- * The parts of amqplib's promise API this adapter uses, restated structurally (Kysely's
- * `PostgresPool` way) so that a connection from amqplib 0.10, 1.x or 2.x fits, with or without
- * `@types/amqplib`, and the published types of this package import nothing from amqplib.
- *
- * @packageDocumentation
+ * One connection's worth of state. A reconnect makes a new session; nothing of an old one
+ * (channels, declarations, pending confirms) is reused.
  */
+export class Session {
+  alive = true;
+  /** The error the connection reported before it closed. */
+  cause: unknown;
+  /** Destination queues declared on this connection, and the inbox exchange under `""`. */
+  readonly declared = new Map<string, Promise<void>>();
+  publisher: Publisher | undefined;
+  publisherOpening: Promise<Publisher> | undefined;
 
-/** An event emitter as amqplib's connections and channels are. */
-export interface RabbitmqEmitter {
-  /** Adds a listener. */
-  on(event: string, listener: (...args: any[]) => void): unknown;
-  /** Removes a listener added with `on`. */
-  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  constructor(
+    readonly connection: RabbitmqConnection,
+    /** Whether the transport created this connection and so closes it. */
+    readonly owned: boolean,
+  ) {}
+
+  /** Marks the session dead and fails the frames still waiting for a confirm on it. */
+  lost(cause: unknown): void {
+    this.alive = false;
+    this.cause = cause;
+    const error = toTransportError("the connection to RabbitMQ dropped before the broker confirmed the frame", cause ?? "connection closed", true);
+    for (const job of this.publisher?.pending ?? []) job.reject(error);
+    this.publisher?.pending.clear();
+  }
 }
 
-/** What `amqplib.connect()` resolves to (amqplib's `ChannelModel`). */
-export interface RabbitmqConnection extends RabbitmqEmitter {
-  /** Opens a channel. */
-  createChannel(): Promise<RabbitmqChannel>;
-  /** Opens a channel in publisher-confirm mode. */
-  createConfirmChannel(): Promise<RabbitmqConfirmChannel>;
-  /** Closes the connection. */
-  close(): Promise<void>;
+/**
+ * How `@stream/core`'s `ConnectionSupervisor` opens, watches and closes a RabbitMQ connection:
+ * from `url`, from a factory (reconnectable), or a ready connection (used once, never reopened).
+ */
+export function rabbitmqConnectionOptions(
+  options: RabbitmqTransportOptions,
+  report: (error: Error) => void,
+): ConnectionSupervisorOptions<Session> {
+  const source = options.connection;
+  const ready = source !== undefined && typeof source !== "function";
+  let readyUsed = false;
+  const readyLost = (cause: unknown): Error =>
+    transportError(
+      "the connection passed as `connection` has closed, and the transport cannot re-open a connection it was given; pass a factory (`connection: () => amqplib.connect(url)`) or `url` to let it reconnect",
+      false,
+      cause,
+    );
+  return {
+    name: "rabbitmq",
+    async open() {
+      if (ready) {
+        if (readyUsed) throw readyLost(undefined);
+        readyUsed = true;
+        return new Session(source, false);
+      }
+      if (typeof source === "function") return new Session(await source(), true);
+      const socketOptions = {
+        ...options.socketOptions,
+        clientProperties: { connection_name: "@stream/rabbitmq", ...(options.socketOptions?.clientProperties as object) },
+      };
+      return new Session((await connect(options.url ?? DEFAULT_URL, socketOptions)) as unknown as RabbitmqConnection, true);
+    },
+    onLost(session, lost) {
+      const onError = (error: unknown) => {
+        session.cause = error;
+      };
+      const onClose = (error?: unknown) => lost(error ?? session.cause);
+      session.connection.on("error", onError);
+      session.connection.on("close", onClose);
+      return () => {
+        session.connection.removeListener("error", onError);
+        session.connection.removeListener("close", onClose);
+      };
+    },
+    onDisconnect: (session, cause) => session.lost(cause),
+    close: releaseSession,
+    reconnect: ready
+      ? readyLost
+      : {
+          initialDelayMs: options.reconnectInitialDelayMs ?? 100,
+          maxDelayMs: options.reconnectMaxDelayMs ?? 5_000,
+          maxAttempts: options.reconnectMaxAttempts ?? Number.POSITIVE_INFINITY,
+        },
+    toError: toTransportError,
+    report,
+  };
 }
 
-/** A delivered message, as much of amqplib's `ConsumeMessage` as this adapter reads. */
-export interface RabbitmqMessage {
-  /** The frame. */
-  readonly content: Buffer;
-  /** Delivery fields. */
-  readonly fields: { readonly deliveryTag: number; readonly redelivered: boolean };
-}
-
-/** An AMQP channel (amqplib's `Channel`). */
-export interface RabbitmqChannel extends RabbitmqEmitter {
-  /** Declares a queue. */
-  assertQueue(queue: string, options?: Record<string, unknown>): Promise<unknown>;
-  /** Checks that a queue exists; a missing one closes the channel with 404. */
-  checkQueue(queue: string): Promise<unknown>;
-  /** Declares an exchange. */
-  assertExchange(exchange: string, type: string, options?: Record<string, unknown>): Promise<unknown>;
-  /** Binds a queue to an exchange. */
-  bindQueue(queue: string, source: string, pattern: string): Promise<unknown>;
-  /** Deletes a queue. */
-  deleteQueue(queue: string): Promise<unknown>;
-  /** Sets the prefetch count. */
-  prefetch(count: number): Promise<unknown>;
-  /** Starts a consumer; `onMessage(null)` means the broker cancelled it. */
-  consume(
-    queue: string,
-    onMessage: (message: RabbitmqMessage | null) => void,
-    options?: Record<string, unknown>,
-  ): Promise<{ consumerTag: string }>;
-  /** Stops a consumer. */
-  cancel(consumerTag: string): Promise<unknown>;
-  /** Acknowledges one delivery. */
-  ack(message: RabbitmqMessage): void;
-  /** Rejects one delivery. */
-  nack(message: RabbitmqMessage, allUpTo?: boolean, requeue?: boolean): void;
-  /** Closes the channel; unacknowledged deliveries go back to their queues. */
-  close(): Promise<void>;
-}
-
-/** A channel in publisher-confirm mode (amqplib's `ConfirmChannel`). */
-export interface RabbitmqConfirmChannel extends RabbitmqChannel {
-  /**
-   * Publishes; `callback` runs on the broker's ack (`null`) or nack (an error). Returns false
-   * when the socket's buffer is full: wait for `drain` before publishing more.
-   */
-  publish(
-    exchange: string,
-    routingKey: string,
-    content: Buffer,
-    options?: Record<string, unknown>,
-    callback?: (error: unknown) => void,
-  ): boolean;
+/** Lets frames already on the wire be confirmed (up to 5 s), then closes the connection if it is ours. */
+async function releaseSession(session: Session): Promise<void> {
+  const pending = [...(session.publisher?.pending ?? [])];
+  if (pending.length > 0) {
+    const settled = Promise.allSettled(pending.map(whenSettled));
+    await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, CLOSE_CONFIRM_WAIT_MS).unref())]);
+  }
+  session.alive = false;
+  if (session.owned) await session.connection.close().catch(() => {});
+  else await session.publisher?.channel.close().catch(() => {});
 }

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { ChannelKind, FrameHandler, Subscription, TransportError } from "@stream/core";
-import type { RabbitmqChannel, RabbitmqMessage } from "./rabbitmq-connection";
+import { FrameQueue } from "@stream/core/adapter-kit";
+import type { RabbitmqChannel, RabbitmqMessage } from "./rabbitmq-client";
 import { toTransportError } from "./rabbitmq-errors";
-import type { Session } from "./rabbitmq-session";
+import type { Session } from "./rabbitmq-connection";
 
 /** What a subscription needs from its transport. */
 export interface SubscriptionHost {
@@ -39,8 +40,21 @@ export class RabbitmqSubscription implements Subscription {
   /** The queue consumed: the channel itself for `"stream"`, a queue of this subscriber's own for `"inbox"`. */
   readonly queue: string;
   #consumer: Consumer | undefined;
-  readonly #backlog: Array<{ readonly consumer: Consumer; readonly message: RabbitmqMessage }> = [];
-  #draining = false;
+  /** Hands frames to the handler one at a time, acking each only once its promise resolves. */
+  readonly #backlog = new FrameQueue<{ readonly consumer: Consumer; readonly message: RabbitmqMessage }>({
+    handle: ({ message }) => this.handler(message.content),
+    onSettled: async ({ consumer, message }, handled) => {
+      if (handled) {
+        if (consumer.alive) consumer.channel.ack(message);
+        return;
+      }
+      // Hold the subscription a moment so a handler that keeps failing does not spin.
+      await delay(this.host.redeliveryDelayMs);
+      if (consumer.alive) consumer.channel.nack(message, false, true);
+    },
+    // A closed channel's deliveries go back to the queue: the broker redelivers them.
+    isStale: ({ consumer }) => !consumer.alive || this.#closed,
+  });
   #closed = false;
   #closing: Promise<void> | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
@@ -116,37 +130,6 @@ export class RabbitmqSubscription implements Subscription {
       return;
     }
     this.#backlog.push({ consumer, message });
-    if (!this.#draining) void this.#drain();
-  }
-
-  /** Hands frames to the handler one at a time, acking each only once its promise resolves. */
-  async #drain(): Promise<void> {
-    this.#draining = true;
-    try {
-      for (let next = this.#backlog.shift(); next !== undefined && !this.#closed; next = this.#backlog.shift()) {
-        const { consumer, message } = next;
-        if (!consumer.alive) continue; // The broker redelivers it to the next consumer.
-        let handled = true;
-        try {
-          await this.handler(message.content);
-        } catch {
-          handled = false;
-        }
-        try {
-          if (handled) {
-            if (consumer.alive) consumer.channel.ack(message);
-          } else {
-            // Hold the subscription a moment so a handler that keeps failing does not spin.
-            await delay(this.host.redeliveryDelayMs);
-            if (consumer.alive) consumer.channel.nack(message, false, true);
-          }
-        } catch {
-          // The channel closed under us: the broker redelivers the frame.
-        }
-      }
-    } finally {
-      this.#draining = false;
-    }
   }
 
   #onChannelClosed(consumer: Consumer): void {
@@ -154,7 +137,7 @@ export class RabbitmqSubscription implements Subscription {
     if (this.#consumer !== consumer) return;
     this.#consumer = undefined;
     // Deliveries not yet handled go back to the queue with the channel; forget them here.
-    for (let i = this.#backlog.length - 1; i >= 0; i--) if (this.#backlog[i]?.consumer === consumer) this.#backlog.splice(i, 1);
+    this.#backlog.clear((delivery) => delivery.consumer === consumer);
     if (this.#closed) return;
     // A dropped connection closes its channels first: the transport restarts us on the next
     // session. A channel the broker closed on a live connection, we restart ourselves.
@@ -189,7 +172,7 @@ export class RabbitmqSubscription implements Subscription {
     this.#closed = true;
     this.host.forget(this);
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
-    this.#backlog.length = 0;
+    this.#backlog.clear();
     const consumer = this.#consumer;
     this.#consumer = undefined;
     if (!consumer?.alive) return;

@@ -1,4 +1,4 @@
-import type { RabbitmqConnection } from "./rabbitmq-connection";
+import type { RabbitmqConnection } from "./rabbitmq-client";
 
 /**
  * Options of {@link createRabbitmqTransport}. Give either `url` (the transport connects, owns and
@@ -76,8 +76,8 @@ export interface RabbitmqTransportOptions {
    */
   readonly inboxExpiresMs?: number;
   /**
-   * First delay before reconnecting after a drop; doubles per failed attempt (with jitter) up to
-   * `reconnectMaxDelayMs`.
+   * First delay before reconnecting after a drop; doubles per failed attempt up to
+   * `reconnectMaxDelayMs`, each wait 50-100 % of that (core's backoff, with jitter).
    * @default 100
    */
   readonly reconnectInitialDelayMs?: number;

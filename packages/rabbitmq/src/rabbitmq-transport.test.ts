@@ -1,7 +1,7 @@
 import { TRANSPORT_SPECIFICATION_VERSION, TransportError } from "@stream/core";
 import type { ChannelModel } from "amqplib";
 import { describe, expect, test } from "vitest";
-import type { RabbitmqConnection } from "./rabbitmq-connection";
+import type { RabbitmqConnection } from "./rabbitmq-client";
 import { isRetryable, toTransportError } from "./rabbitmq-errors";
 import { createRabbitmqTransport } from "./rabbitmq-transport";
 

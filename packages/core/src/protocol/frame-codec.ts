@@ -17,6 +17,16 @@ export const DATA_HEADER_BYTES = COMMON_HEADER_BYTES + 20;
 /** A manifest larger than this is refused: it is metadata, not content. */
 export const MAX_MANIFEST_BYTES = 64 * 1024;
 const MAX_REASON_BYTES = 4096;
+/**
+ * The longest channel name, in characters. See docs/protocol.md, "Channels".
+ */
+export const MAX_CHANNEL_CHARS = 200;
+/**
+ * The longest destination (a `"stream"` channel named by the user), in characters. Shorter than
+ * {@link MAX_CHANNEL_CHARS} because a sender's inbox is `<destination>.inbox.<12 hex>`, 19 more.
+ */
+export const MAX_DESTINATION_CHARS = 180;
+const CHANNEL_CHARS = /^[A-Za-z0-9._-]+$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -33,6 +43,20 @@ export function readFrameType(bytes: Uint8Array): number | undefined {
 /** Whether `id` is a lower-case UUID, the only stream id form the protocol carries. */
 export function isStreamId(id: unknown): id is string {
   return typeof id === "string" && UUID.test(id);
+}
+
+/**
+ * Whether `name` is a channel name: 1 to `maxChars` characters of `[A-Za-z0-9._-]`. The one rule
+ * core and every adapter apply (adapters through `assertChannelName` of `@stream/core/adapter-kit`).
+ * @param maxChars {@link MAX_CHANNEL_CHARS} for any channel, {@link MAX_DESTINATION_CHARS} for a destination.
+ */
+export function isChannelName(name: unknown, maxChars: number = MAX_CHANNEL_CHARS): name is string {
+  return typeof name === "string" && name.length <= maxChars && CHANNEL_CHARS.test(name);
+}
+
+/** Whether `name` can be a destination: a channel name of at most {@link MAX_DESTINATION_CHARS} characters. */
+export function isDestinationName(name: unknown): name is string {
+  return isChannelName(name, MAX_DESTINATION_CHARS);
 }
 
 /** The 16 bytes of a stream id, to write into many frames without parsing it each time. */
@@ -291,7 +315,7 @@ export function parseManifest(json: unknown): Manifest {
   }
   if (typeof m.createdAt !== "string" || Number.isNaN(Date.parse(m.createdAt))) fail("manifest.createdAt must be an ISO date");
   if (m.model !== "push" && m.model !== "pull") fail('manifest.model must be "push" or "pull"');
-  if (typeof m.replyTo !== "string" || !/^[A-Za-z0-9._-]{0,200}$/.test(m.replyTo)) fail("manifest.replyTo must be a channel name, or empty");
+  if (m.replyTo !== "" && !isChannelName(m.replyTo)) fail("manifest.replyTo must be a channel name, or empty");
   if (!isCount(m.windowChunks, 1)) fail("manifest.windowChunks must be a positive integer");
   if (!isCount(m.windowBytes, 1)) fail("manifest.windowBytes must be a positive integer");
   const takeover = m.takeover as Record<string, unknown> | undefined;

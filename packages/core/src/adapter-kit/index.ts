@@ -1,0 +1,17 @@
+/**
+ * `@stream/core/adapter-kit`: what every broker adapter needs, written once here rather than
+ * in each adapter: the channel-name rule, one-frame-at-a-time delivery, connection supervision.
+ * An application never imports it.
+ *
+ * @packageDocumentation
+ */
+export { assertChannelName } from "./channel-name";
+export { MAX_CHANNEL_CHARS, MAX_DESTINATION_CHARS, isChannelName, isDestinationName } from "../protocol/frame-codec";
+export { FrameQueue, type FrameQueueOptions } from "./frame-queue";
+export {
+  ConnectionSupervisor,
+  type ConnectionPhase,
+  type ConnectionSupervisorOptions,
+  type ReconnectPolicy,
+  type SupervisedSubscription,
+} from "./connection-supervisor";
