@@ -43,7 +43,24 @@ describe("parseBenchOptions", () => {
     expect(parse(["--no-flatness"]).flatness).toBeUndefined();
   });
 
+  it("runs fan-in (100 × 8 MiB) and failover (128 MiB) by default; --quick a small fan-in and no failover", () => {
+    expect(parse([])).toMatchObject({ fanIn: { producers: 100, sizeBytes: 8 * MiB }, failover: { sizeBytes: 128 * MiB } });
+    expect(parse(["--quick"])).toMatchObject({ fanIn: { producers: 10, sizeBytes: MiB }, failover: undefined });
+    expect(parse(["--quick", "--failover"]).failover).toEqual({ sizeBytes: 128 * MiB });
+  });
+
+  it("takes --fan-in, --fan-in-size, --failover-size; --fan-in 0 and --no-failover turn them off", () => {
+    expect(parse(["--fan-in", "20", "--fan-in-size", "2MiB", "--failover-size", "64MiB"])).toMatchObject({ fanIn: { producers: 20, sizeBytes: 2 * MiB }, failover: { sizeBytes: 64 * MiB } });
+    expect(parse(["--fan-in", "0", "--no-failover"])).toMatchObject({ fanIn: undefined, failover: undefined });
+  });
+
   it.each([
+    [["--fan-in", "-1"], /fan-in/],
+    [["--fan-in", "2.5"], /fan-in/],
+    [["--fan-in", "1001"], /fan-in/],
+    [["--fan-in-size", "2GiB"], /fan-in-size/],
+    [["--failover-size", "1MiB"], /failover-size/],
+    [["--failover", "--no-failover"], /contradict/],
     [["--size", "11GiB"], /10GiB/],
     [["--rounds", "0"], /rounds/],
     [["--window", "0"], /window/],

@@ -32,6 +32,10 @@ export interface BenchOptions {
   readonly windowChunks: number;
   /** @stream's `windowChunks`, to see what another window buys. @default core's own default (16 MiB in flight) */
   readonly streamWindowChunks: number | undefined;
+  /** The fan-in row: this many producers, each streaming `sizeBytes`, into one consumer; undefined: off (`--fan-in 0`). */
+  readonly fanIn: { readonly producers: number; readonly sizeBytes: number } | undefined;
+  /** The failover row: a receiver killed half-way through a file of this size; undefined: off. */
+  readonly failover: { readonly sizeBytes: number } | undefined;
 }
 
 /** The largest file the bench streams. */
@@ -40,8 +44,10 @@ export const MAX_SIZE_BYTES = 10 * GiB;
 export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rabbitmq,mqtt,kafka,kafkajs] [--chunks 64KiB,256KiB,1MiB,max]
                   [--size 1GiB] [--rounds 2] [--out results] [--flatness-size 4GiB] [--flatness-broker rabbitmq]
                   [--no-flatness] [--window 16] [--stream-window N] [--profile]
+                  [--fan-in 100] [--fan-in-size 8MiB] [--failover | --no-failover] [--failover-size 128MiB]
   --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI's correctness smoke
-               test (each @stream transfer's SHA-256 checked); its ratios are shown, not judged
+               test (each @stream transfer's SHA-256 checked); its ratios are shown, not judged;
+               fan-in of 10 x 1 MiB, no failover
   --brokers    transports to bench (default: all; BROKERS=... in the environment works too);
                kafka is @stream/kafka's default client (@platformatic/kafka), kafkajs the same broker through kafkajs
   --chunks     chunk sizes; "max" is each broker's practical maximum (default 64KiB,256KiB,1MiB,max)
@@ -51,7 +57,12 @@ export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rab
   --window     the raw sender's unconfirmed publishes (default 16)
   --stream-window  @stream's windowChunks (default: core's default, 16 MiB in flight), to see what another buys
   --from       render results.md and chart.svg again from a results.json (into its folder, or --out)
-  --profile    run every worker under node --cpu-prof (profiles in <out>/profiles)`;
+  --profile    run every worker under node --cpu-prof (profiles in <out>/profiles)
+  --fan-in     producers streaming at once into one consumer, per broker (default 100, --quick 10; 0: off)
+  --fan-in-size  bytes each producer streams (default 8MiB, --quick 1MiB)
+  --failover   a receiver SIGKILLed half-way, a second one taking over, per broker (default on; off with --quick
+               unless given); --no-failover turns it off
+  --failover-size  the failover row's file (default 128MiB)`;
 
 /**
  * Reads the command line (and `BROKERS`) into {@link BenchOptions}. Throws a `RangeError` saying
@@ -74,6 +85,11 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       window: { type: "string" },
       from: { type: "string" },
       "stream-window": { type: "string" },
+      "fan-in": { type: "string" },
+      "fan-in-size": { type: "string" },
+      failover: { type: "boolean" },
+      "no-failover": { type: "boolean", default: false },
+      "failover-size": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -99,6 +115,15 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     quick || values["no-flatness"] || flatnessSize <= sizeBytes || !brokers.includes(flatnessBroker)
       ? undefined
       : { broker: flatnessBroker, sizeBytes: flatnessSize };
+  const producers = values["fan-in"] === undefined ? (quick ? 10 : 100) : Number(values["fan-in"]);
+  if (!Number.isSafeInteger(producers) || producers < 0 || producers > 1000) throw new RangeError(`[stream] [bench] --fan-in ${values["fan-in"]} must be a whole number of producers from 0 (off) to 1000`);
+  const fanInBytes = values["fan-in-size"] ? parseSize(values["fan-in-size"]) : quick ? MiB : 8 * MiB;
+  if (fanInBytes < 1 || fanInBytes > GiB) throw new RangeError(`[stream] [bench] --fan-in-size ${values["fan-in-size"]} must be from 1 byte to 1GiB`);
+  if (values.failover && values["no-failover"]) throw new RangeError("[stream] [bench] --failover and --no-failover contradict each other");
+  const failoverBytes = values["failover-size"] ? parseSize(values["failover-size"]) : 128 * MiB;
+  // Half the file must outlast a receiver's start and the kill: a few chunks at least.
+  if (failoverBytes < 8 * MiB || failoverBytes > MAX_SIZE_BYTES) throw new RangeError(`[stream] [bench] --failover-size ${values["failover-size"]} must be from 8MiB to 10GiB`);
+  const failover = values["no-failover"] || (quick && !values.failover) ? undefined : { sizeBytes: failoverBytes };
   return {
     help: values.help ?? false,
     quick,
@@ -113,6 +138,8 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     from: values.from === undefined ? undefined : resolve(values.from),
     windowChunks,
     streamWindowChunks,
+    fanIn: producers === 0 ? undefined : { producers, sizeBytes: fanInBytes },
+    failover,
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RunResult, WorkerReport } from "./bench-run";
-import { type BenchReport, formatRatio, quickRunSummary, ratioVerdict, renderCellsTable, renderMarkdown, summarise, worstCell } from "./bench-report";
+import { type BenchReport, formatRatio, quickRunSummary, ratioVerdict, renderCellsTable, renderFailover, renderFanIn, renderMarkdown, summarise, worstCell } from "./bench-report";
+import { toFailoverResult, toFanInResult } from "./scenario-runner";
 import { toResult } from "./bench-runner";
 import { KiB, MiB } from "./sizes";
 
@@ -34,6 +35,24 @@ function run(mode: "raw" | "stream", mbPerSecond: number, options: Partial<RunRe
     ...options,
   };
 }
+
+/** A report of nothing; tests add what they check. */
+const baseReport: BenchReport = {
+  date: "2026-01-02",
+  machine: "2 cores, 24 GiB",
+  node: "20.0.0",
+  quick: false,
+  sizeBytes: 1024 * MiB,
+  rounds: 1,
+  windowChunks: 16,
+  streamWindowChunks: undefined,
+  command: "pnpm bench",
+  loadAverage: { start: 1, end: 1 },
+  skipped: [],
+  cells: [],
+  runs: [],
+  failures: [],
+};
 
 describe("ratioVerdict", () => {
   it.each([
@@ -118,15 +137,8 @@ describe("renderCellsTable", () => {
 describe("renderMarkdown", () => {
   it("includes the date, machine, the flatness row and skipped brokers", () => {
     const report: BenchReport = {
-      date: "2026-01-02",
-      machine: "2 cores, 24 GiB",
-      node: "20.0.0",
-      quick: false,
-      sizeBytes: 1024 * MiB,
-      rounds: 1,
-      windowChunks: 16,
+      ...baseReport,
       streamWindowChunks: 16,
-      command: "pnpm bench",
       loadAverage: { start: 1, end: 1.5 },
       skipped: [{ broker: "kafka", reason: "down" }],
       cells: summarise([run("raw", 100), run("stream", 99)]),
@@ -139,6 +151,59 @@ describe("renderMarkdown", () => {
     expect(markdown).toContain("2 cores, 24 GiB");
     expect(markdown).toContain("| 1 GiB | 50 | 100 | 110 |");
     expect(markdown).toContain("Skipped: kafka (down)");
+  });
+});
+
+describe("fan-in and failover", () => {
+  const scenario = (extra: Partial<import("./bench-run").ScenarioReport>) => ({ doneAt: 0, bytes: 0, streams: 0, cpuSeconds: 2, peakRssBytes: 120e6, ...extra });
+  const fanInResult = toFanInResult(
+    { broker: "rabbitmq", sizeBytes: 8 * MiB, chunkBytes: MiB },
+    20,
+    scenario({ startedAt: 1000, streams: 20, bytes: 20 * 8 * MiB, peakRssBytes: 300e6 }),
+    scenario({ firstByteAt: 1010, doneAt: 3000, streams: 20, bytes: 20 * 8 * MiB, maxOpenStreams: 20, cpuSeconds: 3.25 }),
+  );
+  const failoverResult = toFailoverResult(
+    { broker: "kafka", sizeBytes: 64 * MiB, chunkBytes: MiB },
+    { killedAt: 5000, killedAtBytes: 32 * MiB },
+    scenario({ startedAt: 1000, streams: 1, bytes: 64 * MiB }),
+    scenario({ firstByteAt: 9500, doneAt: 11_000, streams: 1, bytes: 64 * MiB, startOffset: 32 * MiB, takeover: true, peakRssBytes: 90e6 }),
+  );
+
+  it("measures fan-in from the producers' first read to the last stream verified", () => {
+    expect(fanInResult).toMatchObject({ seconds: 2, verified: 20, maxOpenStreams: 20, receiverPeakRssMB: 120, receiverCpuSeconds: 3.25, senderPeakRssMB: 300 });
+    expect(fanInResult.mbPerSecond).toBeCloseTo((20 * 8 * MiB) / 1e6 / 2);
+  });
+
+  it("fails a fan-in unless every stream verified", () => {
+    expect(() => toFanInResult({ broker: "mqtt", sizeBytes: MiB, chunkBytes: MiB }, 10, scenario({ startedAt: 0 }), scenario({ doneAt: 1, streams: 9 }))).toThrow(/9 of 10 streams/);
+  });
+
+  it("measures failover from the kill to the second receiver's first byte, and the whole transfer", () => {
+    expect(failoverResult).toMatchObject({ killToFirstByteMs: 4500, totalSeconds: 10, startOffset: 32 * MiB, takeover: true, killedAtBytes: 32 * MiB });
+    expect(() => toFailoverResult({ broker: "kafka", sizeBytes: 64 * MiB, chunkBytes: MiB }, { killedAt: 0, killedAtBytes: 0 }, scenario({}), scenario({ bytes: 1 }))).toThrow(/1 bytes saved of/);
+  });
+
+  it("renders a row per broker and the errors", () => {
+    const fanIn = renderFanIn({ producers: 20, sizeBytes: 8 * MiB, chunkBytes: MiB, results: [fanInResult], errors: [{ broker: "kafka", error: "no \"ready\" from the worker\nstack" }] });
+    expect(fanIn).toContain("### Fan-in: 20 producers × 8 MiB into one consumer");
+    expect(fanIn).toContain("| rabbitmq | 20 / 20 | 2.0 | 84 | 120 | 3.3 | 20 | 300 / 2.0 |");
+    expect(fanIn).toContain('- kafka: error: no "ready" from the worker');
+    expect(fanIn).not.toContain("stack");
+    const failover = renderFailover({ sizeBytes: 64 * MiB, chunkBytes: MiB, results: [failoverResult], errors: [] });
+    expect(failover).toContain("half-way through 64 MiB");
+    expect(failover).toContain("| kafka | 32 MiB | 4.5 | 10.0 | 32 MiB | matched | 90 |");
+  });
+
+  it("puts both sections into the report when they ran, and neither otherwise", () => {
+    const base = { ...baseReport, sizeBytes: 64 * MiB };
+    expect(renderMarkdown(base)).not.toMatch(/Fan-in|Failover/);
+    const markdown = renderMarkdown({
+      ...base,
+      fanIn: { producers: 20, sizeBytes: 8 * MiB, chunkBytes: MiB, results: [fanInResult], errors: [] },
+      failover: { sizeBytes: 64 * MiB, chunkBytes: MiB, results: [failoverResult], errors: [] },
+    });
+    expect(markdown).toContain("### Fan-in");
+    expect(markdown).toContain("### Failover");
   });
 });
 

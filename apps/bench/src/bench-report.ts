@@ -1,5 +1,6 @@
 import type { BrokerName } from "./brokers";
 import type { RunFailure, RunMode, RunResult } from "./bench-run";
+import type { FailoverResult, FanInResult } from "./scenario-runner";
 import { formatSize } from "./sizes";
 
 /** The goals the bench holds @stream to (issue 4). */
@@ -56,6 +57,24 @@ export interface FlatnessRow {
   readonly errors: readonly string[];
 }
 
+/** The fan-in rows: per broker, P producers streaming at once into one consumer. */
+export interface FanInRows {
+  readonly producers: number;
+  /** Bytes of each producer's stream. */
+  readonly sizeBytes: number;
+  readonly chunkBytes: number;
+  readonly results: readonly FanInResult[];
+  readonly errors: ReadonlyArray<{ readonly broker: BrokerName; readonly error: string }>;
+}
+
+/** The failover rows: per broker, a receiver killed half-way and a second one taking over. */
+export interface FailoverRows {
+  readonly sizeBytes: number;
+  readonly chunkBytes: number;
+  readonly results: readonly FailoverResult[];
+  readonly errors: ReadonlyArray<{ readonly broker: BrokerName; readonly error: string }>;
+}
+
 /** Everything one bench invocation produced. */
 export interface BenchReport {
   readonly date: string;
@@ -74,6 +93,8 @@ export interface BenchReport {
   readonly skipped: ReadonlyArray<{ broker: BrokerName; reason: string }>;
   readonly cells: readonly CellSummary[];
   readonly flatness?: FlatnessRow;
+  readonly fanIn?: FanInRows;
+  readonly failover?: FailoverRows;
   readonly runs: readonly RunResult[];
   readonly failures: readonly RunFailure[];
 }
@@ -244,10 +265,61 @@ export function renderMarkdown(report: BenchReport): string {
       ...flatness.errors.map((error) => `\nerror: ${error}`),
     );
   }
+  if (report.fanIn) parts.push("", renderFanIn(report.fanIn));
+  if (report.failover) parts.push("", renderFailover(report.failover));
   if (report.skipped.length > 0) {
     parts.push("", "Skipped: " + report.skipped.map((skip) => `${skip.broker} (${skip.reason})`).join("; "));
   }
   const errors = report.cells.flatMap((cell) => cell.errors.map((error) => `- ${cell.broker} ${formatSize(cell.chunkBytes)} ${error.split("\n")[0]}`));
   if (errors.length > 0) parts.push("", "Errors:", ...errors);
   return `${parts.join("\n")}\n`;
+}
+
+/** A section of rows per broker: heading, table, the brokers that failed, then what the figures mean. */
+function renderSection(title: string, header: readonly string[], rows: readonly string[][], errors: ReadonlyArray<{ broker: BrokerName; error: string }>, note: string): string {
+  const lines = [`### ${title}`, "", `| ${header.join(" | ")} |`, `|---|${header.slice(1).map(() => "---:").join("|")}|`, ...rows.map((row) => `| ${row.join(" | ")} |`)];
+  if (errors.length > 0) lines.push("", ...errors.map((error) => `- ${error.broker}: error: ${error.error.split("\n")[0]}`));
+  lines.push("", note);
+  return lines.join("\n");
+}
+
+/** The fan-in section: one row per broker. */
+export function renderFanIn(fanIn: FanInRows): string {
+  return renderSection(
+    `Fan-in: ${fanIn.producers} producers × ${formatSize(fanIn.sizeBytes)} into one consumer, @stream, ${formatSize(fanIn.chunkBytes)} chunks`,
+    ["broker", "streams verified", "total s", "aggregate MB/s", "consumer peak RSS MB", "consumer CPU s", "most streams open at once", "producers' process RSS MB / CPU s"],
+    fanIn.results.map((row) => [
+      row.broker,
+      `${row.verified} / ${row.producers}`,
+      fixed(row.seconds, 1),
+      fixed(row.mbPerSecond),
+      fixed(row.receiverPeakRssMB),
+      fixed(row.receiverCpuSeconds, 1),
+      String(row.maxOpenStreams),
+      `${fixed(row.senderPeakRssMB)} / ${fixed(row.senderCpuSeconds, 1)}`,
+    ]),
+    fanIn.errors,
+    "One consumer process saves every stream with `saveTo` and checks its SHA-256; the producers are one process with a client (a connection) per stream. " +
+      "Total: the producers' first read to the last stream verified. Streams open: arrived and not yet saved, as the receiver takes them concurrently.",
+  );
+}
+
+/** The failover section: one row per broker. */
+export function renderFailover(failover: FailoverRows): string {
+  return renderSection(
+    `Failover: a receiver SIGKILLed half-way through ${formatSize(failover.sizeBytes)}, a second one taking over, @stream, ${formatSize(failover.chunkBytes)} chunks`,
+    ["broker", "killed at", "kill → 2nd receiver's first byte saved, s", "total s", "continued from", "SHA-256", "2nd receiver peak RSS MB"],
+    failover.results.map((row) => [
+      row.broker,
+      formatSize(row.killedAtBytes),
+      fixed(row.killToFirstByteMs / 1000, 1),
+      fixed(row.totalSeconds, 1),
+      row.takeover ? formatSize(row.startOffset) : "not a takeover",
+      "matched",
+      fixed(row.receiverPeakRssMB),
+    ]),
+    failover.errors,
+    'The second receiver process starts the moment the first is killed, on the same destination and folder (`takeover: "continue"`); ' +
+      "the sender publishes the Open again after `takeoverAfterMs` (core's default, 3 s) of silence. Total: the sender's first read to the file saved and verified.",
+  );
 }

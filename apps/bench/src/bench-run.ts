@@ -50,10 +50,60 @@ export type WorkerMessage =
   | { readonly type: "ready" }
   | { readonly type: "progress"; readonly bytes: number }
   | { readonly type: "report"; readonly report: WorkerReport }
-  | { readonly type: "error"; readonly message: string };
+  | { readonly type: "error"; readonly message: string }
+  /** Fan-in and failover workers ({@link ScenarioTask}): their measurement. */
+  | { readonly type: "scenario"; readonly report: ScenarioReport }
+  /** A failover receiver has saved `bytes` (at least the task's `reachAtBytes`): the moment to kill it. */
+  | { readonly type: "reached"; readonly bytes: number; readonly at: number };
 
 /** Orchestrator to receiver: the sender is done, so a raw receiver may stop once the broker goes quiet. */
 export type ParentMessage = { readonly type: "sender-done" };
+
+/** What a fan-in or failover worker is told to do (@stream only, a broker only). */
+export interface ScenarioTask {
+  /**
+   * `fanin-send`: `producers` clients each send `inputFile` at once; `fanin-receive`: one client
+   * saves them all into `outputDir`; `failover-send`: one client sends `inputFile`;
+   * `failover-receive`: saves it into `outputDir`, taking over a dead receiver's partial file.
+   */
+  readonly role: "fanin-send" | "fanin-receive" | "failover-send" | "failover-receive";
+  readonly mode: "stream";
+  readonly broker: Exclude<BrokerName, "memory">;
+  readonly destination: string;
+  readonly chunkBytes: number;
+  /** Bytes of each stream. */
+  readonly sizeBytes: number;
+  readonly inputFile?: string;
+  readonly outputDir?: string;
+  /** Fan-in: how many streams (and sending clients). */
+  readonly producers?: number;
+  /** Receivers: the SHA-256 every saved file must have. */
+  readonly expectedSha256?: string;
+  /** Failover receiver: says `reached` once it has saved this many bytes. */
+  readonly reachAtBytes?: number;
+}
+
+/** What a fan-in or failover worker measured; epoch milliseconds as in {@link WorkerReport}. */
+export interface ScenarioReport {
+  /** Sender: the moment its measured send(s) began (after connecting and warming up). */
+  readonly startedAt?: number;
+  /** Receiver: the first payload byte saved. */
+  readonly firstByteAt?: number;
+  /** Receiver: the last stream saved and verified; sender: its last send resolved. */
+  readonly doneAt: number;
+  /** Payload bytes saved (receiver, counting a taken-over file's earlier part) or sent. */
+  readonly bytes: number;
+  /** Streams sent, or saved with the expected SHA-256. */
+  readonly streams: number;
+  /** Fan-in receiver: most streams it had open (arrived, not yet saved) at once. */
+  readonly maxOpenStreams?: number;
+  /** Failover receiver: bytes of the file that came from the dead receiver's partial file. */
+  readonly startOffset?: number;
+  /** Whether the stream was a takeover (failover receiver). */
+  readonly takeover?: boolean;
+  readonly cpuSeconds: number;
+  readonly peakRssBytes: number;
+}
 
 /** One measured run: one mode, one broker, one chunk size, one round. */
 export interface RunResult {

@@ -4,7 +4,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BrokerName } from "./brokers";
-import type { ParentMessage, RunMode, RunResult, WorkerMessage, WorkerReport, WorkerTask } from "./bench-run";
+import type { ParentMessage, RunMode, RunResult, ScenarioTask, WorkerMessage, WorkerReport, WorkerTask } from "./bench-run";
 
 /** One run to make. */
 export interface RunSpec {
@@ -32,8 +32,8 @@ const EXIT_TIMEOUT_MS = 30_000;
 /** How long a receiver may take to subscribe (a Kafka consumer group join takes seconds). */
 const READY_TIMEOUT_MS = 120_000;
 
-/** A forked worker and the messages it sends. */
-class Worker {
+/** A forked worker and the messages it sends (bench-worker.mjs by default, or `script`). */
+export class Worker {
   readonly child: ChildProcess;
   private readonly waiters = new Map<string, { resolve: (message: WorkerMessage) => void; reject: (error: Error) => void }>();
   private readonly received = new Map<string, WorkerMessage>();
@@ -41,12 +41,17 @@ class Worker {
   private stderr = "";
   readonly exited: Promise<number | null>;
 
-  constructor(task: WorkerTask, spec: RunSpec, onProgress?: (bytes: number) => void) {
+  constructor(
+    task: WorkerTask | ScenarioTask,
+    spec: Pick<RunSpec, "profileDir" | "round">,
+    onProgress?: (bytes: number) => void,
+    script = WORKER,
+  ) {
     // A folder per worker: each of its threads (core hashes on a worker thread) writes a profile.
     const execArgv = spec.profileDir
       ? ["--cpu-prof", "--cpu-prof-dir", join(spec.profileDir, `${task.broker}-${task.mode}-${task.chunkBytes}-${task.role}-r${spec.round}`)]
       : [];
-    this.child = fork(WORKER, [JSON.stringify(task)], { execArgv, stdio: ["ignore", "inherit", "pipe", "ipc"] });
+    this.child = fork(script, [JSON.stringify(task)], { execArgv, stdio: ["ignore", "inherit", "pipe", "ipc"] });
     this.child.stderr?.on("data", (data: Buffer) => {
       this.stderr = (this.stderr + data.toString()).slice(-4000);
     });

@@ -9,11 +9,12 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderChartSvg } from "./bench-chart";
 import { parseBenchOptions, USAGE } from "./bench-options";
-import { type BenchReport, type FlatnessRow, renderMarkdown, summarise, worstCell, formatRatio } from "./bench-report";
+import { type BenchReport, type FailoverRows, type FanInRows, type FlatnessRow, renderMarkdown, summarise, worstCell, formatRatio } from "./bench-report";
 import type { RunFailure, RunMode, RunResult } from "./bench-run";
 import { runOnce, type RunSpec } from "./bench-runner";
 import { BROKERS, type BrokerName, chunkSizesFor, isReachable } from "./brokers";
-import { ensureInputFile } from "./input-file";
+import { ensureInputFile, sha256File } from "./input-file";
+import { type FailoverResult, type FanInResult, runFailover, runFanIn, type ScenarioSpec } from "./scenario-runner";
 import { adapterBuilt, adapterProblem } from "./stream-transports";
 import { formatSize, MiB } from "./sizes";
 
@@ -170,6 +171,64 @@ if (options.flatness) {
   flatness = { broker, chunkBytes, points, errors };
 }
 
+// Fan-in and failover: @stream alone, on each broker (not the in-memory transport: one process).
+const scenarioBrokers = brokers.filter((broker): broker is Exclude<BrokerName, "memory"> => broker !== "memory");
+const SCENARIO_CHUNK_BYTES = MiB;
+let scenarioFailures = 0;
+let scenarioPasses = 0;
+/** Runs `measureOne` per broker, logging each result or error the way runs are logged. */
+async function eachBroker<T>(title: string, sizeBytes: number, measureOne: (spec: ScenarioSpec) => Promise<T>, describe: (result: T) => string) {
+  const file = await ensureInputFile(workDir, sizeBytes, (written) => log(`  generating input: ${formatSize(written)}`));
+  const expectedSha256 = await sha256File(file);
+  const results: T[] = [];
+  const errors: Array<{ broker: BrokerName; error: string }> = [];
+  for (const broker of scenarioBrokers) {
+    const label = `[${title}] ${broker}`;
+    const started = Date.now();
+    let loggedAt = started;
+    const onProgress = (bytes: number): void => {
+      const line = `${label} … ${formatSize(bytes)} (${Math.round((Date.now() - started) / 1000)} s)`;
+      if (interactive) process.stderr.write(`\r${line}\u001b[K`);
+      else if (Date.now() - loggedAt >= 15_000) {
+        loggedAt = Date.now();
+        log(line);
+      }
+    };
+    try {
+      const result = await measureOne({ broker, chunkBytes: SCENARIO_CHUNK_BYTES, sizeBytes, inputFile: file, expectedSha256, workDir, onProgress, onNote: (note) => log(`${label}  note: ${note}`) });
+      if (interactive) process.stderr.write("\r\u001b[K");
+      log(`${label}  ${describe(result)}`);
+      results.push(result);
+      scenarioPasses += 1;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (interactive) process.stderr.write("\r\u001b[K");
+      log(`${label}  ✗ ${message.split("\n")[0]}`);
+      errors.push({ broker, error: message });
+      scenarioFailures += 1;
+    }
+  }
+  return { results, errors };
+}
+
+let fanIn: FanInRows | undefined;
+if (options.fanIn && scenarioBrokers.length > 0) {
+  const { producers, sizeBytes } = options.fanIn;
+  const title = `fan-in ${producers} × ${formatSize(sizeBytes)}`;
+  const rows = await eachBroker<FanInResult>(title, sizeBytes, (spec) => runFanIn(spec, producers), (row) =>
+    `${row.verified}/${row.producers} verified in ${row.seconds.toFixed(1)} s, ${row.mbPerSecond.toFixed(0)} MB/s, consumer RSS ${row.receiverPeakRssMB.toFixed(0)} MB, CPU ${row.receiverCpuSeconds.toFixed(1)} s, ${row.maxOpenStreams} open at most`,
+  );
+  fanIn = { producers, sizeBytes, chunkBytes: SCENARIO_CHUNK_BYTES, ...rows };
+}
+let failover: FailoverRows | undefined;
+if (options.failover && scenarioBrokers.length > 0) {
+  const { sizeBytes } = options.failover;
+  const rows = await eachBroker<FailoverResult>(`failover ${formatSize(sizeBytes)}`, sizeBytes, runFailover, (row) =>
+    `killed at ${formatSize(row.killedAtBytes)}, first byte saved ${(row.killToFirstByteMs / 1000).toFixed(1)} s after the kill, total ${row.totalSeconds.toFixed(1)} s, continued from ${formatSize(row.startOffset)}, SHA-256 matched`,
+  );
+  failover = { sizeBytes, chunkBytes: SCENARIO_CHUNK_BYTES, ...rows };
+}
+
 const report: BenchReport = {
   date: new Date().toISOString().slice(0, 10),
   machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`,
@@ -184,6 +243,8 @@ const report: BenchReport = {
   skipped,
   cells: summarise(results, failures.filter((failure) => failure.round > 0)),
   ...(flatness ? { flatness } : {}),
+  ...(fanIn ? { fanIn } : {}),
+  ...(failover ? { failover } : {}),
   runs: results,
   failures,
 };
@@ -192,8 +253,8 @@ const worst = worstCell(report.cells);
 // A quick run's ratios are not judged (quickRunSummary says why), so no worst cell is named.
 if (worst && !options.quick) log(`worst cell: ${worst.broker} ${formatSize(worst.chunkBytes)} at ${formatRatio(worst.ratio)}`);
 // The plain closing line CI reads: each run is a check that @stream (or the raw client) delivered.
-console.log(`${results.length} passed, ${failures.length} failed${options.quick ? " (correctness smoke test: @stream's SHA-256 checked end to end; ratios not judged)" : ""}`);
-if (failures.length > 0) {
-  log(`✗ ${failures.length} run(s) failed`);
+console.log(`${results.length + scenarioPasses} passed, ${failures.length + scenarioFailures} failed${options.quick ? " (correctness smoke test: @stream's SHA-256 checked end to end; ratios not judged)" : ""}`);
+if (failures.length + scenarioFailures > 0) {
+  log(`✗ ${failures.length + scenarioFailures} run(s) failed`);
   process.exit(1);
 }

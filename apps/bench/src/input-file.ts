@@ -1,5 +1,5 @@
-import { randomFillSync } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createHash, randomFillSync } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rename, stat } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -25,4 +25,11 @@ export async function ensureInputFile(dir: string, sizeBytes: number, onProgress
   await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
   await rename(partial, file);
   return file;
+}
+
+/** SHA-256 of `file`, lower-case hex. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const piece of createReadStream(file)) hash.update(piece as Buffer);
+  return hash.digest("hex");
 }
