@@ -156,8 +156,10 @@ kill_pid() {
   local pid; pid="$(pid_from "$1")"
   [ -n "$pid" ] || return 0
   kill -KILL "$pid" 2>/dev/null || true
-  # gone, or a zombie (the process is no child of ours: whoever reaps it may take a while)
-  wait_until 10 bash -c '! grep -qsE "^State:[[:space:]]+[^ZX[:space:]]" "/proc/$0/status"' "$pid" || die "pid $pid survived SIGKILL"
+  # gone, or a zombie whose threads have all exited, so its sockets are closed (the process is
+  # no child of ours: whoever reaps it may take a while)
+  wait_until 10 bash -c '[ ! -d "/proc/$0" ] || { [ "$(ls "/proc/$0/task" 2>/dev/null | wc -l)" -le 1 ] && ! grep -qsE "^State:[[:space:]]+[^ZX[:space:]]" "/proc/$0/status"; }' "$pid" \
+    || die "pid $pid survived SIGKILL"
   rm -f "$1"
 }
 
