@@ -2,7 +2,7 @@
 # Apache Kafka (single node, KRaft mode) from Apache's own jars on Maven
 # Central, resolved by kafka/pom.xml into .cache/kafka/libs (cached).
 # Client listener 127.0.0.1:9092, controller 127.0.0.1:9093.
-# usage: kafka.sh up|down|status
+# usage: kafka.sh up|down|status|kill
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,7 +13,7 @@ CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 HEAP="${KAFKA_HEAP:-1G}"
 POM="$BROKERS_DIR/kafka/pom.xml"
 DIR="$CACHE/kafka"
-LIBS="$DIR/libs"
+LIBS="${KAFKA_LIBS:-$DIR/libs}"   # KAFKA_LIBS: jars resolved elsewhere (a private broker reuses the shared cache's)
 CONF="$DIR/config"
 DATA="$DIR/data"
 LOG="$DIR/kafka.log"
@@ -30,6 +30,8 @@ healthy() {
 # Resolve the broker jars once; re-resolve only when pom.xml changes.
 install_jars() {
   local stamp
+  # jars of another cache (KAFKA_LIBS) are used as they are, never resolved again from here
+  if [ -n "${KAFKA_LIBS:-}" ]; then [ -f "$LIBS/.stamp" ] || die "$NAME: no resolved jars in KAFKA_LIBS=$LIBS"; return 0; fi
   stamp="$(sha256sum "$POM" | cut -d' ' -f1)"
   [ -f "$LIBS/.stamp" ] && [ "$(cat "$LIBS/.stamp")" = "$stamp" ] && return 0
   need_cmd java openjdk-17-jre-headless

@@ -6,6 +6,7 @@
 BROKERS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${BROKERS_CACHE_DIR:-$BROKERS_DIR/.cache}"
 BROKER_TIMEOUT="${BROKER_TIMEOUT:-180}"   # seconds to wait for a broker to become ready
+BROKER_POLL="${BROKER_POLL:-1}"           # seconds between two readiness checks (the fault tests' private brokers: 0.1)
 BROKERS_DEFAULT="activemq,rabbitmq,mqtt,kafka"
 HOST=127.0.0.1
 mkdir -p "$CACHE"
@@ -79,12 +80,12 @@ probe_hex() {
   ' "$HOST" "$1" "$2" "$3" 2>/dev/null || true
 }
 
-# wait_until TIMEOUT CMD... : poll CMD every second until it succeeds.
+# wait_until TIMEOUT CMD... : poll CMD every $BROKER_POLL seconds until it succeeds.
 wait_until() {
   local deadline=$((SECONDS + $1)); shift
   until "$@"; do
     [ "$SECONDS" -ge "$deadline" ] && return 1
-    sleep 1
+    sleep "$BROKER_POLL"
   done
 }
 
@@ -99,7 +100,7 @@ wait_ready() {
     if [ -z "$(pid_from "$pidfile")" ]; then WAIT_ERR="the process exited during startup"; return 1; fi
     # shellcheck disable=SC2034
     if [ "$SECONDS" -ge "$deadline" ]; then WAIT_ERR="not ready after ${BROKER_TIMEOUT}s"; return 1; fi
-    sleep 1
+    sleep "$BROKER_POLL"
   done
 }
 
@@ -147,6 +148,19 @@ stop_pid() {
     wait_until 10 bash -c '! kill -0 "$0" 2>/dev/null' "$pid" || true
   fi
   rm -f "$pidfile"
+}
+
+# kill_pid PIDFILE : SIGKILL the process we started (a crash, for the broker-restart fault tests;
+# `up` starts it again on the same data dir and ports)
+kill_pid() {
+  local pid; pid="$(pid_from "$1")"
+  [ -n "$pid" ] || return 0
+  kill -KILL "$pid" 2>/dev/null || true
+  # gone, or a zombie whose threads have all exited, so its sockets are closed (the process is
+  # no child of ours: whoever reaps it may take a while)
+  wait_until 10 bash -c '[ ! -d "/proc/$0" ] || { [ "$(ls "/proc/$0/task" 2>/dev/null | wc -l)" -le 1 ] && ! grep -qsE "^State:[[:space:]]+[^ZX[:space:]]" "/proc/$0/status"; }' "$pid" \
+    || die "pid $pid survived SIGKILL"
+  rm -f "$1"
 }
 
 # stop_external NAME PORT : SIGTERM whatever listens on PORT (down.sh with BROKERS_DOWN_ALL=1)
@@ -207,6 +221,7 @@ broker_main() {
       flock -w "$BROKER_TIMEOUT" 9 || die "another up/down of $(basename "$0") is still running"
       "cmd_$1" ;;
     status) "cmd_$1" ;;
-    *) echo "usage: $(basename "$0") up|down|status" >&2; exit 2 ;;
+    kill) kill_pid "$PIDFILE" ;;
+    *) echo "usage: $(basename "$0") up|down|status|kill" >&2; exit 2 ;;
   esac
 }

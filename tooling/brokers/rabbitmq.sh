@@ -2,7 +2,9 @@
 # RabbitMQ 3.x from Debian's `rabbitmq-server` package (AMQP 0-9-1 on
 # 127.0.0.1:5672, guest/guest). A RabbitMQ that is already running is reused
 # and never stopped by these scripts; one they start is bound to 127.0.0.1.
-# usage: rabbitmq.sh up|down|status
+# RABBITMQ_PRIVATE_PORT (and RABBITMQ_PRIVATE_DIST_PORT): a node of its own instead, for the
+# fault tests (see private_node below).
+# usage: rabbitmq.sh up|down|status|kill
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -93,5 +95,41 @@ cmd_status() {
   if healthy; then status_line "$NAME" up "$PORT" "$(port_pid "$PORT")" "$owner"
   else status_line "$NAME" down "$PORT" ""; return 1; fi
 }
+
+# A private node: RABBITMQ_PRIVATE_PORT set (with a BROKERS_CACHE_DIR of its own). Its own node
+# name, AMQP and Erlang distribution ports, mnesia dir, config and cookie, all in $DIR, none of
+# /etc/rabbitmq; started from here with a pid file (so `kill` works), the epmd already running shared.
+if [ -n "${RABBITMQ_PRIVATE_PORT:-}" ]; then
+  PORT=$RABBITMQ_PRIVATE_PORT
+  DIST_PORT="${RABBITMQ_PRIVATE_DIST_PORT:?RABBITMQ_PRIVATE_DIST_PORT is needed with RABBITMQ_PRIVATE_PORT}"
+  PIDFILE="$DIR/rabbitmq.pid"
+  LOG="$DIR/rabbitmq.log"
+  cmd_up() {
+    healthy && { say "$NAME: private node already running on $HOST:$PORT"; return 0; }
+    if [ -z "$(pid_from "$PIDFILE")" ]; then
+      if port_open "$PORT" || port_open "$DIST_PORT"; then fail "$NAME" "port $PORT or $DIST_PORT is taken" "$LOG"; fi
+      apt_install rabbitmq-server
+      mkdir -p "$DIR/mnesia" "$DIR/log"
+      echo '[].' >"$DIR/enabled_plugins"
+      : >"$DIR/rabbitmq-env.conf"
+      printf 'listeners.tcp.default = %s:%s\n' "$HOST" "$PORT" >"$DIR/rabbitmq.conf"
+      say "$NAME: starting a private node stream$PORT@localhost on $HOST:$PORT (log: $LOG)"
+      # RUNNING_UNDER_SYSTEMD: rabbitmq-server execs the VM (no wrapper shell), so the pid is beam's
+      spawn "$PIDFILE" "$LOG" env HOME="$DIR" RUNNING_UNDER_SYSTEMD=true \
+        RABBITMQ_NODENAME="stream$PORT@localhost" RABBITMQ_NODE_IP_ADDRESS="$HOST" RABBITMQ_NODE_PORT="$PORT" \
+        RABBITMQ_DIST_PORT="$DIST_PORT" RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+        RABBITMQ_MNESIA_BASE="$DIR/mnesia" RABBITMQ_LOG_BASE="$DIR/log" RABBITMQ_CONFIG_FILE="$DIR/rabbitmq.conf" \
+        RABBITMQ_CONF_ENV_FILE="$DIR/rabbitmq-env.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/enabled_plugins" \
+        /usr/lib/rabbitmq/bin/rabbitmq-server
+    fi
+    if ! wait_ready "$PIDFILE" healthy; then
+      stop_pid "$PIDFILE" "$NAME" 15
+      fail "$NAME" "no AMQP answer on $HOST:$PORT: $WAIT_ERR" "$LOG"
+    fi
+    say "$NAME: private node ready on $HOST:$PORT (guest/guest)"
+  }
+  cmd_down() { pidfile_down "$PORT" 30; }
+  cmd_status() { pidfile_status "$PORT" "dist=$DIST_PORT"; }
+fi
 
 broker_main "$@"

@@ -10,3 +10,11 @@ export { runEndToEndTest, type EndToEndOptions, type EndToEndReport, type EndToE
 export { runTakeoverTest, type TakeoverOptions, type TakeoverReport } from "./takeover";
 export { createTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy";
 export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions } from "./fault-harness";
+export {
+  type BrokerRestartTestOptions,
+  createPrivateBroker,
+  freePort,
+  type PrivateBroker,
+  type PrivateBrokerOptions,
+  runBrokerRestartTest,
+} from "./private-broker";
