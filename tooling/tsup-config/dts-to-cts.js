@@ -9,7 +9,8 @@ const dist = join(process.cwd(), process.argv[2] ?? "dist");
 for (const file of await readdir(dist)) {
   if (!file.endsWith(".d.ts")) continue;
   const text = await readFile(join(dist, file), "utf8");
-  const fixed = text.replace(/(from\s+['"]\.\/[^'"]+)\.js(['"])/g, "$1.cjs$2");
+  // Both `... from "./x.js"` and the bare `import "./x.js"` a shared chunk can get.
+  const fixed = text.replace(/((?:from|import)\s+['"]\.\/[^'"]+)\.js(['"])/g, "$1.cjs$2");
   await writeFile(join(dist, file.replace(/\.d\.ts$/, ".d.cts")), fixed);
   await rm(join(dist, file));
 }
