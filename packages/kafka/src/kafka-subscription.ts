@@ -1,6 +1,10 @@
 import { TransportError, type FrameHandler, type Subscription } from "@stream/core";
+import { retryDelayMs } from "@stream/core/adapter-kit";
 import type { KafkaClient, KafkaConsumer } from "./kafka-client";
 import { toTransportError } from "./kafka-errors";
+
+/** A failed consumer is replaced after 0.5 s, 1 s, 2 s, ... at most 30 s apart. */
+const RESTART_BACKOFF = { initialDelayMs: 500, maxDelayMs: 30_000 };
 
 /** What one subscription reads and how long it may take to start. */
 export interface KafkaSubscriptionSpec {
@@ -86,7 +90,7 @@ export class KafkaSubscription implements Subscription {
 
   /** A fresh consumer after 0.5 s, 1 s, 2 s, ... (at most 30 s), so the subscription outlives any outage. */
   private scheduleRestart(): void {
-    const delayMs = Math.min(30_000, 500 * 2 ** this.restartAttempt++);
+    const delayMs = retryDelayMs(RESTART_BACKOFF, this.restartAttempt++, false);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.closed) return;

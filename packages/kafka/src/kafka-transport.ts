@@ -10,7 +10,7 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
-import { assertChannelName } from "@stream/core/adapter-kit";
+import { assertChannelName, type RetryPolicy, withRetries } from "@stream/core/adapter-kit";
 import type { KafkaClient } from "./kafka-client";
 import { isRetryableKafkaError, kafkaErrorType, toTransportError } from "./kafka-errors";
 import { KafkaSubscription } from "./kafka-subscription";
@@ -25,7 +25,8 @@ const BROKER_DEFAULT_MESSAGE_MAX_BYTES = 1_048_588;
 /** Room for the record batch header and per-record framing on top of keys and values. */
 const RECORD_BATCH_OVERHEAD_BYTES = 16 * 1024;
 /** Attempts at an admin request when its connection drops (backoff 200 ms, 400 ms, ...). */
-const ADMIN_ATTEMPTS = 5;
+/** Admin calls (list and create topics): 5 attempts, 200 ms doubling, while the error is retryable. */
+const ADMIN_RETRY: RetryPolicy = { retries: 4, initialDelayMs: 200, maxDelayMs: 1600, deadlineMs: Number.POSITIVE_INFINITY };
 
 /** Consumer groups of an inbox's subscribers start with this, then a UUID. */
 const inboxGroupPrefix = (topic: string): string => `stream.inbox.${topic}.`;
@@ -186,15 +187,8 @@ class KafkaTransport implements Transport {
     return exists;
   }
 
-  private async withAdminRetry<T>(operation: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await operation();
-      } catch (error) {
-        if (attempt >= ADMIN_ATTEMPTS || this.closing || !isRetryableKafkaError(error)) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
-      }
-    }
+  private withAdminRetry<T>(operation: () => Promise<T>): Promise<T> {
+    return withRetries(operation, ADMIN_RETRY, { shouldRetry: (error) => !this.closing && isRetryableKafkaError(error) });
   }
 
   private async createTopic(topic: string, numPartitions: number): Promise<void> {
