@@ -44,6 +44,7 @@ close cleanly and exit 0), or after the first with --once. A file is written und
 name and renamed to the sender's name (made safe) only once its SHA-256 matched; an existing
 file is never overwritten: "name (1).ext" and so on are used instead. A name that would leave
 the folder ("..", an absolute path, a drive) is refused and its sender told (exit 9 with --once).
+Streams are taken one at a time (--concurrency for more); the others wait queued, in order.
 A receiver that dies mid-file leaves its temporary file: the next receiver on the same --out
 continues it when the sender hands the stream on, and removes such files once their sender would
 have given up (10 min), unless --keep-partial.
@@ -55,6 +56,8 @@ Options:
                     - writes one stream to standard output (implies --once); its bytes are only
                     good if the command exits 0
   --once            exit after the first stream, with its outcome as the exit code
+  --concurrency <n> streams taken at once (default 1): others wait in order, their senders told
+                    they are queued; a stream is never interleaved with another
   --keep-partial    never remove the temporary files other (dead) receivers left in --out
   --json            print one JSON event per line on stdout (listening, start, progress, done, error)
   -h, --help        this help

@@ -239,6 +239,17 @@ export class IncomingStream extends Readable {
     }
   }
 
+  /**
+   * @internal The receiver queued this stream before taking it and dropped what its sender
+   * published meanwhile: asks for the stream from its start (repeated until data comes, as for
+   * a pull). A pull or a stream taken over asks once read or placed, as ever.
+   */
+  askFromStart(): void {
+    if (this.isSettled || this.requested || this.manifest.model === "pull" || this.takeover !== undefined) return;
+    this.requested = true;
+    this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
+  }
+
   /** @internal Resolves when the stream holds no more than a window of undelivered chunks. */
   roomForMore(): Promise<void> | undefined {
     if (this.isSettled || !this.isOverWindow()) return undefined;

@@ -49,6 +49,12 @@ export interface SendProgress {
    * on each change.
    */
   readonly connection: ConnectionState;
+  /**
+   * `true` while a receiver holds the stream in its queue: it is busy with as many streams as
+   * its `concurrency` allows and takes this one after them (end to end only). The sender waits
+   * without resending; progress is reported on each change.
+   */
+  readonly queued: boolean;
 }
 
 /** Options of {@link StreamClient.send}. */
@@ -118,6 +124,8 @@ interface SendState {
   lastHeardAt: number;
   lastPublishedAt: number;
   heardFromReceiver: boolean;
+  /** A receiver has the stream queued behind others (its Acks say `windowChunks: 0`). */
+  queued: boolean;
   /** The End frame once published. */
   endFrame: Uint8Array | undefined;
   /** The End frame while held back until a receiver answers (end-to-end only). */
@@ -203,6 +211,7 @@ export async function sendStream(
     lastHeardAt: now,
     lastPublishedAt: now,
     heardFromReceiver: false,
+    queued: false,
     endFrame: undefined,
     heldEnd: undefined,
     failure: undefined,
@@ -274,6 +283,7 @@ export async function sendStream(
       bytesAcknowledged: state.bytesAcknowledged,
       ...(sizeBytes === undefined ? {} : { sizeBytes }),
       connection: connection?.state ?? "connected",
+      queued: state.queued,
     });
   const resendFrom = (sequence: number): void => {
     for (const frame of window.framesFrom(sequence)) void publish(frame);
@@ -291,9 +301,15 @@ export async function sendStream(
     state.heardFromReceiver = true;
     if (state.heldEnd && !state.failure && frame.type !== FrameType.Abort) void publishEnd(state.heldEnd);
     switch (frame.type) {
-      case FrameType.Ack:
-        // A receiver may ask for a smaller window than the manifest offered, never a larger one.
+      case FrameType.Ack: {
+        // A receiver may ask for a smaller window than the manifest offered, never a larger one;
+        // 0 says it has queued the stream behind others (it asks for the stream when it takes it).
         window.limit(Math.min(flow.windowChunks, Math.max(1, frame.windowChunks)));
+        const queued = frame.windowChunks === 0;
+        if (queued !== state.queued) {
+          state.queued = queued;
+          report();
+        }
         if (window.acknowledgeThrough(frame.nextSequence)) {
           takeoverPending = false;
           state.lastProgressAt = state.lastHeardAt;
@@ -302,6 +318,7 @@ export async function sendStream(
         }
         if (frame.complete) complete();
         return;
+      }
       case FrameType.Request:
         serveRequest(frame.sequence);
         return;
@@ -394,7 +411,7 @@ export async function sendStream(
         } else if (state.endFrame) {
           void publish(state.endFrame);
         }
-      } else if (endToEnd && lossy && at - state.lastProgressAt > retransmitAfterMs && window.size > 0) {
+      } else if (endToEnd && lossy && !state.queued && at - state.lastProgressAt > retransmitAfterMs && window.size > 0) {
         // The receiver lives (keepalives) but has not moved: stalled, or the tail was lost and it
         // cannot know. Probe with the oldest chunk and the end: a stalled receiver drops the
         // duplicates; one missing the tail takes the chunk, and the end makes it ask for the rest.

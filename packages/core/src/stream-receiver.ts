@@ -4,6 +4,7 @@ import { ProtocolError } from "./errors/protocol-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
+import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { IncomingStream } from "./incoming-stream";
 import { DEFAULT_PARTIAL_TTL_MS } from "./partial-files";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
@@ -62,6 +63,24 @@ export interface ReceiveOptions {
   readonly partialTtlMs?: number;
   /** Keep other receivers' partial files whatever their age (no sweep), e.g. to inspect them. @default false */
   readonly keepPartial?: boolean;
+  /**
+   * How many streams this receiver takes at once. A stream that arrives while it has that many
+   * (handed over and not yet read to the end or saved) waits in its queue, in order of arrival,
+   * and is handed over when one of them ends: the application never has more than this many
+   * streams open, never chunks of more interleaved. A queued stream's sender is told (its Acks
+   * say `windowChunks: 0`, `SendProgress.queued`) and waits without resending; what it had already
+   * published is dropped and asked for again when the stream is taken. Queued streams do not
+   * count against `maxWindowBytes`: they hold no data. When the receiver closes or dies, their
+   * senders offer them to the destination's other receivers (takeover), after `takeoverAfterMs`.
+   * @default 1
+   */
+  readonly concurrency?: number;
+  /**
+   * How many streams this receiver takes in all (a command that receives one file and exits).
+   * Streams that arrive past it stay queued here until the receiver closes; their senders then
+   * offer them to other receivers. @default Infinity
+   */
+  readonly maxStreams?: number;
 }
 
 /** How many ended streams the receiver remembers, to drop their late duplicates. */
@@ -70,6 +89,25 @@ const REMEMBERED_STREAMS = 4096;
 const ORPHAN_BYTES = 16 * 1024 * 1024;
 /** How long such frames are held. */
 const ORPHAN_TTL_MS = 30_000;
+/** Streams queued at most (see `concurrency`); a later Open gets no answer until there is room. */
+const MAX_QUEUED = 4096;
+/** A queued stream's keepalive: like an active stream's, at least once a second. */
+const QUEUED_KEEPALIVE_MS = 1000;
+
+/** Checks a count of streams: a whole number, at least 1, or Infinity. */
+function streamCount(option: string, value: number | undefined, byDefault: number): number {
+  if (value === undefined) return byDefault;
+  if (value >= 1 && (Number.isInteger(value) || value === Number.POSITIVE_INFINITY)) return value;
+  throw new RangeError(`[stream] ${option} must be a whole number of streams, at least 1 (Infinity for no limit); got ${String(value)}`);
+}
+
+/** A stream heard of but not taken yet: the receiver is at its `concurrency`. */
+interface QueuedStream {
+  readonly manifest: Manifest;
+  /** When a frame of it last arrived: a queued stream whose sender fell silent is dropped. */
+  lastFrameAt: number;
+  lastAckAt: number;
+}
 
 const openKey = (manifest: Manifest): string => `${manifest.streamId}/${manifest.createdAt}`;
 
@@ -80,6 +118,8 @@ export interface StreamReceiverEvents {
   stream: [stream: IncomingStream];
   /** A stream taken over was refused under `takeover: "discard"`; its sender was told. */
   takeoverDiscarded: [manifest: Manifest];
+  /** A stream arrived while the receiver was at its `concurrency`: it waits in the queue (its sender was told). */
+  queued: [manifest: Manifest];
 }
 
 /**
@@ -103,6 +143,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private readonly closing = new AbortController();
   /** `streamId/createdAt` of streams their sender aborted: a late copy of such an Open is stale. */
   private readonly abortedOpens = new Set<string>();
+  /** Streams waiting for room, in order of arrival; see {@link ReceiveOptions.concurrency}. */
+  private readonly queued = new Map<string, QueuedStream>();
+  private readonly concurrency: number;
+  private readonly maxStreams: number;
+  /** Streams handed over so far; see {@link ReceiveOptions.maxStreams}. */
+  private taken = 0;
 
   /** @internal Use {@link StreamClient.receive}. */
   constructor(
@@ -112,6 +158,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   ) {
     super();
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
+    this.concurrency = streamCount("concurrency", options.concurrency, 1);
+    this.maxStreams = streamCount("maxStreams", options.maxStreams, Number.POSITIVE_INFINITY);
     this.ready = transport
       .subscribe(destination, (bytes) => this.onFrame(bytes), { kind: "stream" })
       .then((subscription) => {
@@ -122,6 +170,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.timer = setInterval(() => {
       const now = Date.now();
       for (const stream of this.streams.values()) stream.tick(now);
+      this.tickQueued(now);
       // Frames of a stream whose open frame never came (it went to another consumer) expire.
       for (const [id, held] of this.orphans) {
         if (now - held.since >= ORPHAN_TTL_MS) this.dropOrphans(id);
@@ -171,6 +220,17 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       // A failed stream may be sent again under the same id; anything else of it is stale.
       if (frame.type !== FrameType.Open) return undefined;
       this.ended.delete(streamId);
+    }
+    const queued = this.queued.get(streamId);
+    if (queued) {
+      // Nothing of a queued stream is kept: it is asked for again when the stream is taken.
+      queued.lastFrameAt = Date.now();
+      if (frame.type === FrameType.Abort) {
+        this.queued.delete(streamId);
+        this.rememberAborted(queued.manifest);
+        this.ended.set(streamId, undefined);
+      }
+      return undefined;
     }
     const stream = this.streams.get(streamId);
     if (frame.type === FrameType.Open) {
@@ -230,7 +290,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     void sending.finally(() => this.replies.delete(sending));
   }
 
-  private open(manifest: IncomingStream["manifest"]): void {
+  private open(manifest: Manifest): void {
     if (this.closed) return;
     const { streamId, replyTo } = manifest;
     const maxWindowBytes = this.options.maxWindowBytes ?? 64 * 1024 * 1024;
@@ -257,6 +317,16 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.ended.set(streamId, undefined);
       return;
     }
+    if (!this.hasRoom() || this.queued.size > 0) {
+      this.enqueue(manifest);
+      return;
+    }
+    this.take(manifest, held);
+  }
+
+  /** Creates the stream and hands it over; `held` are its frames that came before its Open. */
+  private take(manifest: Manifest, held: readonly Frame[]): IncomingStream {
+    const { streamId, replyTo } = manifest;
     this.replyTo.set(streamId, replyTo);
     const stream = new IncomingStream(manifest, {
       reply: (frame) => this.reply(frame, streamId, replyTo),
@@ -269,14 +339,17 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
           this.replyTo.delete(oldest);
         }
         if (!finalAck) this.replyTo.delete(id);
+        // Not from inside the stream's own settling: the next one is handed over afterwards.
+        queueMicrotask(() => this.dequeue());
       },
-      producerTimeoutMs: this.options.producerTimeoutMs ?? 60_000,
+      producerTimeoutMs: this.producerTimeoutMs,
       gapTimeoutMs: this.options.gapTimeoutMs ?? 1000,
       retry: this.retry,
       takeover: this.options.takeover === "restart" ? "restart" : "continue",
       partialTtlMs: this.options.keepPartial ? Number.POSITIVE_INFINITY : (this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS),
     });
     this.streams.set(streamId, stream);
+    this.taken += 1;
     // Listeners take streams as they come; otherwise they wait for the iterator.
     if (this.listenerCount("stream") > 0) {
       try {
@@ -284,6 +357,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       } catch (error) {
         // Undone, so that the next attempt (see onFrame) hands the listeners a fresh stream.
         this.streams.delete(streamId);
+        this.taken -= 1;
         stream.discard();
         throw error;
       }
@@ -296,6 +370,77 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();
+    return stream;
+  }
+
+  private get producerTimeoutMs(): number {
+    return this.options.producerTimeoutMs ?? 60_000;
+  }
+
+  /** Whether another stream may be handed over now; see {@link ReceiveOptions.concurrency}. */
+  private hasRoom(): boolean {
+    return this.streams.size + this.taking < this.concurrency && this.taken + this.taking < this.maxStreams;
+  }
+
+  /** Streams being taken from the queue (a `'stream'` listener that threw is being tried again). */
+  private taking = 0;
+
+  /** Queues a stream the receiver has no room for; its sender hears so at once, and every second. */
+  private enqueue(manifest: Manifest): void {
+    const { streamId } = manifest;
+    this.dropOrphans(streamId); // asked for again when the stream is taken
+    if (this.queued.size >= MAX_QUEUED) return; // unanswered: its sender offers it again
+    const now = Date.now();
+    const entry: QueuedStream = { manifest, lastFrameAt: now, lastAckAt: 0 };
+    this.queued.set(streamId, entry);
+    this.replyTo.set(streamId, manifest.replyTo);
+    this.ackQueued(entry, now);
+    this.emit("queued", manifest);
+  }
+
+  private ackQueued(entry: QueuedStream, now: number): void {
+    entry.lastAckAt = now;
+    const { streamId, replyTo } = entry.manifest;
+    // windowChunks 0: "I have it, queued; send nothing until I ask".
+    this.reply({ type: FrameType.Ack, streamId, nextSequence: 0, offset: 0, windowChunks: 0, complete: false }, streamId, replyTo);
+  }
+
+  /** Keepalives for queued streams; a queued stream whose sender fell silent is dropped. */
+  private tickQueued(now: number): void {
+    for (const [streamId, entry] of this.queued) {
+      if (now - entry.lastFrameAt > this.producerTimeoutMs) {
+        this.queued.delete(streamId);
+        this.replyTo.delete(streamId);
+        this.ended.set(streamId, undefined);
+        this.options.onFrameError?.(
+          new StreamTimeoutError({
+            message: `[stream] stream ${streamId} (${entry.manifest.name}) was queued and its sender fell silent for ${this.producerTimeoutMs} ms; dropped, nothing of it was kept`,
+          }),
+        );
+      } else if (now - entry.lastAckAt >= QUEUED_KEEPALIVE_MS) {
+        this.ackQueued(entry, now);
+      }
+    }
+  }
+
+  /** Hands queued streams over while there is room, oldest first. */
+  private dequeue(): void {
+    while (!this.closed && this.queued.size > 0 && this.hasRoom()) {
+      const [streamId, { manifest }] = this.queued.entries().next().value as [string, QueuedStream];
+      this.queued.delete(streamId);
+      this.taking += 1;
+      // Attempt 1 at once; a 'stream' listener that throws is tried again with backoff, as in onFrame.
+      void withRetries(() => this.take(manifest, []), this.retry, { signal: this.closing.signal })
+        .then(
+          // What its sender published while it was queued was dropped: ask for it from the start.
+          (stream) => stream.askFromStart(),
+          (error: unknown) => this.refuse({ type: FrameType.Open, streamId, manifest }, error),
+        )
+        .finally(() => {
+          this.taking -= 1;
+          this.dequeue();
+        });
+    }
   }
 
   private dropOrphans(streamId: string): void {
@@ -324,6 +469,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   /** Streams currently arriving. */
   get activeStreams(): number {
     return this.streams.size;
+  }
+
+  /** Streams waiting for room; see {@link ReceiveOptions.concurrency}. */
+  get queuedStreams(): number {
+    return this.queued.size;
   }
 
   /**
@@ -357,6 +507,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.closing.abort();
     clearInterval(this.timer);
     for (const stream of this.streams.values()) stream.destroy();
+    // Said nothing: their senders, hearing no more keepalives, offer them to other receivers.
+    this.queued.clear();
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
 import { createStreamClient, type IncomingStream } from "@stream/core";
-import { checkDestination, parseCommandArgs } from "../args";
+import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
 import { describeFailure } from "../describe-failure";
@@ -109,6 +109,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       dest: { type: "string" },
       out: { type: "string" },
       once: { type: "boolean" },
+      concurrency: { type: "string" },
       "keep-partial": { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -129,6 +130,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   }
   // One stream at most to standard output: a second would be glued onto the first.
   const once = values.once === true || toStdout;
+  const concurrency = values.concurrency === undefined ? 1 : parseCount(values.concurrency, "--concurrency");
   let target: ReceiveTarget;
   if (toStdout) {
     target = { stdout: context.stdout };
@@ -142,7 +144,17 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   // Closing the client lets the receiver's last replies (a final ack) reach the broker first.
   const client = createStreamClient({ transport: await createBrokerTransport(broker, context.importer) });
   try {
-    const receiver = client.receive(destination, { signal: context.signal, keepPartial: values["keep-partial"] === true });
+    // --once takes one stream; others queued meanwhile go to other receivers once this one exits.
+    const receiver = client.receive(destination, {
+      signal: context.signal,
+      keepPartial: values["keep-partial"] === true,
+      concurrency,
+      ...(once ? { maxStreams: 1 } : {}),
+    });
+    receiver.on("queued", (manifest) => {
+      output.emit({ event: "queued", command: "receive", streamId: manifest.streamId, name: manifest.name });
+      output.note(`queued ${manifest.name}: taking ${concurrency} stream${concurrency === 1 ? "" : "s"} at a time (--concurrency)`);
+    });
     // Nothing is created on disk until the broker has answered (the subscription is live).
     const folderReady = receiver.ready.then(() => ("dir" in target ? createOutFolder(target.dir) : undefined));
     folderReady.catch(() => {});
@@ -159,10 +171,6 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       // Errors of a claimed stream are reported by receiveOne; this only keeps an early one
       // from being an unhandled 'error' event.
       stream.on("error", () => {});
-      if (once && first) {
-        stream.destroy(new Error(`[stream] [cli] this receiver takes one stream (--once) and is busy with another; send again`));
-        return;
-      }
       const task = folderReady.then(
         () => receiveOne(stream, target, output, streamContext),
         () => ExitCode.Usage,

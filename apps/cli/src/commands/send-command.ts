@@ -71,6 +71,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   output.note(`sending ${name}${sizeBytes === undefined ? "" : ` (${formatBytes(sizeBytes)})`} to ${destination} on ${target.display}`);
   const view = output.transfer({ id: streamId, label: name, ...(sizeBytes === undefined ? {} : { totalBytes: sizeBytes }) });
   let heardFromReceiver = false;
+  let queued = false;
   const startedAt = performance.now();
   try {
     const result = await client.send(source, {
@@ -83,6 +84,12 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       onProgress(progress) {
         if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
+        if (progress.queued !== queued) {
+          queued = progress.queued;
+          heardFromReceiver = true;
+          output.emit({ event: queued ? "queued" : "taken", command: "send", streamId, name });
+          output.note(queued ? `a receiver has queued ${name} behind the streams it is taking; waiting` : `the receiver took ${name}`);
+        }
         view.update(progress.bytesAcknowledged, progress.connection);
       },
     });
