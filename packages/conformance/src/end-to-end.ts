@@ -46,7 +46,7 @@ const workerPath = (): string => fileURLToPath(new URL("./e2e-worker.mjs", impor
 
 /** Runs the worker script in a process of its own; resolves with its last JSON line. */
 /** @internal */
-export function runWorker(args: string[], onLine?: (line: string) => void, script = workerPath()): Promise<EndToEndSide> {
+export function runWorker<T = EndToEndSide>(args: string[], onLine?: (line: string) => void, script = workerPath()): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
@@ -66,7 +66,7 @@ export function runWorker(args: string[], onLine?: (line: string) => void, scrip
     child.on("error", reject);
     child.on("close", (code) => {
       if (code !== 0) reject(new Error(`${args[0]} process exited with ${code}: ${stderr}`));
-      else resolve(JSON.parse(last) as EndToEndSide);
+      else resolve(JSON.parse(last) as T);
     });
   });
 }

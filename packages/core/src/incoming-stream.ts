@@ -1,8 +1,10 @@
+import { mkdir, rename } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { crc32 } from "./checksum";
 import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
-import type { RetryPolicy } from "./backoff";
+import { type RetryPolicy, withRetries } from "./backoff";
 import { StreamError } from "./errors/stream-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
@@ -10,7 +12,8 @@ import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
 import { RangeSet } from "./range-set";
-import { type SaveOptions, type SaveResult, saveStream } from "./save-to";
+import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
+import { Spool } from "./spool";
 import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
 
 /** What a verified stream reports. */
@@ -36,6 +39,12 @@ export interface IncomingStreamContext {
   readonly takeover: "continue" | "restart";
   /** Age, in ms, past which `saveTo` removes other receivers' partial files; `Infinity` keeps them. */
   readonly partialTtlMs: number;
+  /**
+   * Spool the stream into this folder before anyone sees it (transactional delivery); `spooled`
+   * is called once it is all there and verified.
+   */
+  readonly spoolDir?: string;
+  readonly spooled?: (stream: IncomingStream) => void;
 }
 
 /**
@@ -105,6 +114,10 @@ export class IncomingStream extends Readable {
    * at least what the sender let go of, and a source that cannot be read again still serves it.
    */
   private writtenBytes: (() => number) | undefined;
+  /** Transactional delivery: where verified chunks wait until the whole stream is verified. */
+  private readonly spool: Spool | undefined;
+  /** The spool read back, once the stream is handed over and read. */
+  private spoolReader: Readable | undefined;
 
   /** @internal Created by the receiver from an open frame. */
   constructor(manifest: Manifest, context: IncomingStreamContext) {
@@ -120,6 +133,20 @@ export class IncomingStream extends Readable {
     });
     this.result.catch(() => {}); // The stream's 'error' event is the primary channel.
     if (manifest.takeover === undefined) this.startSequence = 0;
+    if (context.spoolDir !== undefined) {
+      const folder = context.spoolDir;
+      this.spool = new Spool(folder, manifest.streamId, context.partialTtlMs, (error) => this.fail(folderError(folder, error) as StreamError));
+      this.writtenBytes = () => this.spool?.writtenBytes ?? 0;
+      this.paused = false; // taken at once, into the spool
+    }
+  }
+
+  /**
+   * Whether the stream is delivered transactionally: the application gets it only once all of
+   * it is verified, read back from the receiver's spool folder (see `SendOptions.delivery`).
+   */
+  get spooled(): boolean {
+    return this.spool !== undefined;
   }
 
   /**
@@ -180,6 +207,7 @@ export class IncomingStream extends Readable {
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
     this.holdCompletion();
+    if (this.spool && this.verified) return this.saveSpooled(this.spool, directory, options);
     const context = {
       verified: this.result,
       name: this.manifest.name,
@@ -193,6 +221,46 @@ export class IncomingStream extends Readable {
       ackOnlyWritten: () => this.ackOnlyWritten(),
       startOffset: () => this.startOffset,
     };
+    return saveStream(this, directory, context, options).then(
+      (saved) => {
+        this.complete();
+        return saved;
+      },
+      (error: unknown) => {
+        this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Saves a spooled stream: its spool file is moved into `directory` (a rename; the bytes are
+   * copied only when the spool is on another file system) and the sender told.
+   */
+  private async saveSpooled(spool: Spool, directory: string, options: SaveOptions = {}): Promise<SaveResult> {
+    const result = await this.result;
+    try {
+      const folder = resolve(directory);
+      const name = safeFileName(options.fileName ?? this.manifest.name);
+      await withRetries(() => mkdir(folder, { recursive: true }), this.context.retry);
+      const path = options.overwrite ? join(folder, name) : await commitWithoutOverwrite(spool.path, folder, name);
+      if (options.overwrite) await rename(spool.path, path);
+      options.onProgress?.({ bytesReceived: result.byteCount });
+      await spool.remove();
+      this.complete();
+      return { path, byteCount: result.byteCount, sha256: result.sha256, startOffset: 0 };
+    } catch (caught) {
+      if ((caught as NodeJS.ErrnoException).code === "EXDEV") return this.saveFromSpool(directory, options);
+      const error = folderError(directory, caught);
+      this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
+      void spool.remove();
+      throw error;
+    }
+  }
+
+  /** Saves a spooled stream by reading it back: the spool is on another file system than `directory`. */
+  private saveFromSpool(directory: string, options?: SaveOptions): Promise<SaveResult> {
+    const context = { verified: this.result, name: this.manifest.name, sizeBytes: this.manifest.sizeBytes, retry: this.context.retry, streamId: this.streamId };
     return saveStream(this, directory, context, options).then(
       (saved) => {
         this.complete();
@@ -358,6 +426,10 @@ export class IncomingStream extends Readable {
   }
 
   override _read(): void {
+    if (this.spool) {
+      if (this.verified) this.readSpool(this.spool);
+      return;
+    }
     this.paused = false;
     // A stream taken over that nobody placed (saveTo does) starts from byte 0.
     if (this.startSequence === undefined && !this.isSettled) this.begin(0);
@@ -390,7 +462,7 @@ export class IncomingStream extends Readable {
       this.nextSequence += 1;
       this.verifiedOffset += payload.byteLength;
       this.gapSince = undefined;
-      if (!this.push(payload)) this.paused = true;
+      if (!this.deliver(payload)) this.paused = true;
     }
     if (this.isSettled) return;
     if (!this.isOverWindow()) this.wakeRoomWaiters();
@@ -406,9 +478,52 @@ export class IncomingStream extends Readable {
     if (this.ackableSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
   }
 
+  /** Hands a verified chunk on: to the application, or to the spool. Returns false to pause. */
+  private deliver(payload: Uint8Array): boolean {
+    const { spool } = this;
+    if (!spool) return this.push(payload);
+    const room = spool.write(payload, () => {
+      if (!this.isSettled && this.ackableSequence - this.ackedSequence >= this.ackEveryChunks) this.sendAck(false);
+    });
+    if (!room) {
+      spool.drained(() => {
+        this.paused = false;
+        this.drain();
+      });
+    }
+    return room;
+  }
+
+  /** Reads the spool back into this `Readable`, once the stream is handed over. */
+  private readSpool(spool: Spool): void {
+    if (this.spoolReader) {
+      this.spoolReader.resume();
+      return;
+    }
+    const reader = spool.read(this.manifest.chunkBytes);
+    this.spoolReader = reader;
+    reader.on("data", (bytes) => {
+      if (!this.push(bytes)) reader.pause();
+    });
+    reader.once("end", () => {
+      this.push(null);
+      void spool.remove();
+    });
+    reader.once("error", (error) => this.destroy(folderError(dirname(spool.path), error) as Error));
+  }
+
   private async finish(end: EndFrame): Promise<void> {
     const digest = await this.hasher.digest();
     if (this.isSettled) return;
+    if (this.spool) {
+      try {
+        await this.spool.finish();
+      } catch (error) {
+        this.fail(folderError(dirname(this.spool.path), error) as StreamError);
+        return;
+      }
+      if (this.isSettled) return;
+    }
     if (this.verifiedOffset !== end.byteCount) {
       this.integrityFailure(`received ${this.verifiedOffset} bytes; the end frame says ${end.byteCount}`);
       return;
@@ -424,13 +539,15 @@ export class IncomingStream extends Readable {
     this.once("end", () => {
       if (!this.completionHeld) this.complete();
     });
-    this.push(null);
     this.resolveResult({
       streamId: this.streamId,
       byteCount: end.byteCount,
       chunkCount: end.chunkCount,
       sha256: digest.toString("hex"),
     });
+    // A spooled stream is read back from its file once its receiver hands it over.
+    if (this.spool) this.context.spooled?.(this);
+    else this.push(null);
   }
 
   /**
@@ -514,6 +631,7 @@ export class IncomingStream extends Readable {
 
   private fail(error: StreamError): void {
     if (this.isSettled) return;
+    void this.spool?.remove();
     this.settle();
     this.context.settled(this.streamId, undefined);
     this.rejectResult(error);
@@ -539,6 +657,8 @@ export class IncomingStream extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.spoolReader?.destroy();
+    if (!this.completed) void this.spool?.remove();
     if (this.verified && !this.completed && !this.readableEnded) {
       // Destroyed after verification, before reading to the end: not handed over.
       this.refuseCompletion(error?.message ?? "the receiving application stopped before taking the whole stream");

@@ -31,6 +31,7 @@ export {
   type AbortFrame,
   type AckFrame,
   type DataFrame,
+  type Delivery,
   type DeliveryModel,
   type EndFrame,
   type Frame,

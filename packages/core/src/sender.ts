@@ -19,7 +19,7 @@ import {
   streamIdBytes,
   writeDataHeader,
 } from "./protocol/frame-codec";
-import { AbortCode, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { AbortCode, type Delivery, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, isRereadable, readChunks, type StreamSource } from "./stream-source";
 import type { ConnectionState, ConnectionWatch } from "./retrying-transport";
@@ -71,6 +71,13 @@ export interface SendOptions extends FlowOptions {
   readonly sizeBytes?: number;
   /** Push streams at once; pull waits until a receiver asks for the stream. @default "push" */
   readonly model?: DeliveryModel;
+  /**
+   * `"transactional"`: the receiving application sees the stream only once all of it has arrived
+   * and been verified (the receiver spools it first); with `flowControl: "broker"` the stream is
+   * then all in the broker before anyone sees it. `"streaming"`: it reads while this sends.
+   * @default "streaming"
+   */
+  readonly delivery?: Delivery;
   /** @default "end-to-end" */
   readonly flowControl?: FlowControl;
   /** The stream's identity; give one to make a send idempotent across restarts. @default a random UUID */
@@ -166,6 +173,9 @@ export async function sendStream(
   if (!endToEnd && options.model === "pull") {
     throw new TypeError('[stream] a pull stream waits for its receiver\'s request, so it needs flowControl "end-to-end"');
   }
+  if (options.delivery === "transactional" && options.model === "pull") {
+    throw new TypeError('[stream] a pull stream moves when its receiver reads it; delivery "transactional" needs model "push"');
+  }
   const inbox = endToEnd ? await openInbox() : undefined;
   const info = await describeSource(source);
   const sizeBytes = options.sizeBytes ?? info.sizeBytes;
@@ -178,6 +188,7 @@ export async function sendStream(
     metadata: { ...options.metadata },
     createdAt: new Date().toISOString(),
     model: options.model ?? "push",
+    ...(options.delivery === "transactional" ? { delivery: "transactional" as const } : {}),
     replyTo: inbox?.channel ?? "",
     windowChunks: flow.windowChunks,
     windowBytes: flow.windowBytes,

@@ -7,6 +7,7 @@ import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { IncomingStream } from "./incoming-stream";
 import { DEFAULT_PARTIAL_TTL_MS } from "./partial-files";
+import { defaultSpoolDir } from "./spool";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
 import { AbortCode, type AckFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import type { RetryOptions } from "./retrying-transport";
@@ -76,6 +77,14 @@ export interface ReceiveOptions {
    */
   readonly concurrency?: number;
   /**
+   * Where streams are spooled before the application sees them: transactional streams
+   * (`SendOptions.delivery`), and store-and-forward streams (`flowControl: "broker"`) that arrive
+   * while the receiver is busy, whose frames cannot be asked for again. Spool files are hidden
+   * partial files, removed once the stream is handed over (`saveTo` moves them) and swept like
+   * `saveTo`'s after `partialTtlMs`. @default `<os.tmpdir()>/stream-spool`
+   */
+  readonly spoolDir?: string;
+  /**
    * How many streams this receiver takes in all (a command that receives one file and exits).
    * Streams that arrive past it stay queued here until the receiver closes; their senders then
    * offer them to other receivers. @default Infinity
@@ -101,9 +110,13 @@ function streamCount(option: string, value: number | undefined, byDefault: numbe
   throw new RangeError(`[stream] ${option} must be a whole number of streams, at least 1 (Infinity for no limit); got ${String(value)}`);
 }
 
-/** A stream heard of but not taken yet: the receiver is at its `concurrency`. */
+/**
+ * A stream waiting for its turn: heard of but not taken yet (the receiver is at its
+ * `concurrency`), or spooled and verified (`stream`).
+ */
 interface QueuedStream {
   readonly manifest: Manifest;
+  readonly stream?: IncomingStream;
   /** When a frame of it last arrived: a queued stream whose sender fell silent is dropped. */
   lastFrameAt: number;
   lastAckAt: number;
@@ -222,7 +235,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.ended.delete(streamId);
     }
     const queued = this.queued.get(streamId);
-    if (queued) {
+    if (queued && !queued.stream) {
       // Nothing of a queued stream is kept: it is asked for again when the stream is taken.
       queued.lastFrameAt = Date.now();
       if (frame.type === FrameType.Abort) {
@@ -317,21 +330,32 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.ended.set(streamId, undefined);
       return;
     }
-    if (!this.hasRoom() || this.queued.size > 0) {
+    const mustWait = !this.hasRoom() || this.queued.size > 0;
+    // Spooled: a transactional stream, and a store-and-forward one that must wait its turn (its
+    // frames cannot be asked for again: its sender is not listening).
+    if (manifest.delivery === "transactional" || (mustWait && replyTo === "")) {
+      this.take(manifest, held, true);
+    } else if (mustWait) {
       this.enqueue(manifest);
-      return;
+    } else {
+      this.take(manifest, held, false);
     }
-    this.take(manifest, held);
   }
 
-  /** Creates the stream and hands it over; `held` are its frames that came before its Open. */
-  private take(manifest: Manifest, held: readonly Frame[]): IncomingStream {
+  /**
+   * Creates the stream and hands it over, or (`spool`) has it spooled first and queued once
+   * verified; `held` are its frames that came before its Open.
+   */
+  private take(manifest: Manifest, held: readonly Frame[], spool: boolean): IncomingStream {
     const { streamId, replyTo } = manifest;
     this.replyTo.set(streamId, replyTo);
+    const partialTtlMs = this.options.keepPartial ? Number.POSITIVE_INFINITY : (this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS);
     const stream = new IncomingStream(manifest, {
       reply: (frame) => this.reply(frame, streamId, replyTo),
       settled: (id, finalAck) => {
         this.streams.delete(id);
+        this.handed.delete(id);
+        this.queued.delete(id); // a spooled stream that failed before it was handed over
         this.ended.set(id, finalAck);
         if (this.ended.size > REMEMBERED_STREAMS) {
           const oldest = this.ended.keys().next().value as string;
@@ -346,31 +370,52 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       gapTimeoutMs: this.options.gapTimeoutMs ?? 1000,
       retry: this.retry,
       takeover: this.options.takeover === "restart" ? "restart" : "continue",
-      partialTtlMs: this.options.keepPartial ? Number.POSITIVE_INFINITY : (this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS),
+      partialTtlMs,
+      ...(spool ? { spoolDir: this.options.spoolDir ?? defaultSpoolDir(), spooled: (verified: IncomingStream) => this.spooled(verified) } : {}),
     });
     this.streams.set(streamId, stream);
+    if (!spool) {
+      try {
+        this.handOver(stream);
+      } catch (error) {
+        // Undone, so that the next attempt (see onFrame) hands the listeners a fresh stream.
+        this.streams.delete(streamId);
+        stream.discard();
+        throw error;
+      }
+    }
+    this.dropOrphans(streamId);
+    for (const frame of held) stream.accept(frame);
+    stream.tick(Date.now()); // The first Ack at once: the sender holds its End until it hears a receiver.
+    return stream;
+  }
+
+  /** Gives the application `stream`: to the `'stream'` listeners, or to the iterator. */
+  private handOver(stream: IncomingStream): void {
+    this.handed.add(stream.streamId);
     this.taken += 1;
     // Listeners take streams as they come; otherwise they wait for the iterator.
     if (this.listenerCount("stream") > 0) {
       try {
         this.emit("stream", stream);
       } catch (error) {
-        // Undone, so that the next attempt (see onFrame) hands the listeners a fresh stream.
-        this.streams.delete(streamId);
+        this.handed.delete(stream.streamId);
         this.taken -= 1;
-        stream.discard();
         throw error;
       }
     } else {
       this.unclaimed.push(stream);
     }
-    this.dropOrphans(streamId);
-    for (const frame of held) stream.accept(frame);
-    stream.tick(Date.now()); // The first Ack at once: the sender holds its End until it hears a receiver.
     const wake = this.waiter;
     this.waiter = undefined;
     wake?.();
-    return stream;
+  }
+
+  /** A spooled stream is all there and verified: it joins the queue, to be handed over in turn. */
+  private spooled(stream: IncomingStream): void {
+    const now = Date.now();
+    this.queued.set(stream.streamId, { manifest: stream.manifest, lastFrameAt: now, lastAckAt: now, stream });
+    this.dequeue();
   }
 
   private get producerTimeoutMs(): number {
@@ -379,8 +424,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
 
   /** Whether another stream may be handed over now; see {@link ReceiveOptions.concurrency}. */
   private hasRoom(): boolean {
-    return this.streams.size + this.taking < this.concurrency && this.taken + this.taking < this.maxStreams;
+    return this.handed.size + this.taking < this.concurrency && this.taken + this.taking < this.maxStreams;
   }
+
+  /** Streams handed to the application and not yet read to the end, saved or failed. */
+  private readonly handed = new Set<string>();
 
   /** Streams being taken from the queue (a `'stream'` listener that threw is being tried again). */
   private taking = 0;
@@ -408,6 +456,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   /** Keepalives for queued streams; a queued stream whose sender fell silent is dropped. */
   private tickQueued(now: number): void {
     for (const [streamId, entry] of this.queued) {
+      if (entry.stream) continue; // spooled: the stream keeps its sender informed itself
       if (now - entry.lastFrameAt > this.producerTimeoutMs) {
         this.queued.delete(streamId);
         this.replyTo.delete(streamId);
@@ -426,16 +475,18 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   /** Hands queued streams over while there is room, oldest first. */
   private dequeue(): void {
     while (!this.closed && this.queued.size > 0 && this.hasRoom()) {
-      const [streamId, { manifest }] = this.queued.entries().next().value as [string, QueuedStream];
+      const [streamId, { manifest, stream: spooled }] = this.queued.entries().next().value as [string, QueuedStream];
       this.queued.delete(streamId);
       this.taking += 1;
       // Attempt 1 at once; a 'stream' listener that throws is tried again with backoff, as in onFrame.
-      void withRetries(() => this.take(manifest, []), this.retry, { signal: this.closing.signal })
-        .then(
-          // What its sender published while it was queued was dropped: ask for it from the start.
-          (stream) => stream.askFromStart(),
-          (error: unknown) => this.refuse({ type: FrameType.Open, streamId, manifest }, error),
-        )
+      const handing = spooled
+        ? withRetries(() => this.handOver(spooled), this.retry, { signal: this.closing.signal })
+        : withRetries(() => this.take(manifest, [], false), this.retry, { signal: this.closing.signal }).then(
+            // What its sender published while it was queued was dropped: ask for it from the start.
+            (stream) => stream.askFromStart(),
+          );
+      void handing
+        .catch((error: unknown) => this.refuse({ type: FrameType.Open, streamId, manifest }, error))
         .finally(() => {
           this.taking -= 1;
           this.dequeue();
@@ -466,9 +517,9 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.orphanBytes += bytes;
   }
 
-  /** Streams currently arriving. */
+  /** Streams handed to the application and not yet read to the end, saved or failed. */
   get activeStreams(): number {
-    return this.streams.size;
+    return this.handed.size;
   }
 
   /** Streams waiting for room; see {@link ReceiveOptions.concurrency}. */

@@ -322,7 +322,10 @@ export function parseManifest(json: unknown): Manifest {
   if (takeover !== undefined && (typeof takeover !== "object" || takeover === null || !isCount(takeover.acknowledgedBytes))) {
     fail("manifest.takeover must be an object whose acknowledgedBytes is a non-negative integer");
   }
-  const { sizeBytes } = m;
+  if (m.delivery !== undefined && m.delivery !== "streaming" && m.delivery !== "transactional") {
+    fail('manifest.delivery must be "streaming" or "transactional"');
+  }
+  const { sizeBytes, delivery } = m;
   return {
     streamId: m.streamId,
     name: m.name,
@@ -336,5 +339,6 @@ export function parseManifest(json: unknown): Manifest {
     windowChunks: m.windowChunks,
     windowBytes: m.windowBytes,
     ...(takeover === undefined ? {} : { takeover: { acknowledgedBytes: takeover.acknowledgedBytes as number } }),
+    ...(delivery === undefined ? {} : { delivery }),
   };
 }

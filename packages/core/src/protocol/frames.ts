@@ -56,7 +56,21 @@ export interface Manifest {
    * Optional: receivers that predate it drop it, so it needs no new protocol version.
    */
   readonly takeover?: TakeoverInfo;
+  /**
+   * When the receiving application may see the stream; see {@link Delivery}. Absent means
+   * `"streaming"`. Optional: receivers that predate it drop it and stream it.
+   */
+  readonly delivery?: Delivery;
 }
+
+/**
+ * When the receiving application sees a stream:
+ * - `"streaming"`: at once, reading while the sender writes (time to first byte: a round trip).
+ * - `"transactional"`: only once all of it has arrived and its SHA-256 matched: the receiver
+ *   stores it in its spool folder first, so the application never sees part of a stream. With
+ *   `flowControl: "broker"` the sender may exit once the broker holds it all.
+ */
+export type Delivery = "streaming" | "transactional";
 
 /** What a takeover Open says about the stream so far. */
 export interface TakeoverInfo {
