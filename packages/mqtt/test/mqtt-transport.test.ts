@@ -157,14 +157,8 @@ describe.each([5, 4] as const)("mqtt v%i through the broker, checked with a plai
     }
   });
 
-  test("an injected client stays open after close(); a factory's client is ended", async () => {
-    const injected = await plainClient({ protocolVersion });
-    const viaInstance = createMqttTransport({ client: injected });
-    await viaInstance.publish(freshChannel("injected"), Buffer.from("x"), { key: "k", kind: "stream" });
-    await viaInstance.close();
-    expect(injected.connected).toBe(true);
-    await injected.endAsync();
-
+  // An injected client left open: the transport contract (test/conformance.test.ts).
+  test("a factory's client is ended by close()", async () => {
     const made = await plainClient({ protocolVersion });
     const viaFactory = createMqttTransport({ client: async () => made });
     await viaFactory.publish(freshChannel("factory"), Buffer.from("x"), { key: "k", kind: "stream" });
