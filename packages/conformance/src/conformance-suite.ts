@@ -39,7 +39,8 @@ export type ConformanceGroup =
   | "garbage"
   | "pull"
   | "refusal"
-  | "withdrawal";
+  | "withdrawal"
+  | "delivery";
 
 /** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions extends TestApi {
@@ -200,6 +201,98 @@ export function runConformanceSuite(options: ConformanceOptions): void {
             await Promise.all(payloads.map((data, i) => sender.send(data, { ...sendOptions, name: `concurrent-${i}` })));
             await receiving;
             payloads.forEach((data, i) => assert.equal(digests.get(`concurrent-${i}`), sha256(data), `stream ${i}`));
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("concurrency", "one stream at a time", () => {
+      test(
+        "a receiver takes one stream at a time by default: 4 sent at once arrive whole, one after another, the waiting ones queued",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const payloads = Array.from({ length: 4 }, (_, i) => randomBytes(chunkBytes * 6 + i));
+            let queued = 0;
+            const sending = payloads.map((data, i) =>
+              sender.send(data, { ...sendOptions, name: `one-at-a-time-${i}`, onProgress: (progress) => void (queued += progress.queued ? 1 : 0) }),
+            );
+            const digests = new Map<string, string>();
+            let mostOpen = 0;
+            for await (const stream of streams) {
+              mostOpen = Math.max(mostOpen, streams.activeStreams);
+              digests.set(stream.manifest.name, sha256(await readAll(stream)));
+              if (digests.size === payloads.length) break;
+            }
+            await Promise.all(sending);
+            payloads.forEach((data, i) => assert.equal(digests.get(`one-at-a-time-${i}`), sha256(data), `stream ${i}`));
+            assert.equal(mostOpen, 1, "one stream handed over at a time");
+            assert.ok(queued > 0, "the streams that came while the receiver was busy were queued, their senders told");
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("delivery", "delivery modes", () => {
+      test(
+        "streaming (the default): the application reads the first bytes while the sender is still sending",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const data = randomBytes(chunkBytes * 64);
+            const startedAt = performance.now();
+            let sentAt: number | undefined;
+            const sent = sender.send(data, { ...sendOptions, windowChunks: 4 }).then((result) => {
+              sentAt = performance.now();
+              return result;
+            });
+            const stream = await nextStream(streams);
+            const parts: Buffer[] = [];
+            let firstByteMs: number | undefined;
+            for await (const part of stream) {
+              firstByteMs ??= performance.now() - startedAt;
+              assert.equal(sentAt, undefined, "a byte read before the send completed");
+              parts.push(part as Buffer);
+            }
+            await sent;
+            assert.equal(sha256(Buffer.concat(parts)), sha256(data));
+            assert.ok(firstByteMs !== undefined && firstByteMs < 2000, `first byte after ${firstByteMs?.toFixed(0)} ms`);
+            console.log(`[${name} delivery] streaming: first byte ${firstByteMs.toFixed(1)} ms after send()`);
+          }),
+        timeoutMs,
+      );
+      test(
+        "transactional: the stream is handed over only once all of it has arrived and been verified",
+        () =>
+          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
+            const data = randomBytes(chunkBytes * 30 + 11);
+            const sent = sender.send(data, { ...sendOptions, delivery: "transactional" });
+            const stream = await nextStream(streams);
+            const verified = await Promise.race([stream.result, sleep(0).then(() => "not yet")]);
+            assert.deepEqual(verified, { streamId: stream.streamId, byteCount: data.byteLength, chunkCount: 31, sha256: sha256(data) });
+            assert.equal(stream.spooled, true);
+            assert.equal(sha256(await readAll(stream)), sha256(data));
+            assert.equal((await sent).sha256, sha256(data));
+          }),
+        timeoutMs,
+      );
+      test(
+        "transactional store-and-forward: the producer is done before any receiver exists (where the broker stores durably)",
+        () =>
+          withRig(undefined, async ({ sender, receiver, senderTransport, options: sendOptions }) => {
+            const { brokerAcks, retention } = senderTransport.capabilities;
+            const data = randomBytes(chunkBytes * 12 + 5);
+            const destination = `${sendOptions.destination}.stored`;
+            const sending = sender.send(data, { ...sendOptions, destination, flowControl: "broker", delivery: "transactional" });
+            if (!brokerAcks || retention === "none") {
+              // Such a broker could lose it: refused up front rather than lost later.
+              assert.ok((await rejectionOf(sending)) instanceof TypeError);
+              return;
+            }
+            await sending; // all of it in the broker, no receiver yet
+            const later = receiver.receive(destination);
+            const stream = await nextStream(later);
+            assert.equal(stream.spooled, true);
+            assert.equal(sha256(await readAll(stream)), sha256(data));
+            await later.close();
           }),
         timeoutMs,
       );
