@@ -33,6 +33,8 @@ Options:
   --window <n>          messages in flight before waiting for acknowledgements
                         (default: 16 MiB of chunks, at least 4)
   --timeout <seconds>   give up after this long without a word from a receiver (default 120)
+  --transactional       the receiver sees the file only once all of it has arrived and been
+                        verified (it spools it first); by default it writes while this sends
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help
 `;

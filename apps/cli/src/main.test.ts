@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Writable } from "node:stream";
 import { TransportError } from "@stream/core";
 import { createMemoryTransport, MemoryBroker, withFaults } from "@stream/core/testing";
@@ -119,6 +119,33 @@ describe("stream (in-process)", () => {
     expect(events(received.stdout).at(-1)).toMatchObject({ event: "done", sha256, path: join(out, "photo (1).jpg") });
     expect(await readFile(join(out, "photo.jpg"), "utf8")).toBe("already here");
     expect(createHash("sha256").update(await readFile(join(out, "photo (1).jpg"))).digest("hex")).toBe(sha256);
+  });
+
+  it("--transactional: the receiver writes the file only once all of it is verified; two sends at once are taken one at a time, the second told it waits", async () => {
+    const broker = new MemoryBroker();
+    const files = [join(dir, "first.bin"), join(dir, "second.bin")];
+    const payloads = [randomBytes(400_000), randomBytes(300_000)];
+    await Promise.all(files.map((file, i) => writeFile(file, payloads[i] as Buffer)));
+    const out = join(dir, "out");
+    const controller = new AbortController();
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--json"], { importer: memoryAdapter(broker), signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sending = files.map((file) => run(["send", file, "--broker", "amqp://h", "--dest", "files", "--chunk-bytes", "64KiB", "--transactional", "--json"], { importer: memoryAdapter(broker) }));
+    const sent = await Promise.all(sending);
+    controller.abort();
+    const received = await receiving;
+    expect(sent.map((result) => result.code)).toEqual([0, 0]);
+    expect(received.code).toBe(0);
+    for (const [i, file] of files.entries()) expect((await readFile(join(out, basename(file)))).equals(payloads[i] as Buffer)).toBe(true);
+    const receiverEvents = events(received.stdout).map((event) => event.event);
+    // One at a time: the second starts only after the first is done.
+    expect(receiverEvents.filter((event) => event === "start" || event === "done")).toEqual(["start", "done", "start", "done"]);
+  });
+
+  it("refuses --concurrency 0", async () => {
+    const result = await run(["receive", "--broker", "amqp://h", "--dest", "files", "--concurrency", "0"], { importer: memoryAdapter(new MemoryBroker()) });
+    expect(result.code).toBe(ExitCode.Usage);
+    expect(result.stderr).toContain("--concurrency");
   });
 
   it("exits 5 on both sides when the data is corrupted on the way, keeping nothing", async () => {

@@ -363,8 +363,9 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
           this.replyTo.delete(oldest);
         }
         if (!finalAck) this.replyTo.delete(id);
-        // Not from inside the stream's own settling: the next one is handed over afterwards.
-        queueMicrotask(() => this.dequeue());
+        // Not from inside the stream's own settling, and after what the application does once
+        // the stream is read or saved (the continuation of its await): then the next one.
+        setImmediate(() => this.dequeue());
       },
       producerTimeoutMs: this.producerTimeoutMs,
       gapTimeoutMs: this.options.gapTimeoutMs ?? 1000,

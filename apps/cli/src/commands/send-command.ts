@@ -22,6 +22,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       name: { type: "string" },
       "chunk-bytes": { type: "string" },
       window: { type: "string" },
+      transactional: { type: "boolean" },
       timeout: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -81,6 +82,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       signal: context.signal,
       ...(chunkBytes === undefined ? {} : { chunkBytes }),
       ...(windowChunks === undefined ? {} : { windowChunks }),
+      ...(values.transactional ? { delivery: "transactional" as const } : {}),
       ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
       onProgress(progress) {
         if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
