@@ -142,6 +142,27 @@ describe("stream (in-process)", () => {
     expect(receiverEvents.filter((event) => event === "start" || event === "done")).toEqual(["start", "done", "start", "done"]);
   });
 
+  it("receive, on start, removes the partial files dead receivers left long ago and keeps recent ones, saying so", async () => {
+    const out = join(dir, "out");
+    const { mkdir, utimes } = await import("node:fs/promises");
+    await mkdir(out);
+    const old = `.big.iso.${"0".repeat(8)}-0000-4000-8000-${"0".repeat(12)}.0a1b2c3d.partial`;
+    const recent = `.small.txt.${"1".repeat(8)}-1111-4111-8111-${"1".repeat(12)}.4e5f6a7b.partial`;
+    await writeFile(join(out, old), "left by a receiver that died an hour ago");
+    await writeFile(join(out, recent), "left a minute ago");
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(join(out, old), hourAgo, hourAgo);
+    const controller = new AbortController();
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out], { importer: memoryAdapter(new MemoryBroker()), signal: controller.signal });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    controller.abort();
+    const result = await receiving;
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`removed 1 partial file(s) left in ${out}`);
+    expect(result.stderr).toContain("kept 1 recent partial file(s)");
+    expect(await readdir(out)).toEqual([recent]);
+  });
+
   it("refuses --concurrency 0", async () => {
     const result = await run(["receive", "--broker", "amqp://h", "--dest", "files", "--concurrency", "0"], { importer: memoryAdapter(new MemoryBroker()) });
     expect(result.code).toBe(ExitCode.Usage);

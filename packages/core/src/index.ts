@@ -7,7 +7,7 @@
  */
 export { createStreamClient, type StreamClient, type StreamClientOptions } from "./client";
 export type { FlowControl, SendOptions, SendProgress, SendResult } from "./sender";
-export { StreamReceiver, type ReceiveOptions, type StreamReceiverEvents } from "./stream-receiver";
+export { StreamReceiver, type OrphanReport, type ReceiveOptions, type StreamReceiverEvents } from "./stream-receiver";
 export { IncomingStream, type ReceiveResult } from "./incoming-stream";
 export type { StreamSource } from "./stream-source";
 export { resolveFlow, type FlowOptions, type ResolvedFlow } from "./flow-options";
@@ -53,3 +53,4 @@ export {
 } from "./protocol/frame-codec";
 export { RangeSet } from "./range-set";
 export { safeFileName, type SaveOptions, type SaveProgress, type SaveResult } from "./save-to";
+export { type PartialFilesSwept, sweepPartialFiles } from "./partial-files";

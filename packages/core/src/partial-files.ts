@@ -97,7 +97,7 @@ const SWEEP_EVERY_MS = 60_000;
 /**
  * @internal Removes partial files in `folder` not modified for `ttlMs`, except `keep`: left by a
  * receiver that died, whose sender has given up by now. A live one is touched every
- * {@link PARTIAL_TOUCH_MS}, so it never looks that old. Never throws.
+ * {@link PARTIAL_TOUCH_MS}, so it never looks that old. At most once a minute per folder; never throws.
  */
 export async function sweepPartials(folder: string, ttlMs: number, keep: string, now = Date.now()): Promise<string[]> {
   if (!Number.isFinite(ttlMs)) return [];
@@ -105,19 +105,46 @@ export async function sweepPartials(folder: string, ttlMs: number, keep: string,
   if (last !== undefined && now - last < Math.min(SWEEP_EVERY_MS, ttlMs)) return [];
   swept.set(folder, now);
   if (swept.size > 1024) swept.delete(swept.keys().next().value as string);
+  return (await sweepPartialFiles(folder, { olderThanMs: ttlMs, keep, now })).removed;
+}
+
+/** What {@link sweepPartialFiles} found. */
+export interface PartialFilesSwept {
+  /** Partial files removed: untouched for `olderThanMs`, so their receiver and sender are gone. */
+  readonly removed: string[];
+  /** Partial files kept: recent enough that their stream may still be taken over and continued. */
+  readonly kept: string[];
+}
+
+/**
+ * Looks for the hidden partial files (`.<name>.<streamId>.<hex>.partial`) that receivers which
+ * died left in `folder`, and removes those untouched for `olderThanMs` (by then their sender has
+ * given up, so nobody can take them over); younger ones are kept for a takeover to continue. What
+ * a receiving application calls on start (`stream receive` does). A folder that cannot be listed
+ * has nothing swept.
+ */
+export async function sweepPartialFiles(
+  folder: string,
+  { olderThanMs = DEFAULT_PARTIAL_TTL_MS, keep, now = Date.now() }: { olderThanMs?: number; keep?: string; now?: number } = {},
+): Promise<PartialFilesSwept> {
   const removed: string[] = [];
+  const kept: string[] = [];
   try {
     for (const name of await readdir(folder)) {
       if (!PARTIAL.test(name) && !OLD_PARTIAL.test(name)) continue;
       const path = join(folder, name);
       if (path === keep) continue;
       const stats = await stat(path).catch(() => undefined);
-      if (!stats?.isFile() || now - stats.mtimeMs < ttlMs) continue;
+      if (!stats?.isFile()) continue;
+      if (now - stats.mtimeMs < olderThanMs) {
+        kept.push(path);
+        continue;
+      }
       await rm(path, { force: true });
       removed.push(path);
     }
   } catch {
     // A sweep is housekeeping: a folder it cannot list is saveTo's business, not its.
   }
-  return removed;
+  return { removed, kept };
 }

@@ -6,7 +6,7 @@ import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { IncomingStream } from "./incoming-stream";
-import { DEFAULT_PARTIAL_TTL_MS } from "./partial-files";
+import { DEFAULT_PARTIAL_TTL_MS, sweepPartials } from "./partial-files";
 import { defaultSpoolDir } from "./spool";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
 import { AbortCode, type AckFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
@@ -77,6 +77,13 @@ export interface ReceiveOptions {
    */
   readonly concurrency?: number;
   /**
+   * How long frames of a stream whose Open has not come are held (at most 16 MiB for all such
+   * streams): the Open may be late, or the sender, having lost the receiver that had it, sends it
+   * again (takeover, after its `takeoverAfterMs`). Then they are dropped and `'orphaned'` emitted.
+   * @default 30000
+   */
+  readonly orphanTimeoutMs?: number;
+  /**
    * Where streams are spooled before the application sees them: transactional streams
    * (`SendOptions.delivery`), and store-and-forward streams (`flowControl: "broker"`) that arrive
    * while the receiver is busy, whose frames cannot be asked for again. Spool files are hidden
@@ -96,8 +103,8 @@ export interface ReceiveOptions {
 const REMEMBERED_STREAMS = 4096;
 /** Bytes of frames whose stream's open frame has not arrived yet, held at most (all streams). */
 const ORPHAN_BYTES = 16 * 1024 * 1024;
-/** How long such frames are held. */
-const ORPHAN_TTL_MS = 30_000;
+/** Streams whose frames are being held or counted without their Open, at most. */
+const MAX_ORPHANS = 4096;
 /** Streams queued at most (see `concurrency`); a later Open gets no answer until there is room. */
 const MAX_QUEUED = 4096;
 /** A queued stream's keepalive: like an active stream's, at least once a second. */
@@ -108,6 +115,25 @@ function streamCount(option: string, value: number | undefined, byDefault: numbe
   if (value === undefined) return byDefault;
   if (value >= 1 && (Number.isInteger(value) || value === Number.POSITIVE_INFINITY)) return value;
   throw new RangeError(`[stream] ${option} must be a whole number of streams, at least 1 (Infinity for no limit); got ${String(value)}`);
+}
+
+/** Frames of a stream whose Open has not come (yet), and how many came in all. */
+interface HeldOrphans {
+  readonly frames: Frame[];
+  readonly since: number;
+  /** Frames and payload bytes that came, held or not (past the bound they are dropped). */
+  seenFrames: number;
+  seenBytes: number;
+}
+
+/** Frames that came without their stream's Open and were dropped; see `'orphaned'`. */
+export interface OrphanReport {
+  readonly streamId: string;
+  /** Frames of the stream that came, and their payload bytes. */
+  readonly frames: number;
+  readonly bytes: number;
+  /** How long they were held waiting for the Open, in ms. */
+  readonly heldMs: number;
 }
 
 /**
@@ -133,6 +159,11 @@ export interface StreamReceiverEvents {
   takeoverDiscarded: [manifest: Manifest];
   /** A stream arrived while the receiver was at its `concurrency`: it waits in the queue (its sender was told). */
   queued: [manifest: Manifest];
+  /**
+   * Frames of a stream whose Open never came were dropped after `orphanTimeoutMs`: chunks left
+   * behind by a dead-lettered or purged Open, a foreign or mistaken consumer. Never handed over.
+   */
+  orphaned: [report: OrphanReport];
 }
 
 /**
@@ -144,7 +175,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   readonly ready: Promise<void>;
   private readonly streams = new Map<string, IncomingStream>();
   private readonly ended = new Map<string, AckFrame | undefined>();
-  private readonly orphans = new Map<string, { frames: Frame[]; since: number }>();
+  private readonly orphans = new Map<string, HeldOrphans>();
   private orphanBytes = 0;
   private readonly unclaimed: IncomingStream[] = [];
   private waiter: (() => void) | undefined;
@@ -173,6 +204,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
     this.concurrency = streamCount("concurrency", options.concurrency, 1);
     this.maxStreams = streamCount("maxStreams", options.maxStreams, Number.POSITIVE_INFINITY);
+    // Spool files a receiver that died left behind go once abandoned, as saveTo's partial files do.
+    if (!options.keepPartial) void sweepPartials(options.spoolDir ?? defaultSpoolDir(), options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, "");
     this.ready = transport
       .subscribe(destination, (bytes) => this.onFrame(bytes), { kind: "stream" })
       .then((subscription) => {
@@ -186,7 +219,9 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.tickQueued(now);
       // Frames of a stream whose open frame never came (it went to another consumer) expire.
       for (const [id, held] of this.orphans) {
-        if (now - held.since >= ORPHAN_TTL_MS) this.dropOrphans(id);
+        if (now - held.since < this.orphanTimeoutMs) continue;
+        this.dropOrphans(id);
+        this.emit("orphaned", { streamId: id, frames: held.seenFrames, bytes: held.seenBytes, heldMs: now - held.since });
       }
     }, 250);
     this.timer.unref();
@@ -508,14 +543,21 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
    */
   private holdOrphan(frame: Frame): void {
     const bytes = frameBytes(frame);
-    if (this.orphanBytes + bytes > ORPHAN_BYTES) return;
     let held = this.orphans.get(frame.streamId);
     if (!held) {
-      held = { frames: [], since: Date.now() };
+      if (this.orphans.size >= MAX_ORPHANS) return;
+      held = { frames: [], since: Date.now(), seenFrames: 0, seenBytes: 0 };
       this.orphans.set(frame.streamId, held);
     }
+    held.seenFrames += 1;
+    if (frame.type === FrameType.Data) held.seenBytes += frame.payload.byteLength;
+    if (this.orphanBytes + bytes > ORPHAN_BYTES) return;
     held.frames.push(frame);
     this.orphanBytes += bytes;
+  }
+
+  private get orphanTimeoutMs(): number {
+    return this.options.orphanTimeoutMs ?? 30_000;
   }
 
   /** Streams handed to the application and not yet read to the end, saved or failed. */

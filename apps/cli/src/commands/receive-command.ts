@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, type IncomingStream } from "@stream/core";
+import { createStreamClient, type IncomingStream, sweepPartialFiles } from "@stream/core";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
@@ -99,6 +99,18 @@ export async function receiveOne(
   }
 }
 
+/**
+ * On start: removes the partial files receivers that died left in `dir` long ago, keeps recent
+ * ones (a sender may hand their stream to this receiver, which continues them), and says so.
+ */
+async function reportPartialFiles(dir: string, output: Output): Promise<void> {
+  const { removed, kept } = await sweepPartialFiles(dir);
+  if (removed.length + kept.length === 0) return;
+  output.emit({ event: "partial-files", command: "receive", removed, kept });
+  if (removed.length > 0) output.note(`removed ${removed.length} partial file(s) left in ${dir} by receivers that died over 10 min ago`);
+  if (kept.length > 0) output.note(`kept ${kept.length} recent partial file(s) in ${dir}: continued if their sender hands the stream on, removed after 10 min`);
+}
+
 /** `stream receive --broker <url> --dest <name> [--out <dir>|-] [--once]`. */
 export async function receiveCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
   const { values } = parseCommandArgs(
@@ -183,6 +195,11 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       void task.finally(() => running.delete(task));
     });
     await folderReady;
+    if ("dir" in target && values["keep-partial"] !== true) await reportPartialFiles(target.dir, output);
+    receiver.on("orphaned", (report) => {
+      output.emit({ event: "orphaned", command: "receive", ...report });
+      output.note(`dropped ${report.frames} frame(s) (${formatBytes(report.bytes)}) of stream ${report.streamId}, whose start never came (another consumer took it, or it was purged)`);
+    });
     output.emit({ event: "listening", command: "receive", broker: broker.display, destination, out: "dir" in target ? target.dir : "-" });
     output.note(`waiting for ${once ? "a stream" : "streams"} on ${destination} at ${broker.display}${"dir" in target ? `, writing into ${target.dir}` : ""} (Ctrl-C to stop)`);
 
