@@ -139,8 +139,11 @@ describe("rabbitmq reconnect", () => {
     });
     await transport.publish(channel, Buffer.from("before"), { key: "k", kind: "stream" });
     await waitFor(() => received.length === 1, 10_000, "first frame");
+    const states: string[] = [];
+    transport.connection?.watch((state) => states.push(state));
     await closeAllConnections("stream reconnect test");
     await waitFor(() => errors.length > 0, 10_000, "the drop to be noticed");
+    expect(transport.connection?.state).toBe("reconnecting");
     const during = await transport.publish(channel, Buffer.from("during"), { key: "k", kind: "stream" }).catch((error: unknown) => error);
     expect((during as { retryable?: boolean }).retryable).toBe(true);
     expect((during as Error).message).toMatch(/^\[stream\] \[rabbitmq\] .*; try again/);
@@ -153,6 +156,7 @@ describe("rabbitmq reconnect", () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(after).toBeUndefined();
+    expect(states).toEqual(["reconnecting", "connected"]); // the adapter's own word, each change once
     await waitFor(() => received.includes("after"), 10_000, "the frame after the reconnect");
     await subscription.close();
     await transport.close();
