@@ -10,8 +10,8 @@ export type CliEvent = { readonly event: string } & Readonly<Record<string, unkn
 /** Progress of one transfer: fed byte counts, it draws a bar or emits `progress` events. */
 export interface Transfer {
   /**
-   * The total bytes so far (not a delta), and (a send) whether its publishes are being retried
-   * while the broker connection is re-established: the bar then says "reconnecting…".
+   * The total bytes so far (not a delta), and (a send) whether its broker connection is being
+   * re-established (`SendProgress.connection`): the bar then says "reconnecting…".
    */
   update(bytes: number, connection?: ConnectionState): void;
   /** Removes the bar; `line` (human mode) is printed in its place. */

@@ -1,5 +1,6 @@
 import {
   type ChannelKind,
+  type ConnectionWatch,
   type FrameHandler,
   type PublishOptions,
   type SubscribeOptions,
@@ -27,7 +28,7 @@ import type { ActivemqTransportOptions } from "./activemq-transport-options";
  *   acknowledged once its handler resolves.
  * - A dropped connection is re-established with backoff and its subscriptions re-subscribed
  *   (core's `ConnectionSupervisor`); publishes during the outage reject with a retryable
- *   `TransportError`.
+ *   `TransportError`, and `connection` says `"reconnecting"` until it is back.
  *
  * Creating connects nothing: the first publish or subscribe opens the connection.
  *
@@ -97,6 +98,11 @@ class ActivemqTransport implements Transport, SubscriptionHost {
       exclusiveConsumer: true,
       brokerAcks: true,
     });
+  }
+
+  /** `"reconnecting"` from a drop until the new connection is up and every subscription re-subscribed. */
+  get connection(): ConnectionWatch {
+    return this.supervisor.status;
   }
 
   publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {

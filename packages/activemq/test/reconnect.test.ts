@@ -80,6 +80,8 @@ test("a connection gone silent (half-open) is noticed by heart-beats and replace
   const received: string[] = [];
   await transport.subscribe(channel, (frame) => void received.push(Buffer.from(frame).toString()), { kind: "stream" });
   await transport.publish(channel, Buffer.from("before"), { key: "k", kind: "stream" });
+  const states: string[] = [];
+  transport.connection?.watch((state) => states.push(state));
 
   frozen.freeze();
   const startedAt = Date.now();
@@ -87,12 +89,14 @@ test("a connection gone silent (half-open) is noticed by heart-beats and replace
   const noticedMs = Date.now() - startedAt;
   expect(TransportError.isInstance(during) && during.retryable).toBe(true);
   expect(noticedMs).toBeLessThan(5_000);
+  expect(transport.connection?.state).toBe("reconnecting");
 
   // A new connection (through the same proxy, which lets new ones flow) carries on, re-subscribed.
   await expect.poll(() => frozen!.accepted, { timeout: 5_000 }).toBeGreaterThanOrEqual(2);
   await expect.poll(() => transport.publish(channel, Buffer.from("after"), { key: "k", kind: "stream" }).then(() => true, () => false), { timeout: 5_000 }).toBe(true);
   await expect.poll(() => received, { timeout: 5_000 }).toContain("after");
   expect(received[0]).toBe("before");
+  expect(states).toEqual(["reconnecting", "connected"]); // the adapter's own word, each change once
   await transport.close();
   await drainQueue(`/queue/${channel}`); // a publish whose receipt was lost may have landed after all
 });

@@ -14,7 +14,9 @@ import { createTcpProxy, type TcpProxy } from "./tcp-proxy";
  * One fault to inject into a transfer:
  * - `{ cut: "sender" | "receiver", seconds }`: once the sender has half the file acknowledged, that
  *   side's proxy drops its connections and refuses new ones for `seconds`, then accepts again.
- *   The transfer must complete: SHA-256 equal, no byte handed to the application twice.
+ *   The transfer must complete: SHA-256 equal, no byte handed to the application twice. A cut of
+ *   the sender must also show in its progress: `connection: "reconnecting"` while the cut lasts
+ *   (see {@link FaultTestOptions.reportsReconnecting}), `"connected"` again after.
  * - `{ kill: "sender" }`: at half the file, the sender process gets SIGKILL. The receiver must
  *   fail the stream with `StreamTimeoutError` within its `producerTimeoutMs` (5 s here), leave no
  *   partial file behind, and then save the next stream.
@@ -75,7 +77,18 @@ export interface FaultTestOptions extends Pick<TestApi, "test"> {
   readonly onReport?: (report: FaultReport) => void;
   /** Per case, on top of the outage. @default 120000 */
   readonly timeoutMs?: number;
+  /**
+   * Whether a cut of the sender must show as `connection: "reconnecting"` in its progress while
+   * the cut lasts. Set false only for a transport that cannot say it is reconnecting (no
+   * `Transport.connection`) and whose client rides out a short cut in retries of its own, so that
+   * no publish fails either.
+   * @default true
+   */
+  readonly reportsReconnecting?: boolean;
 }
+
+/** How far from a cut's start or end a sender's report of it may be, in ms: pipes, timers, clocks. */
+const REPORT_SLACK_MS = 1000;
 
 /** Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed. */
 export const DEFAULT_FAULT_CASES: readonly FaultCase[] = [
@@ -101,7 +114,13 @@ export interface FaultWorkerArgs {
 /** @internal One line of the worker's output. */
 export type FaultWorkerEvent =
   | { readonly event: "ready" }
-  | { readonly event: "progress"; readonly bytesAcknowledged: number; readonly connection: ConnectionState }
+  | {
+      readonly event: "progress";
+      readonly bytesAcknowledged: number;
+      readonly connection: ConnectionState;
+      /** When the sender reported it (`Date.now()` in the worker). */
+      readonly at: number;
+    }
   | { readonly event: "sent"; readonly sha256: string; readonly byteCount: number; readonly seconds: number; readonly reconnecting: boolean }
   | { readonly event: "saved"; readonly path: string; readonly sha256: string; readonly byteCount: number; readonly bytesHanded: number; readonly seconds: number }
   | { readonly event: "failed"; readonly code: string; readonly message: string; readonly seconds: number; readonly bytesHanded?: number };
@@ -228,7 +247,12 @@ async function runCase(options: FaultTestOptions, fault: FaultCase, sizeBytes: n
     const started = Date.now();
     let struck: Promise<unknown> | undefined;
     let struckAt = 0;
+    /** Each change of the sender's `connection`, as its progress reported it. */
+    const connectionChanges: Array<{ readonly state: ConnectionState; readonly at: number }> = [];
     const sender = new Worker({ ...base, mode: "send", port: senderProxy.port, path: source, sendOptions }, (event) => {
+      if (event.event === "progress" && connectionChanges.at(-1)?.state !== event.connection) {
+        connectionChanges.push({ state: event.connection, at: event.at });
+      }
       if (struck || event.event !== "progress" || event.bytesAcknowledged < sizeBytes / 2) return;
       struckAt = Date.now();
       if ("kill" in fault) struck = Promise.resolve(sender.child.kill("SIGKILL"));
@@ -281,9 +305,25 @@ async function runCase(options: FaultTestOptions, fault: FaultCase, sizeBytes: n
     assert.equal(saved.sha256, expected, "the saved file is byte-exact");
     assert.equal(saved.byteCount, sizeBytes);
     assert.equal(report.duplicateBytes, 0, "no byte was handed to the application twice");
+    if ("cut" in fault && fault.cut === "sender" && options.reportsReconnecting !== false) {
+      assertReconnectingShown(connectionChanges, struckAt, struckAt + fault.seconds * 1000);
+    }
   } finally {
     await Promise.allSettled(workers.map((worker) => worker.stop()));
     await Promise.allSettled(proxies.map((created) => created.close()));
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The sender's progress said `"reconnecting"` once its connection was cut (at `cutAt`, before the
+ * cut was over at `backAt`), kept saying it until the cut was over, and said `"connected"` after.
+ */
+function assertReconnectingShown(changes: ReadonlyArray<{ readonly state: ConnectionState; readonly at: number }>, cutAt: number, backAt: number): void {
+  const seen = changes.map(({ state, at }) => `${state} at ${at - cutAt} ms`).join(", ");
+  const reconnecting = changes.find(({ state, at }) => state === "reconnecting" && at >= cutAt && at <= backAt + REPORT_SLACK_MS);
+  assert.ok(reconnecting, `the sender's progress said "reconnecting" during its ${backAt - cutAt} ms cut (changes, from the cut: ${seen})`);
+  const connected = changes.find(({ state, at }) => state === "connected" && at > reconnecting.at);
+  assert.ok(connected, `the sender's progress said "connected" again after the cut (changes, from the cut: ${seen})`);
+  assert.ok(connected.at >= backAt - REPORT_SLACK_MS, `the sender's progress said "connected" only once the cut was over (changes, from the cut: ${seen})`);
 }

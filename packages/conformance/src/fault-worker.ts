@@ -30,7 +30,7 @@ if (args.mode === "send") {
       ...args.sendOptions,
       onProgress: ({ bytesAcknowledged, connection }) => {
         if (connection === "reconnecting") reconnecting = true;
-        print({ event: "progress", bytesAcknowledged, connection });
+        print({ event: "progress", bytesAcknowledged, connection, at: Date.now() });
       },
     });
     print({ event: "sent", sha256: result.sha256, byteCount: result.byteCount, seconds: seconds(), reconnecting });

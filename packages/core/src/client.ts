@@ -66,7 +66,7 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
   return {
     transport,
     send: (source, options) =>
-      sendStream(transport, () => openInbox(options.destination), source, options, retrying),
+      sendStream(transport, () => openInbox(options.destination), source, options, retrying?.connection),
     receive(destination, options) {
       const receiver = new StreamReceiver(transport, destination, options);
       receivers.add(receiver);

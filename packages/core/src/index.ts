@@ -15,6 +15,8 @@ export {
   TRANSPORT_SPECIFICATION_VERSION,
   assertTransport,
   type ChannelKind,
+  type ConnectionState,
+  type ConnectionWatch,
   type FrameHandler,
   type PublishOptions,
   type SubscribeOptions,
@@ -22,7 +24,7 @@ export {
   type Transport,
   type TransportCapabilities,
 } from "./transport";
-export { createRetryingTransport, type ConnectionState, type ConnectionWatch, type RetryOptions } from "./retrying-transport";
+export { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 export * from "./errors/index";
 export {
   AbortCode,

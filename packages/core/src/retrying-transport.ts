@@ -1,7 +1,8 @@
 import { retryPolicy, withRetries } from "./backoff";
+import { ConnectionStatus } from "./adapter-kit/connection-status";
 import { BrokerUnreachableError } from "./errors/broker-unreachable-error";
 import { StreamError } from "./errors/stream-error";
-import type { Transport } from "./transport";
+import type { ConnectionWatch, Transport } from "./transport";
 
 /** Options of {@link createRetryingTransport}. */
 export interface RetryOptions {
@@ -30,16 +31,6 @@ export interface RetryOptions {
   readonly deadlineMs?: number;
 }
 
-/** Whether publishes go through, or are being retried while the adapter reconnects. */
-export type ConnectionState = "connected" | "reconnecting";
-
-/** What a retrying transport says of its connection; the client passes it to each send (`SendProgress.connection`). */
-export interface ConnectionWatch {
-  readonly state: ConnectionState;
-  /** Calls `listener` on each change of `state` until the returned function is called. */
-  watch(listener: (state: ConnectionState) => void): () => void;
-}
-
 /** Publish defaults: 100 ms doubling to 5 s, for 5 minutes from the first failure; see {@link RetryOptions.deadlineMs}. */
 const PUBLISH_RETRY = { retries: Number.POSITIVE_INFINITY, initialDelayMs: 100, maxDelayMs: 5000, deadlineMs: 300_000 } as const;
 
@@ -49,21 +40,32 @@ const PUBLISH_RETRY = { retries: Number.POSITIVE_INFINITY, initialDelayMs: 100, 
  * outage has lasted `deadlineMs` (or `retries` attempts, when given). Retry lives here once, not
  * in every adapter; the receiver drops the duplicates a retry may create.
  *
- * The returned transport is also a {@link ConnectionWatch}: `"reconnecting"` from the first
- * retryable failure until a publish goes through again.
+ * Its `connection` (the client passes it to each send, `SendProgress.connection`) merges two
+ * views: `"reconnecting"` while the adapter says so ({@link Transport.connection}, when it has
+ * one) or while publishes fail retryably (from the first such failure until a publish goes
+ * through), `"connected"` otherwise. Listeners hear each change of the merged state once. The
+ * outage `deadlineMs` counts starts when the merged state turns `"reconnecting"`.
  */
-export function createRetryingTransport(transport: Transport, options: RetryOptions = {}): Transport & ConnectionWatch {
+export function createRetryingTransport(transport: Transport, options: RetryOptions = {}): Transport & { readonly connection: ConnectionWatch } {
   const policy = retryPolicy(options, PUBLISH_RETRY);
-  /** When the current outage began (its first retryable failure), or undefined while publishes go through. */
+  const status = new ConnectionStatus();
+  /** Whether publishes fail retryably: from the first such failure until a publish goes through. */
+  let publishesFailing = false;
+  /** When the current outage began (in either view), or undefined while connected. */
   let outageSince: number | undefined;
-  const listeners = new Set<(state: ConnectionState) => void>();
+  const update = (): void => {
+    const reconnecting = publishesFailing || transport.connection?.state === "reconnecting";
+    outageSince = reconnecting ? (outageSince ?? Date.now()) : undefined;
+    status.set(reconnecting ? "reconnecting" : "connected");
+  };
+  const setPublishesFailing = (failing: boolean): void => {
+    publishesFailing = failing;
+    update();
+  };
+  const unwatch = transport.connection?.watch(update);
+  update();
   /** Aborted by close(): no retry waits on a closed transport. */
   const closing = new AbortController();
-  const setOutage = (since: number | undefined): void => {
-    const changed = (since === undefined) !== (outageSince === undefined);
-    outageSince = since;
-    if (changed) for (const listener of [...listeners]) listener(since === undefined ? "connected" : "reconnecting");
-  };
   const giveUp = (error: StreamError, retry: number): BrokerUnreachableError => {
     const unreachableMs = Date.now() - (outageSince ?? Date.now());
     const why =
@@ -84,13 +86,13 @@ export function createRetryingTransport(transport: Transport, options: RetryOpti
       withRetries(
         async () => {
           await transport.publish(channel, frame, publishOptions);
-          setOutage(undefined);
+          if (publishesFailing) setPublishesFailing(false);
         },
         policy,
         {
           shouldRetry: (error) => {
             const retryable = StreamError.isInstance(error) && error.retryable;
-            if (retryable) setOutage(outageSince ?? Date.now());
+            if (retryable && !publishesFailing) setPublishesFailing(true);
             return retryable;
           },
           jitter: true,
@@ -102,14 +104,9 @@ export function createRetryingTransport(transport: Transport, options: RetryOpti
     subscribe: (channel, handler, subscribeOptions) => transport.subscribe(channel, handler, subscribeOptions),
     close: () => {
       closing.abort();
+      unwatch?.();
       return transport.close();
     },
-    get state(): ConnectionState {
-      return outageSince === undefined ? "connected" : "reconnecting";
-    },
-    watch(listener) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
+    connection: status,
   };
 }

@@ -22,8 +22,7 @@ import {
 import { AbortCode, type Delivery, type DeliveryModel, type Frame, FrameType, type Manifest } from "./protocol/frames";
 import { createStreamHasher, MAX_BACKLOG_BYTES } from "./stream-hasher";
 import { describeSource, isRereadable, readChunks, type StreamSource } from "./stream-source";
-import type { ConnectionState, ConnectionWatch } from "./retrying-transport";
-import type { Transport } from "./transport";
+import type { ConnectionState, ConnectionWatch, Transport } from "./transport";
 
 /**
  * Where acknowledgements that free the window come from.
@@ -44,9 +43,10 @@ export interface SendProgress {
   /** Total bytes, when known. */
   readonly sizeBytes?: number;
   /**
-   * `"reconnecting"` while publishes fail and are being retried (the adapter re-establishes its
-   * connection; see `StreamClientOptions.retry`), `"connected"` otherwise. Progress is reported
-   * on each change.
+   * `"reconnecting"` while the broker connection is being re-established: the adapter says so
+   * (`Transport.connection`), or publishes fail and are being retried (see
+   * `StreamClientOptions.retry`); `"connected"` otherwise. Progress is reported on each change.
+   * Always `"connected"` with `retry: false`.
    */
   readonly connection: ConnectionState;
   /**
@@ -392,8 +392,9 @@ export async function sendStream(
   const watchdog = setInterval(
     () => {
       const at = Date.now();
-      // Our own publishes are being retried (see StreamClientOptions.retry, which bounds it): the
-      // receiver's silence is expected, and resending would only queue more behind the retries.
+      // The connection is being re-established, our publishes held or retried (see
+      // StreamClientOptions.retry, whose deadline bounds it): the receiver's silence is expected,
+      // and resending would only queue more behind them.
       if (connection?.state === "reconnecting") return void (state.lastHeardAt = state.lastProgressAt = at);
       if (endToEnd && at - state.lastHeardAt > idleTimeoutMs) {
         // Withdrawn: on a broker that keeps frames, the Abort waits behind them, and (the End

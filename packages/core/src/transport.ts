@@ -97,6 +97,21 @@ export interface Subscription {
 }
 
 /**
+ * Whether a transport's broker connection is up: `"reconnecting"` from the moment a connection
+ * that was up drops until it is back, `"connected"` otherwise: also before the first connection
+ * and once the adapter has given up, when calls fail (for good) rather than wait.
+ */
+export type ConnectionState = "connected" | "reconnecting";
+
+/** A connection state that can be watched; see {@link Transport.connection}. */
+export interface ConnectionWatch {
+  /** The state now. */
+  readonly state: ConnectionState;
+  /** Calls `listener` once on each change of `state` until the returned function is called. */
+  watch(listener: (state: ConnectionState) => void): () => void;
+}
+
+/**
  * A broker adapter. Created by `createXTransport()` in each adapter package.
  *
  * Channels are plain names made of `[A-Za-z0-9._-]`, at most 200 characters (`isChannelName`;
@@ -125,6 +140,16 @@ export interface Transport {
   subscribe(channel: string, handler: FrameHandler, options: SubscribeOptions): Promise<Subscription>;
   /** Closes the subscriptions and the connection the transport owns (not an injected client). */
   close(): Promise<void>;
+  /**
+   * Optional: what the adapter knows of its connection, so that a send's progress says
+   * `"reconnecting"` for the whole of an outage, not only while a publish happens to fail
+   * (an adapter may hold publishes while it reconnects, and a sender whose window is full
+   * publishes nothing). Core merges it with its own view of failing publishes
+   * (`createRetryingTransport`); an adapter that cannot tell leaves it out, and then only
+   * failing publishes say "reconnecting". The outage `retry.deadlineMs` counts starts with
+   * whichever said it first, but only publishes failing past it fail a send.
+   */
+  readonly connection?: ConnectionWatch;
 }
 
 /** Returns the transport unchanged after checking it speaks this version of the interface. */

@@ -241,6 +241,11 @@ class KafkaTransport implements Transport {
  *   when the subscription closes.
  * - `publish` resolves when the broker acknowledged with `acks=all`; `subscribe` commits a record's
  *   offset only after the handler resolved, so an unhandled frame is redelivered.
+ * - It has no `connection` (`Transport.connection`): neither client says reliably that it is
+ *   reconnecting. kafkajs emits `DISCONNECT` only for `disconnect()`, and re-opens a dropped
+ *   connection inside its request retries; `@platformatic/kafka` opens broker connections per
+ *   request, lazily, and reports idle ones closed as well. A send's progress says
+ *   `"reconnecting"` once a publish fails, after the client's own retries.
  *
  * @example
  * ```ts

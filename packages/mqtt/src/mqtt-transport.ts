@@ -1,4 +1,5 @@
 import {
+  type ConnectionWatch,
   type FrameHandler,
   type PublishOptions,
   type SubscribeOptions,
@@ -8,7 +9,7 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
-import { assertChannelName } from "@stream/core/adapter-kit";
+import { ConnectionStatus, assertChannelName } from "@stream/core/adapter-kit";
 import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
 import { createClient, waitForConnack, withTimeout } from "./mqtt-connection";
 import { Delivery, LocalSubscriber, type TopicEntry } from "./mqtt-subscription";
@@ -44,7 +45,8 @@ class MqttTransport implements Transport {
 
   private readonly options: ResolvedOptions;
   private readonly given: MqttTransportOptions["client"];
-  private connection: Promise<MqttClient> | undefined;
+  /** The client being opened or open; undefined until first use and after a failed attempt. */
+  private opening: Promise<MqttClient> | undefined;
   private client: MqttClient | undefined;
   private owned = false;
   private protocolVersion: number;
@@ -63,6 +65,7 @@ class MqttTransport implements Transport {
   private closing: Promise<void> | undefined;
   /** The client's latest error event (a refused reconnect, a keepalive timeout), for timeout messages. */
   private lastError: Error | undefined;
+  private readonly status = new ConnectionStatus();
 
   constructor(options: MqttTransportOptions) {
     this.options = resolveOptions(options);
@@ -85,6 +88,14 @@ class MqttTransport implements Transport {
     } satisfies TransportCapabilities);
   }
 
+  /**
+   * `"reconnecting"` from mqtt.js's `offline` (the connection dropped and it will reconnect;
+   * meanwhile it holds publishes rather than failing them) until its next `connect`.
+   */
+  get connection(): ConnectionWatch {
+    return this.status;
+  }
+
   private topicOf(channel: string): string {
     return this.options.topicPrefix + assertChannelName(channel, this.name);
   }
@@ -96,13 +107,13 @@ class MqttTransport implements Transport {
   /** The connected client, connecting on first use. A failed connect is tried again next call. */
   private ready(): Promise<MqttClient> {
     if (this.closing) return Promise.reject(this.closedError());
-    if (!this.connection) {
-      this.connection = this.open();
-      this.connection.catch(() => {
-        this.connection = undefined;
+    if (!this.opening) {
+      this.opening = this.open();
+      this.opening.catch(() => {
+        this.opening = undefined;
       });
     }
-    return this.connection;
+    return this.opening;
   }
 
   private async open(): Promise<MqttClient> {
@@ -175,7 +186,12 @@ class MqttTransport implements Transport {
     const onClose = (): void => {
       this.generation += 1;
     };
+    // Emitted once per outage, and only when mqtt.js will reconnect (not on end(), nor with reconnectPeriod 0).
+    const onOffline = (): void => this.status.set("reconnecting");
+    // Ended (by close(), or an injected client's owner): nothing is being re-established any more.
+    const onEnd = (): void => this.status.set("connected");
     const onConnect = (connack: IConnackPacket): void => {
+      this.status.set("connected");
       this.lastError = undefined;
       this.brokerReceiveMaximum = connack.properties?.receiveMaximum ?? 65_535;
       // A resumed session still holds the subscriptions; a new one (expired, broker restarted,
@@ -188,10 +204,14 @@ class MqttTransport implements Transport {
       this.lastError = error;
     };
     client.on("close", onClose);
+    client.on("offline", onOffline);
+    client.on("end", onEnd);
     client.on("connect", onConnect);
     client.on("error", onError);
     this.detach = () => {
       client.off("close", onClose);
+      client.off("offline", onOffline);
+      client.off("end", onEnd);
       client.off("connect", onConnect);
       client.off("error", onError);
       if (client.handleMessage !== previous) client.handleMessage = previous;
@@ -389,7 +409,7 @@ class MqttTransport implements Transport {
 
   private async shutdown(): Promise<void> {
     for (const entry of this.topics.values()) for (const subscriber of entry.subscribers) subscriber.stop();
-    const client = this.client ?? (await this.connection?.catch(() => undefined));
+    const client = this.client ?? (await this.opening?.catch(() => undefined));
     const topics = [...this.topics.keys()];
     this.topics.clear();
     if (client) {
@@ -439,8 +459,9 @@ class MqttTransport implements Transport {
  * and a publish resolves on the broker's PUBACK (PUBCOMP). Subscriptions take QoS 1 in a
  * session that outlives a dropped connection (`sessionExpirySeconds`), and each frame's PUBACK
  * waits until core has handled it, so a frame caught by a connection drop comes back after the
- * reconnect. The connection is opened on first use and re-established by mqtt.js when it drops;
- * the transport subscribes again if the broker lost the session.
+ * reconnect. The connection is opened on first use and re-established by mqtt.js when it drops
+ * (`connection` says `"reconnecting"` meanwhile, while mqtt.js holds the publishes); the
+ * transport subscribes again if the broker lost the session.
  *
  * What MQTT cannot do is declared in `capabilities`: nothing is kept for a topic nobody is
  * subscribed to, a refused frame is not redelivered, a PUBACK is not end-to-end, and no broker

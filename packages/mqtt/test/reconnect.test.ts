@@ -107,11 +107,15 @@ describe.each([5, 4] as const)("mqtt v%i: a dropped connection", (protocolVersio
       const viaTransport: string[] = [];
       await transport.subscribe(channel, (frame) => void viaTransport.push(Buffer.from(frame).toString()), { kind: "inbox" });
       await transport.publish(channel, Buffer.from("before"), { key: "k", kind: "inbox" });
+      const states: string[] = [];
+      transport.connection?.watch((state) => states.push(state));
       proxy.dropConnections();
       await sleep(50);
       expect(proxy.connectionCount).toBe(0); // reconnecting: the publish waits for the connection
+      expect(transport.connection?.state).toBe("reconnecting"); // though no publish has failed
       await transport.publish(channel, Buffer.from("during"), { key: "k", kind: "inbox" });
       expect(proxy.connectionCount).toBe(1);
+      expect(states).toEqual(["reconnecting", "connected"]); // the adapter's own word, each change once
       await transport.publish(channel, Buffer.from("after"), { key: "k", kind: "inbox" });
       await eventually(() => viaTransport.includes("after") && viaWatcher.includes("after"), 10_000, "after");
       expect(viaWatcher).toEqual(["before", "during", "after"]);

@@ -4,6 +4,7 @@ import {
   type PublishOptions,
   type SubscribeOptions,
   type Subscription,
+  type ConnectionWatch,
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
@@ -26,7 +27,7 @@ import type { RabbitmqTransportOptions } from "./rabbitmq-transport-options";
  *   bounded prefetch.
  * - A dropped connection is re-established with backoff and every subscription restarted
  *   (core's `ConnectionSupervisor`); publishes during the outage reject with a retryable
- *   `TransportError`.
+ *   `TransportError`, and `connection` says `"reconnecting"` until it is back.
  *
  * @example
  * ```ts
@@ -80,6 +81,11 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
     });
     this.#supervisor = new ConnectionSupervisor(rabbitmqConnectionOptions(options, (error) => this.report(error)));
     this.#publisher = new RabbitmqPublisher(this.#supervisor, this);
+  }
+
+  /** `"reconnecting"` from a drop until the new connection is up and every subscription restarted. */
+  get connection(): ConnectionWatch {
+    return this.#supervisor.status;
   }
 
   // async: a refusal rejects. Nothing is awaited before the frame joins the publisher's queue, so call order holds.

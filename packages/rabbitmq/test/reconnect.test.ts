@@ -128,6 +128,37 @@ describe("rabbitmq reconnect", () => {
     console.log(`[rabbitmq reconnect] proxy cut at ${outcome.dropsAt.map((b) => (b / 1024 / 1024).toFixed(1)).join(", ")} MiB acknowledged`);
   });
 
-  // A subscription that survives a cut connection, with publish rejecting retryable meanwhile:
-  // the transport contract (test/conformance.test.ts).
+  test("the connection state says reconnecting, then connected, each once; a publish meanwhile rejects retryable", async () => {
+    const channel = freshName("reconnect");
+    queues.push(channel);
+    const errors: Error[] = [];
+    const transport = createRabbitmqTransport({ url: RABBITMQ_URL, reconnectInitialDelayMs: 500, onError: (e) => errors.push(e) });
+    const received: string[] = [];
+    const subscription = await transport.subscribe(channel, (frame) => void received.push(Buffer.from(frame).toString()), {
+      kind: "stream",
+    });
+    await transport.publish(channel, Buffer.from("before"), { key: "k", kind: "stream" });
+    await waitFor(() => received.length === 1, 10_000, "first frame");
+    const states: string[] = [];
+    transport.connection?.watch((state) => states.push(state));
+    await closeAllConnections("stream reconnect test");
+    await waitFor(() => errors.length > 0, 10_000, "the drop to be noticed");
+    expect(transport.connection?.state).toBe("reconnecting");
+    const during = await transport.publish(channel, Buffer.from("during"), { key: "k", kind: "stream" }).catch((error: unknown) => error);
+    expect((during as { retryable?: boolean }).retryable).toBe(true);
+    expect((during as Error).message).toMatch(/^\[stream\] \[rabbitmq\] .*; try again/);
+    // Once reconnected, publish works again and the subscription, restarted by the adapter, gets the frame.
+    let after: unknown;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      after = await transport.publish(channel, Buffer.from("after"), { key: "k", kind: "stream" }).then(() => undefined, (error: unknown) => error);
+      if (after === undefined || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(after).toBeUndefined();
+    expect(states).toEqual(["reconnecting", "connected"]); // the adapter's own word, each change once
+    await waitFor(() => received.includes("after"), 10_000, "the frame after the reconnect");
+    await subscription.close();
+    await transport.close();
+  });
 });

@@ -101,6 +101,29 @@ describe("ConnectionSupervisor", () => {
     expect(supervisor.phase).toBe("connected");
   });
 
+  test("its status says reconnecting from a drop until the new connection is up, and connected again after, each once", async () => {
+    const { supervisor, failures } = harness();
+    const states: string[] = [];
+    supervisor.status.watch((state) => states.push(state));
+    const first = await supervisor.connection();
+    expect(supervisor.status.state).toBe("connected"); // idle and connecting are no outage
+    failures.push(new Error("still down"), new Error("still down"));
+    first.drop();
+    expect(supervisor.status.state).toBe("reconnecting");
+    await supervisor.whenConnected();
+    expect(supervisor.status.state).toBe("connected");
+    expect(states).toEqual(["reconnecting", "connected"]);
+    // Failed for good or closed: no outage to wait out, so not "reconnecting".
+    const { supervisor: giving, failures: down } = harness({ reconnect: { initialDelayMs: 1, maxDelayMs: 1, maxAttempts: 1 } });
+    const doomed = await giving.connection();
+    down.push(new Error("down"), new Error("down"));
+    doomed.drop();
+    expect(giving.status.state).toBe("reconnecting");
+    await giving.whenConnected().catch(() => {});
+    expect(giving.phase).toBe("failed");
+    expect(giving.status.state).toBe("connected");
+  });
+
   test("a retryable subscription failure fails the attempt; a permanent one closes that subscription only", async () => {
     const { supervisor, opened } = harness();
     const first = await supervisor.connection();

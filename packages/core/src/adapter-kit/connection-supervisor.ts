@@ -1,5 +1,7 @@
 import { retryDelayMs, sleep, withRetries } from "../backoff";
 import { TransportError } from "../errors/transport-error";
+import type { ConnectionWatch } from "../transport";
+import { ConnectionStatus } from "./connection-status";
 
 /**
  * Where a {@link ConnectionSupervisor} stands:
@@ -81,6 +83,7 @@ export class ConnectionSupervisor<C> {
   readonly #closing = new AbortController();
   readonly #waiters = new Set<{ resolve(connection: C): void; reject(error: unknown): void }>();
   #phase: ConnectionPhase = "idle";
+  readonly #status = new ConnectionStatus();
   #current: C | undefined;
   #connecting: Promise<C> | undefined;
   #failure: Error | undefined;
@@ -93,6 +96,14 @@ export class ConnectionSupervisor<C> {
   /** Where the connection stands. */
   get phase(): ConnectionPhase {
     return this.#phase;
+  }
+
+  /**
+   * The phase as a transport's `connection` (`Transport.connection`): `"reconnecting"` while the
+   * phase is, `"connected"` in every other phase. An adapter hands it on as it is.
+   */
+  get status(): ConnectionWatch {
+    return this.#status;
   }
 
   /** The connection while `"connected"`, else undefined. */
@@ -123,7 +134,7 @@ export class ConnectionSupervisor<C> {
       case "connecting":
         return this.#connecting as Promise<C>;
       case "idle":
-        this.#phase = "connecting";
+        this.#setPhase("connecting");
         this.#connecting = this.#openOnce().finally(() => {
           this.#connecting = undefined;
         });
@@ -154,7 +165,7 @@ export class ConnectionSupervisor<C> {
   /** Fails for good with `error`: every call and wait from now on rejects with it. */
   fail(error: Error): void {
     if (this.#phase === "closed") return;
-    this.#phase = "failed";
+    this.#setPhase("failed");
     this.#failure = error;
     this.#report(error);
     this.#settleWaiters(error);
@@ -171,7 +182,7 @@ export class ConnectionSupervisor<C> {
 
   async #close(): Promise<void> {
     const connecting = this.#connecting;
-    this.#phase = "closed";
+    this.#setPhase("closed");
     this.#closing.abort();
     this.#settleWaiters(this.refusal() as Error);
     await Promise.allSettled([...this.#subscriptions].map((subscription) => subscription.close()));
@@ -187,16 +198,16 @@ export class ConnectionSupervisor<C> {
     try {
       connection = await this.#open();
     } catch (error) {
-      if (this.#phase === "connecting") this.#phase = "idle";
+      if (this.#phase === "connecting") this.#setPhase("idle");
       throw this.#options.toError("could not connect to the broker", error);
     }
     if (this.#phase !== "connecting" || !this.isAlive(connection)) {
       this.#discard(connection);
-      if (this.#phase === "connecting") this.#phase = "idle";
+      if (this.#phase === "connecting") this.#setPhase("idle");
       throw this.refusal() ?? this.#error("the connection dropped while opening; try again", true);
     }
     this.#current = connection;
-    this.#phase = "connected";
+    this.#setPhase("connected");
     this.#options.onConnected?.(connection);
     return connection;
   }
@@ -242,7 +253,7 @@ export class ConnectionSupervisor<C> {
   }
 
   async #reconnect(policy: ReconnectPolicy): Promise<void> {
-    this.#phase = "reconnecting";
+    this.#setPhase("reconnecting");
     const { signal } = this.#closing;
     const backoff = { initialDelayMs: policy.initialDelayMs, maxDelayMs: policy.maxDelayMs };
     await sleep(retryDelayMs(backoff, 0, true), signal);
@@ -261,7 +272,7 @@ export class ConnectionSupervisor<C> {
           giveUp,
         },
       );
-      this.#phase = "connected";
+      this.#setPhase("connected");
       this.#options.onConnected?.(connection);
       this.#settleWaiters(undefined, connection);
     } catch (error) {
@@ -296,6 +307,11 @@ export class ConnectionSupervisor<C> {
       if (this.#phase === "reconnecting") this.#report(this.#options.toError(`reconnecting to the broker failed (attempt ${attempt})`, error, true));
       throw error;
     }
+  }
+
+  #setPhase(phase: ConnectionPhase): void {
+    this.#phase = phase;
+    this.#status.set(phase === "reconnecting" ? "reconnecting" : "connected");
   }
 
   #settleWaiters(error: unknown, connection?: C): void {

@@ -1,7 +1,8 @@
 /**
  * `@stream/core/adapter-kit`: what every broker adapter needs, written once here rather than
  * in each adapter: the channel-name rule, one-frame-at-a-time delivery, connection supervision,
- * and core's one retry loop and backoff for an adapter's own retries.
+ * the connection state a transport reports (`ConnectionStatus`), and core's one retry loop and
+ * backoff for an adapter's own retries.
  * An application never imports it.
  *
  * @packageDocumentation
@@ -9,6 +10,7 @@
 export { assertChannelName } from "./channel-name";
 export { MAX_CHANNEL_CHARS, MAX_DESTINATION_CHARS, isChannelName, isDestinationName } from "../protocol/frame-codec";
 export { FrameQueue, type FrameQueueOptions } from "./frame-queue";
+export { ConnectionStatus } from "./connection-status";
 export { retryDelayMs, withRetries, type RetryControl, type RetryPolicy } from "../backoff";
 export {
   ConnectionSupervisor,
