@@ -218,9 +218,9 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     });
     const { retransmitAfterMs, heartbeatMs, takeoverAfterMs } = this.plan;
     this.watchdog = setInterval(() => this.watch(), Math.max(50, Math.min(retransmitAfterMs, heartbeatMs, takeoverAfterMs) / 2));
-    void this.publish(encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest: this.openManifest }));
     this.lastHeardAt = this.lastProgressAt = Date.now();
-    this.setStage("sending");
+    this.setStage("sending"); // before the Open: a receiver may answer within the publish
+    void this.publish(encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest: this.openManifest }));
   }
 
   /** The manifest once the Open is out. */
