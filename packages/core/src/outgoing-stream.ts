@@ -514,8 +514,10 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
       this.withdraw();
       return;
     }
-    if (this.plan.endToEnd) this.retransmit(at);
-    if (this.plan.endToEnd) this.offerTakeover(at);
+    if (this.plan.endToEnd) {
+      this.retransmit(at);
+      this.offerTakeover(at);
+    }
     if (at - this.lastPublishedAt > this.plan.heartbeatMs) {
       void this.publish(encodeFrame({ type: FrameType.Heartbeat, streamId: this.streamId, timestampMs: at }));
     }
