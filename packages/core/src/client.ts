@@ -1,6 +1,7 @@
 import { Inbox } from "./inbox";
 import { createRetryingTransport, type RetryOptions } from "./retrying-transport";
-import { type SendOptions, type SendResult, sendStream } from "./sender";
+import { OutgoingStream } from "./outgoing-stream";
+import type { SendOptions, SendResult } from "./sender";
 import { type ReceiveOptions, StreamReceiver } from "./stream-receiver";
 import type { StreamSource } from "./stream-source";
 import { assertTransport, type Transport } from "./transport";
@@ -31,9 +32,16 @@ export interface StreamClient {
    * Streams `source` to `options.destination`: in chunks no larger than the broker allows, never
    * more than the window ahead of the acknowledgements, each chunk with a CRC-32 and the whole
    * with a SHA-256. Resolves once the receiver (or, with `flowControl: "broker"`, the broker)
-   * has all of it; rejects with a typed `StreamError`.
+   * has all of it; rejects with a typed `StreamError`. The same as `startSend(source, options).result`.
    */
   send(source: StreamSource, options: SendOptions): Promise<SendResult>;
+  /**
+   * Starts sending `source` as {@link send} does and returns the {@link OutgoingStream} at once:
+   * its `phase` (`'phase'` events), `bytesSent`, `bytesAcknowledged`, `'progress'` events,
+   * `cancel()`, and `result`, which settles as `send` would. Throws a `TypeError` or `RangeError`
+   * for options that cannot work (where `send` rejects).
+   */
+  startSend(source: StreamSource, options: SendOptions): OutgoingStream;
   /** Receives the streams sent to `destination`; see {@link StreamReceiver}. */
   receive(destination: string, options?: ReceiveOptions): StreamReceiver;
   /** Closes receivers, the inboxes and (unless `closeTransport: false`) the transport. */
@@ -63,10 +71,19 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     }
     return inbox;
   };
+  const startSend = (source: StreamSource, options: SendOptions): OutgoingStream =>
+    new OutgoingStream(source, options, {
+      transport,
+      openInbox: () => openInbox(options.destination),
+      ...(retrying?.connection ? { connection: retrying.connection } : {}),
+    });
   return {
     transport,
-    send: (source, options) =>
-      sendStream(transport, () => openInbox(options.destination), source, options, retrying?.connection),
+    async send(source, options) {
+      // A promise of its own: one nobody awaits still reports its rejection, as it always did.
+      return await startSend(source, options).result;
+    },
+    startSend,
     receive(destination, options) {
       const receiver = new StreamReceiver(transport, destination, options);
       receivers.add(receiver);

@@ -25,6 +25,22 @@ export interface ReceiveResult {
   readonly sha256: string;
 }
 
+/**
+ * Where an {@link IncomingStream} is; `'phase'` is emitted on each change. A stream starts
+ * `"waiting"` or `"receiving"` and ends `"completed"` or `"failed"`.
+ * - `"waiting"`: a pull not read yet, or a stream taken over not placed yet (`saveTo` or a first
+ *   read): nothing is asked for until then.
+ * - `"receiving"`: chunks arrive, are checked and handed on (to the application, or to the spool).
+ * - `"verifying"`: every chunk is in; the whole stream's SHA-256 (and the spool's flush) is checked.
+ * - `"verified"`: whole and checked (`result` has resolved), not handed over yet: the application
+ *   has not read it to its end, `saveTo` has not given the file its name, or a spooled stream
+ *   waits for its turn. The sender is kept waiting by keepalives.
+ * - `"completed"`: handed over; the sender has its final Ack.
+ * - `"failed"`: it ended otherwise (an integrity failure, an abort from either side, a silent
+ *   sender, a verified stream that could not be handed over); the sender was told.
+ */
+export type ReceivePhase = "waiting" | "receiving" | "verifying" | "verified" | "completed" | "failed";
+
 /** How an {@link IncomingStream} talks back to its sender and its receiver. */
 export interface IncomingStreamContext {
   /** Sends a control frame to the sender's inbox (never rejects). */
@@ -70,7 +86,8 @@ const KEEPALIVE_MS = 1000;
  * It ends (`'end'`) only after the whole stream's SHA-256 matched; any mismatch, a lying manifest,
  * an abort or a silent sender destroys it with a typed {@link StreamError} instead. Reading slowly
  * slows the sender: acknowledgements only go out for bytes the application has taken.
- * Destroying it tells the sender to stop.
+ * Destroying it tells the sender to stop. {@link phase} says where it is, and `'phase'` is emitted
+ * on each change.
  */
 export class IncomingStream extends Readable {
   /** The sender's description of the stream. */
@@ -84,17 +101,18 @@ export class IncomingStream extends Readable {
   private readonly pending = new Map<number, Uint8Array>();
   private pendingBytes = 0;
   private readonly hasher: StreamHasher;
+  private currentPhase: ReceivePhase;
+  /** The hashing thread is behind: delivery waits until it catches up (flow, whatever the phase). */
   private waitingForHasher = false;
-  private finishing = false;
-  private verified = false;
+  /** `saveTo` hands the stream over (it completes once the file has its name), not the end of reading. */
   private completionHeld = false;
-  private completed = false;
   private nextSequence = 0;
   private verifiedOffset = 0;
   private end: EndFrame | undefined;
+  /** The `Readable`'s buffer (or the spool's) is full: backpressure, whatever the phase. */
   private paused = true;
+  /** A Request for the stream's start went out (a pull, a stream taken over or taken from the queue); repeated until data comes. */
   private requested = false;
-  private isSettled = false;
   private ackedSequence = 0;
   private readonly ackEveryChunks: number;
   private lastFrameAt = Date.now();
@@ -133,6 +151,8 @@ export class IncomingStream extends Readable {
     });
     this.result.catch(() => {}); // The stream's 'error' event is the primary channel.
     if (manifest.takeover === undefined) this.startSequence = 0;
+    const asksFirst = manifest.model === "pull" || manifest.takeover !== undefined;
+    this.currentPhase = asksFirst && context.spoolDir === undefined ? "waiting" : "receiving";
     if (context.spoolDir !== undefined) {
       const folder = context.spoolDir;
       this.spool = new Spool(folder, manifest.streamId, context.partialTtlMs, (error) => this.fail(folderError(folder, error) as StreamError));
@@ -184,9 +204,29 @@ export class IncomingStream extends Readable {
     return this.nextSequence;
   }
 
-  /** Whether the stream has ended, well or not. */
+  /** Where the stream is; see {@link ReceivePhase}. `'phase'` is emitted on each change. */
+  get phase(): ReceivePhase {
+    return this.currentPhase;
+  }
+
+  /** Whether the stream takes no more frames: verified (handed over or not), or failed. */
   get settled(): boolean {
     return this.isSettled;
+  }
+
+  private get isSettled(): boolean {
+    return this.currentPhase === "verified" || this.currentPhase === "completed" || this.currentPhase === "failed";
+  }
+
+  /** Whether the whole stream was verified (`result` resolved), handed over or not yet. */
+  private get isVerified(): boolean {
+    return this.currentPhase === "verified" || this.currentPhase === "completed";
+  }
+
+  private setPhase(phase: ReceivePhase): void {
+    if (phase === this.currentPhase) return;
+    this.currentPhase = phase;
+    this.emit("phase", phase);
   }
 
   /**
@@ -207,7 +247,7 @@ export class IncomingStream extends Readable {
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
     this.holdCompletion();
-    if (this.spool && this.verified) return this.saveSpooled(this.spool, directory, options);
+    if (this.spool && this.isVerified) return this.saveSpooled(this.spool, directory, options);
     const context = {
       verified: this.result,
       name: this.manifest.name,
@@ -279,7 +319,7 @@ export class IncomingStream extends Readable {
    */
   discard(): void {
     if (this.isSettled) return;
-    this.settle();
+    this.settle("failed");
     this.rejectResult(new StreamAbortedError({ message: `[stream] stream ${this.streamId} was discarded before it was handed over` }));
     this.destroy();
   }
@@ -427,14 +467,15 @@ export class IncomingStream extends Readable {
 
   override _read(): void {
     if (this.spool) {
-      if (this.verified) this.readSpool(this.spool);
+      if (this.isVerified) this.readSpool(this.spool);
       return;
     }
     this.paused = false;
     // A stream taken over that nobody placed (saveTo does) starts from byte 0.
     if (this.startSequence === undefined && !this.isSettled) this.begin(0);
-    if ((this.manifest.model === "pull" || this.takeover !== undefined) && !this.requested) {
+    if (this.currentPhase === "waiting") {
       this.requested = true;
+      this.setPhase("receiving");
       this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
     }
     this.drain();
@@ -467,8 +508,8 @@ export class IncomingStream extends Readable {
     if (this.isSettled) return;
     if (!this.isOverWindow()) this.wakeRoomWaiters();
     if (this.end && this.nextSequence === this.end.chunkCount) {
-      if (!this.finishing) {
-        this.finishing = true;
+      if (this.currentPhase !== "verifying") {
+        this.setPhase("verifying");
         this.finish(this.end).catch((error: unknown) =>
           this.fail(StreamError.isInstance(error) ? error : new StreamAbortedError({ message: `[stream] verifying ${this.streamId} failed: ${String(error)}`, cause: error, retryable: true })),
         );
@@ -532,8 +573,7 @@ export class IncomingStream extends Readable {
       this.integrityFailure(`the SHA-256 of the ${end.byteCount} bytes received differs from the sender's`);
       return;
     }
-    this.settle();
-    this.verified = true;
+    this.settle("verified");
     // The sender hears "complete" once the bytes are handed over: when the application has read
     // to the end, or (saveTo) when the file has its final name. Until then, keepalives.
     this.once("end", () => {
@@ -560,15 +600,15 @@ export class IncomingStream extends Readable {
 
   /** @internal Tells the sender the verified stream has been handed over; ends the exchange. */
   complete(): void {
-    if (!this.verified || this.completed) return;
-    this.completed = true;
+    if (this.currentPhase !== "verified") return;
+    this.setPhase("completed");
     this.context.settled(this.streamId, this.sendAck(true));
   }
 
   /** @internal The verified stream could not be handed over (saveTo failed): the sender is told. */
   refuseCompletion(reason: string): void {
-    if (!this.verified || this.completed) return;
-    this.completed = true;
+    if (this.currentPhase !== "verified") return;
+    this.setPhase("failed");
     this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.Rejected, reason });
     this.context.settled(this.streamId, undefined);
   }
@@ -595,7 +635,7 @@ export class IncomingStream extends Readable {
 
   /** @internal Called by the receiver every few hundred milliseconds: gap repair, keepalive and dead-sender detection. */
   tick(now: number): void {
-    if (this.verified && !this.completed && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
+    if (this.currentPhase === "verified" && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
     if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
@@ -632,7 +672,7 @@ export class IncomingStream extends Readable {
   private fail(error: StreamError): void {
     if (this.isSettled) return;
     void this.spool?.remove();
-    this.settle();
+    this.settle("failed");
     this.context.settled(this.streamId, undefined);
     this.rejectResult(error);
     // A stream not yet read has no 'error' listener; the error still reaches whoever reads it
@@ -642,8 +682,8 @@ export class IncomingStream extends Readable {
   }
 
   /** Takes no more frames: the stream is verified, or has failed. */
-  private settle(): void {
-    this.isSettled = true;
+  private settle(phase: "verified" | "failed"): void {
+    this.setPhase(phase);
     this.hasher.dispose();
     this.pending.clear();
     this.pendingBytes = 0;
@@ -658,8 +698,9 @@ export class IncomingStream extends Readable {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.spoolReader?.destroy();
-    if (!this.completed) void this.spool?.remove();
-    if (this.verified && !this.completed && !this.readableEnded) {
+    // (Also after a refused completion: removing twice is harmless.)
+    if (this.currentPhase !== "completed") void this.spool?.remove();
+    if (this.currentPhase === "verified" && !this.readableEnded) {
       // Destroyed after verification, before reading to the end: not handed over.
       this.refuseCompletion(error?.message ?? "the receiving application stopped before taking the whole stream");
     }
@@ -672,7 +713,7 @@ export class IncomingStream extends Readable {
       const reason = StreamError.isInstance(error)
         ? error
         : new StreamAbortedError({ message: `[stream] stream ${this.streamId} was destroyed by the receiving application`, cause: error ?? undefined });
-      this.settle();
+      this.settle("failed");
       this.context.settled(this.streamId, undefined);
       this.rejectResult(reason);
     }

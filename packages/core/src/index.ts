@@ -7,6 +7,7 @@
  */
 export { createStreamClient, type StreamClient, type StreamClientOptions } from "./client";
 export type { FlowControl, SendOptions, SendProgress, SendResult } from "./sender";
+export { OutgoingStream, type OutgoingStreamEvents, type SendPhase } from "./outgoing-stream";
 export { StreamReceiver, type OrphanReport, type ReceiveOptions, type StreamReceiverEvents } from "./stream-receiver";
 export { IncomingStream, type ReceiveResult } from "./incoming-stream";
 export type { StreamSource } from "./stream-source";

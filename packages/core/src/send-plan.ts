@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import { type ResolvedFlow, resolveFlow } from "./flow-options";
+import { MAX_DESTINATION_CHARS, isDestinationName, isStreamId } from "./protocol/frame-codec";
+import type { Manifest } from "./protocol/frames";
+import type { SendOptions } from "./sender";
+import type { SourceInfo } from "./stream-source";
+import type { Transport } from "./transport";
+
+/** What one send is to do, checked and with its defaults filled in, before anything is published. */
+export interface SendPlan {
+  readonly destination: string;
+  readonly streamId: string;
+  readonly flow: ResolvedFlow;
+  /** `flowControl: "end-to-end"`: receiver acks free the window, and an inbox hears them. */
+  readonly endToEnd: boolean;
+  /** The transport may lose frames (`retention: "none"` or no redelivery): the sender resends on silence. */
+  readonly lossy: boolean;
+  readonly retransmitAfterMs: number;
+  readonly idleTimeoutMs: number;
+  readonly heartbeatMs: number;
+  readonly takeoverAfterMs: number;
+}
+
+/**
+ * Checks `options` against `transport` and fills in the defaults. Throws `TypeError` or
+ * `RangeError` for a send that cannot work, and the signal's reason when it is already aborted.
+ */
+export function planSend(transport: Transport, options: SendOptions): SendPlan {
+  const { destination } = options;
+  if (!isDestinationName(destination)) {
+    throw new TypeError(
+      `[stream] destination ${JSON.stringify(destination)} must be 1-${MAX_DESTINATION_CHARS} characters of [A-Za-z0-9._-]`,
+    );
+  }
+  const streamId = options.streamId ?? randomUUID();
+  if (!isStreamId(streamId)) throw new TypeError("[stream] streamId must be a lower-case UUID");
+  options.signal?.throwIfAborted();
+  const flow = resolveFlow(transport.capabilities, options);
+  const endToEnd = (options.flowControl ?? "end-to-end") === "end-to-end";
+  const { brokerAcks, retention, redelivery } = transport.capabilities;
+  if (!endToEnd && (!brokerAcks || retention === "none")) {
+    throw new TypeError(
+      `[stream] flowControl "broker" needs a broker that acknowledges durably; ${transport.name} ` +
+        `(brokerAcks ${brokerAcks}, retention "${retention}") could lose the stream. Use "end-to-end".`,
+    );
+  }
+  if (!endToEnd && options.model === "pull") {
+    throw new TypeError('[stream] a pull stream waits for its receiver\'s request, so it needs flowControl "end-to-end"');
+  }
+  if (options.delivery === "transactional" && options.model === "pull") {
+    throw new TypeError('[stream] a pull stream moves when its receiver reads it; delivery "transactional" needs model "push"');
+  }
+  const takeoverAfterMs = options.takeoverAfterMs ?? 3000;
+  if (!(takeoverAfterMs > 0)) throw new RangeError("[stream] takeoverAfterMs must be a positive number of ms (Infinity turns takeover off)");
+  return {
+    destination,
+    streamId,
+    flow,
+    endToEnd,
+    lossy: retention === "none" || !redelivery,
+    retransmitAfterMs: options.retransmitAfterMs ?? 2000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+    heartbeatMs: options.heartbeatMs ?? 5000,
+    takeoverAfterMs,
+  };
+}
+
+/** The manifest the Open carries; `replyTo` is the sender's inbox, `""` with broker flow control. */
+export function createManifest(plan: SendPlan, options: SendOptions, source: SourceInfo, replyTo: string): Manifest {
+  const sizeBytes = options.sizeBytes ?? source.sizeBytes;
+  return {
+    streamId: plan.streamId,
+    name: options.name ?? source.name ?? "stream",
+    ...(sizeBytes === undefined ? {} : { sizeBytes }),
+    contentType: options.contentType ?? "application/octet-stream",
+    chunkBytes: plan.flow.chunkBytes,
+    metadata: { ...options.metadata },
+    createdAt: new Date().toISOString(),
+    model: options.model ?? "push",
+    ...(options.delivery === "transactional" ? { delivery: "transactional" as const } : {}),
+    replyTo,
+    windowChunks: plan.flow.windowChunks,
+    windowBytes: plan.flow.windowBytes,
+  };
+}
