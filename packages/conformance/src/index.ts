@@ -17,7 +17,7 @@ export {
 } from "./transport-contract";
 export { runEndToEndTest, type EndToEndOptions, type EndToEndReport, type EndToEndSide } from "./end-to-end";
 export { runFanInTest, type FanInOptions, type FanInReport } from "./fan-in";
-export { runTakeoverTest, type TakeoverOptions, type TakeoverReport } from "./takeover";
+export { runTakeoverTest, type TakeoverOptions, type TakeoverPolicy, type TakeoverReport } from "./takeover";
 export { createTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy";
 export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions } from "./fault-harness";
 export {

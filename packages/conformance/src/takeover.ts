@@ -9,8 +9,13 @@ import type { TestApi } from "./conformance-suite";
 import { runWorker } from "./end-to-end";
 import { hashFile, writeRandomFile } from "./files";
 
+/** A receiver's policy for a stream taken over (`ReceiveOptions.takeover`). */
+export type TakeoverPolicy = "continue" | "restart" | "discard";
+
 /** What {@link runTakeoverTest} measured. */
 export interface TakeoverReport {
+  /** The second receiver's policy. */
+  readonly policy: TakeoverPolicy;
   /** What the sender sent: the file's path, or a `Readable` of it. */
   readonly source: "file" | "readable";
   readonly sizeBytes: number;
@@ -45,6 +50,15 @@ export interface TakeoverOptions extends Pick<TestApi, "test"> {
    * receiver only from its window). @default ["file", "readable"]
    */
   readonly sources?: ReadonlyArray<"file" | "readable">;
+  /**
+   * The second receiver's policies tried besides `"continue"` (run for every source above), each
+   * with a file as the source and `otherPoliciesSizeBytes`: `"restart"` (saved from byte 0, the
+   * partial file removed) and `"discard"` (refused: the sender fails with `StreamRefusedError`,
+   * the receiver emits `'takeoverDiscarded'`). @default ["restart", "discard"]
+   */
+  readonly otherPolicies?: ReadonlyArray<"restart" | "discard">;
+  /** @default 32 MiB */
+  readonly otherPoliciesSizeBytes?: number;
   /** Called with the figures, e.g. to print them. */
   readonly onReport?: (report: TakeoverReport) => void;
 }
@@ -52,7 +66,7 @@ export interface TakeoverOptions extends Pick<TestApi, "test"> {
 const workerPath = (): string => fileURLToPath(new URL("./takeover-worker.mjs", import.meta.url));
 
 interface ReceiverLine {
-  readonly event: "progress" | "saved";
+  readonly event: "progress" | "saved" | "discarded";
   readonly at: number;
   readonly bytesReceived?: number;
   readonly startOffset: number;
@@ -97,14 +111,22 @@ function startReceiver(args: string[], onLine: (line: ReceiverLine) => void) {
  * whose SHA-256 is the source's, leaving no partial file behind.
  */
 export function runTakeoverTest(options: TakeoverOptions): void {
-  for (const source of options.sources ?? ["file", "readable"]) registerTakeoverTest(options, source);
+  for (const source of options.sources ?? ["file", "readable"]) registerTakeoverTest(options, source, "continue", options.sizeBytes ?? 128 * 1024 * 1024);
+  for (const policy of options.otherPolicies ?? ["restart", "discard"]) {
+    registerTakeoverTest(options, "file", policy, options.otherPoliciesSizeBytes ?? 32 * 1024 * 1024);
+  }
 }
 
-function registerTakeoverTest(options: TakeoverOptions, sourceKind: "file" | "readable"): void {
-  const sizeBytes = options.sizeBytes ?? 128 * 1024 * 1024;
+const OUTCOMES: Readonly<Record<TakeoverPolicy, string>> = {
+  continue: "a second one takes the stream over from the partial file",
+  restart: 'a second one with takeover "restart" saves it from byte 0 and removes the partial file',
+  discard: 'a second one with takeover "discard" refuses it, and the sender is told',
+};
+
+function registerTakeoverTest(options: TakeoverOptions, sourceKind: "file" | "readable", policy: TakeoverPolicy, sizeBytes: number): void {
   const mib = Math.round(sizeBytes / 1024 / 1024);
   options.test(
-    `${options.name}: a receiver process killed half way through a ${mib} MiB ${sourceKind === "readable" ? "Readable" : "file"}; a second one takes the stream over from the partial file`,
+    `${options.name}: a receiver process killed half way through a ${mib} MiB ${sourceKind === "readable" ? "Readable" : "file"}; ${OUTCOMES[policy]}`,
     async () => {
       const dir = await mkdtemp(join(tmpdir(), "stream-takeover-"));
       const children: ChildProcess[] = [];
@@ -150,21 +172,33 @@ function registerTakeoverTest(options: TakeoverOptions, sourceKind: "file" | "re
         const kept = Math.floor(Math.min(partialBytes, sizeBytes) / chunkBytes) * chunkBytes;
 
         let firstByteAt = 0;
+        let discardedAt = 0;
         let saved: ReceiverLine | undefined;
         let startOffset: number | undefined;
-        const second = startReceiver(receiverArgs, (line) => {
+        const second = startReceiver(policy === "continue" ? receiverArgs : [...receiverArgs, JSON.stringify({ takeover: policy })], (line) => {
           if (line.event === "progress" && !firstByteAt) {
             firstByteAt = line.at;
             startOffset = line.startOffset;
           }
           if (line.event === "saved") saved = line;
+          if (line.event === "discarded") discardedAt = line.at;
         });
         children.push(second.child);
+        if (policy === "discard") {
+          const [refusal, code] = await Promise.all([sending.then(() => undefined, (error: unknown) => error as Error), second.exited]);
+          assert.equal(code, 0, `the second receiver exited with ${code}: ${second.stderr()}`);
+          assert.ok(discardedAt > 0, "the second receiver discarded the stream taken over ('takeoverDiscarded')");
+          assert.match(String(refusal?.message), /discards streams whose first receiver died/, "the sender was refused with the reason");
+          assert.equal(saved, undefined, "nothing was saved");
+          options.onReport?.({ policy, source: sourceKind, sizeBytes, killedAtBytes, partialBytes, startOffset: 0, bytesHanded: 0, takeoverMs: discardedAt - killedAt, sendSeconds: (Date.now() - started) / 1000 });
+          return;
+        }
         const [sent, code] = await Promise.all([sending, second.exited]);
         const sendSeconds = (Date.now() - started) / 1000;
         assert.equal(code, 0, `the second receiver exited with ${code}: ${second.stderr()}`);
         assert.ok(saved, "the second receiver saved the stream");
         const report: TakeoverReport = {
+          policy,
           source: sourceKind,
           sizeBytes,
           killedAtBytes,
@@ -179,9 +213,10 @@ function registerTakeoverTest(options: TakeoverOptions, sourceKind: "file" | "re
         assert.ok(saved.takeover, "the second receiver got the stream as a takeover");
         assert.equal(saved.sha256, expected, "the second receiver verified the whole stream");
         assert.equal(await hashFile(saved.path as string), expected, "the saved file is byte-exact");
-        assert.equal(saved.startOffset, kept, "the second receiver started where the partial file was cut to whole chunks");
-        assert.equal(startOffset, kept, "its first byte saved was at that offset");
-        assert.equal(saved.bytesHanded, sizeBytes - kept, "no byte was handed to the second receiver twice, none skipped");
+        const from = policy === "continue" ? kept : 0;
+        assert.equal(saved.startOffset, from, policy === "continue" ? "the second receiver started where the partial file was cut to whole chunks" : "the second receiver started from byte 0");
+        assert.equal(startOffset, from, "its first byte saved was at that offset");
+        assert.equal(saved.bytesHanded, sizeBytes - from, "no byte was handed to the second receiver twice, none skipped");
         assert.deepEqual((await readdir(folder)).filter((name) => name.endsWith(".partial")), [], "no partial file is left");
       } finally {
         for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");

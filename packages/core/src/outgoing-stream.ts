@@ -572,11 +572,14 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
 
   /**
    * The receiver that had the stream is silent: presumed dead. The Open again, marked, lets
-   * another receiver take the stream over (a live but slow one ignores a repeated Open).
+   * another receiver take the stream over (a live but slow one ignores a repeated Open). Also
+   * when no receiver was ever heard from, on a broker that keeps frames: one may have taken the
+   * Open and died before its first Ack got out, and a receiver not started yet finds the first
+   * Open before these and ignores them. (A lossy transport sends the plain Open again instead.)
    */
   private offerTakeover(at: number): void {
-    const { takeoverAfterMs } = this.plan;
-    if (!this.heardFromReceiver || this.receiverComplete) return;
+    const { takeoverAfterMs, lossy } = this.plan;
+    if ((!this.heardFromReceiver && lossy) || this.receiverComplete) return;
     if (at - this.lastHeardAt <= takeoverAfterMs || at - this.lastTakeoverAt <= takeoverAfterMs) return;
     this.lastTakeoverAt = at;
     this.takeoverPending = true;

@@ -313,6 +313,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     } else {
       const replyTo = frame.type === FrameType.Open ? frame.manifest.replyTo : this.replyTo.get(streamId);
       this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
+      if (frame.type === FrameType.Open) this.rememberAborted(frame.manifest);
       this.ended.set(streamId, undefined);
       this.orphans.delete(streamId);
     }
@@ -397,7 +398,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
           this.ended.delete(oldest);
           this.replyTo.delete(oldest);
         }
-        if (!finalAck) this.replyTo.delete(id);
+        if (!finalAck) {
+          this.replyTo.delete(id);
+          // This attempt failed here and its sender was told: a takeover Open of it still on its
+          // way is stale (a new attempt under the same id has a new createdAt).
+          this.rememberAborted(manifest);
+        }
         // Not from inside the stream's own settling, and after what the application does once
         // the stream is read or saved (the continuation of its await): then the next one.
         setImmediate(() => this.dequeue());
