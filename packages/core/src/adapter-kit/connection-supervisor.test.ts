@@ -195,4 +195,27 @@ describe("ConnectionSupervisor", () => {
     expect(close).toHaveBeenCalledWith(connection);
     expect(supervisor.isAlive(connection)).toBe(false);
   });
+
+  test("watchState: the status follows a client that reconnects by itself, while its connection stays current", async () => {
+    const { supervisor } = harness({
+      watchState: (connection, report) => {
+        const onState = (state: "connected" | "reconnecting") => report(state);
+        connection.on("state", onState);
+        return () => connection.removeListener("state", onState);
+      },
+    });
+    const states: string[] = [];
+    supervisor.status.watch((state) => void states.push(state));
+    const connection = await supervisor.connection();
+    connection.emit("state", "reconnecting");
+    expect(supervisor.status.state).toBe("reconnecting");
+    expect(supervisor.phase).toBe("connected");
+    await expect(supervisor.connection()).resolves.toBe(connection);
+    connection.emit("state", "connected");
+    connection.emit("state", "reconnecting");
+    await supervisor.close();
+    expect(supervisor.status.state).toBe("connected");
+    connection.emit("state", "reconnecting");
+    expect(states).toEqual(["reconnecting", "connected", "reconnecting", "connected"]);
+  });
 });

@@ -1,6 +1,6 @@
 import { retryDelayMs, sleep, withRetries } from "../backoff";
 import { TransportError } from "../errors/transport-error";
-import type { ConnectionWatch } from "../transport";
+import type { ConnectionState, ConnectionWatch } from "../transport";
 import { ConnectionStatus } from "./connection-status";
 
 /**
@@ -46,6 +46,13 @@ export interface ConnectionSupervisorOptions<C> {
    * Returns a function that stops watching.
    */
   onLost(connection: C, lost: (cause: unknown) => void): () => void;
+  /**
+   * For a client that re-establishes its own connection (mqtt.js): starts hearing it say it is
+   * `"reconnecting"` and `"connected"` again, so that {@link ConnectionSupervisor.status} follows it
+   * while the connection stays current (it holds calls meanwhile; it has not dropped for good).
+   * Returns a function that stops listening.
+   */
+  watchState?(connection: C, report: (state: ConnectionState) => void): () => void;
   /** Lets go of a connection: closes it when the adapter owns it. Awaited by `close()`. */
   close(connection: C): Promise<void> | void;
   /**
@@ -84,6 +91,8 @@ export class ConnectionSupervisor<C> {
   readonly #waiters = new Set<{ resolve(connection: C): void; reject(error: unknown): void }>();
   #phase: ConnectionPhase = "idle";
   readonly #status = new ConnectionStatus();
+  /** What the current connection's client says of itself (`watchState`). */
+  #clientState: ConnectionState = "connected";
   #current: C | undefined;
   #connecting: Promise<C> | undefined;
   #failure: Error | undefined;
@@ -215,8 +224,16 @@ export class ConnectionSupervisor<C> {
   /** Opens a connection and watches it. */
   async #open(): Promise<C> {
     const connection = await this.#options.open();
-    const stop = this.#options.onLost(connection, (cause) => this.#lost(connection, cause));
-    this.#watching.set(connection, stop);
+    const stopLost = this.#options.onLost(connection, (cause) => this.#lost(connection, cause));
+    const stopState = this.#options.watchState?.(connection, (state) => {
+      if (this.#current !== connection && this.#phase !== "connecting") return;
+      this.#clientState = state;
+      this.#setPhase(this.#phase);
+    });
+    this.#watching.set(connection, () => {
+      stopLost();
+      stopState?.();
+    });
     return connection;
   }
 
@@ -310,8 +327,10 @@ export class ConnectionSupervisor<C> {
   }
 
   #setPhase(phase: ConnectionPhase): void {
+    if (phase !== this.#phase && phase !== "connected") this.#clientState = "connected";
     this.#phase = phase;
-    this.#status.set(phase === "reconnecting" ? "reconnecting" : "connected");
+    const reconnecting = phase === "reconnecting" || (phase === "connected" && this.#clientState === "reconnecting");
+    this.#status.set(reconnecting ? "reconnecting" : "connected");
   }
 
   #settleWaiters(error: unknown, connection?: C): void {

@@ -1,13 +1,20 @@
 /**
  * `@stream/core/adapter-kit`: what every broker adapter needs, written once here rather than
- * in each adapter: the channel-name rule, one-frame-at-a-time delivery, connection supervision,
- * the connection state a transport reports (`ConnectionStatus`), and core's one retry loop and
- * backoff for an adapter's own retries.
+ * in each adapter: the channel-name rule and the stream/inbox mapping (`channelMap`), error
+ * mapping to `TransportError` (`transportErrors`), option checks (`integerOptions`),
+ * one-frame-at-a-time delivery, connection supervision, the connection state a transport reports
+ * (`ConnectionStatus`), subscription bookkeeping (`SubscriptionSet`), a client made on first use
+ * (`Lazy`), and core's one retry loop and backoff for an adapter's own retries.
  * An application never imports it.
  *
  * @packageDocumentation
  */
 export { assertChannelName } from "./channel-name";
+export { channelMap, type ChannelTargets } from "./channel-map";
+export { transportErrors, type TransportErrors, type TransportErrorsOptions } from "./transport-errors";
+export { integerOptions, type IntegerRange } from "./options";
+export { SubscriptionSet } from "./subscription-set";
+export { Lazy } from "./lazy";
 export { MAX_CHANNEL_CHARS, MAX_DESTINATION_CHARS, isChannelName, isDestinationName } from "../protocol/frame-codec";
 export { FrameQueue, type FrameQueueOptions } from "./frame-queue";
 export { ConnectionStatus } from "./connection-status";
