@@ -1,4 +1,4 @@
-import { TransportError } from "@stream/core";
+import { kafkaErrors } from "./kafka-errors";
 import type { QueuedMessage } from "./ordered-batch-queue";
 
 /**
@@ -59,10 +59,6 @@ export async function importLibrary<T>(load: () => Promise<T>, library: string):
   } catch (error) {
     const code = (error as { code?: unknown } | null)?.code;
     if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw error;
-    throw new TransportError({
-      message: `[stream] [kafka] ${library} is not installed; add it beside @stream/kafka (npm install ${library}) or pick the other client`,
-      cause: error,
-      retryable: false,
-    });
+    throw kafkaErrors.error(`${library} is not installed; add it beside @stream/kafka (npm install ${library}) or pick the other client`, false, error);
   }
 }

@@ -1,4 +1,4 @@
-import { TransportError } from "@stream/core";
+import { transportErrors } from "@stream/core/adapter-kit";
 
 /** Error names of kafkajs, and codes of `@platformatic/kafka`, that a reconnect or a retry cannot fix. */
 const PERMANENT_ERROR_NAMES = new Set([
@@ -86,15 +86,8 @@ function advice(error: unknown, retryable: boolean): string {
 }
 
 /**
- * Wraps a kafkajs or `@platformatic/kafka` error (or anything thrown while talking to Kafka) in core's `TransportError`,
- * with `[stream] [kafka] <what happened>; <what to do>` as message and the original as `cause`.
+ * This adapter's `TransportError`s (core's `transportErrors`): `wrap` turns a kafkajs or
+ * `@platformatic/kafka` error into `[stream] [kafka] <what happened>: <cause>; <what to do>`.
  */
-export function toTransportError(what: string, error: unknown, retryable = isRetryableKafkaError(error)): TransportError {
-  if (TransportError.isInstance(error)) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new TransportError({
-    message: `[stream] [kafka] ${what}: ${detail}; ${advice(error, retryable)}`,
-    cause: error,
-    retryable,
-  });
-}
+export const kafkaErrors = transportErrors({ name: "kafka", isRetryable: isRetryableKafkaError, advice });
+export const { wrap: toTransportError } = kafkaErrors;

@@ -1,7 +1,7 @@
-import { TransportError, type FrameHandler, type Subscription } from "@stream/core";
+import type { FrameHandler, Subscription } from "@stream/core";
 import { retryDelayMs } from "@stream/core/adapter-kit";
 import type { KafkaClient, KafkaConsumer } from "./kafka-client";
-import { toTransportError } from "./kafka-errors";
+import { kafkaErrors, toTransportError } from "./kafka-errors";
 
 /** A failed consumer is replaced after 0.5 s, 1 s, 2 s, ... at most 30 s apart. */
 const RESTART_BACKOFF = { initialDelayMs: 500, maxDelayMs: 30_000 };
@@ -18,6 +18,12 @@ export interface KafkaSubscriptionSpec {
  * One subscription: a consumer in its own group (stream channels: the destination's shared group;
  * inboxes: a group of its own) that hands frames to core's handler, and a fresh consumer, after a
  * backoff, whenever the client library gives one up, until closed.
+ *
+ * Not core's `ConnectionSupervisor`: both client libraries own their broker connections and
+ * re-open them inside their own request retries, so there is no connection for the adapter to
+ * open, watch or replay onto. What is left is replacing one consumer the library gave up on, per
+ * subscription, with no publishes waiting on it and no state to report (`Transport.connection`
+ * is absent here, see `createKafkaTransport`): a timer and core's `retryDelayMs`.
  */
 export class KafkaSubscription implements Subscription {
   private consumer: KafkaConsumer | undefined;
@@ -43,22 +49,15 @@ export class KafkaSubscription implements Subscription {
     const givenUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         reject(
-          new TransportError({
-            message:
-              `[stream] [kafka] consumer of topic ${topic} did not join group ${groupId} within ${subscribeTimeoutMs} ms; ` +
+          kafkaErrors.error(
+            `consumer of topic ${topic} did not join group ${groupId} within ${subscribeTimeoutMs} ms; ` +
               "check the broker's group coordinator (offsets topic) and subscribeTimeoutMs",
-            retryable: true,
-          }),
+            true,
+          ),
         );
       }, subscribeTimeoutMs);
       onAbort = () =>
-        reject(
-          new TransportError({
-            message: `[stream] [kafka] subscribe to topic ${topic} aborted by its signal; subscribe again when needed`,
-            cause: signal?.reason,
-            retryable: false,
-          }),
-        );
+        reject(kafkaErrors.error(`subscribe to topic ${topic} aborted by its signal; subscribe again when needed`, false, signal?.reason));
       if (signal?.aborted) onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
     });

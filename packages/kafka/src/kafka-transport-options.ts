@@ -1,3 +1,4 @@
+import { integerOptions } from "@stream/core/adapter-kit";
 /**
  * The part of a kafkajs `Kafka` the transport uses. Typed structurally so that a project without
  * kafkajs installed still type-checks this package's declarations.
@@ -160,12 +161,7 @@ const MiB = 1024 * 1024;
  */
 const DEFAULT_MAX_BATCH_BYTES = MiB;
 
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`[stream] [kafka] ${name} must be a positive integer, got ${value}`);
-  }
-  return value;
-}
+const positiveInteger = integerOptions("kafka");
 
 /** Applies the defaults; throws a `RangeError` naming a bad value. */
 export function resolveKafkaSettings(options: KafkaTransportOptions): ResolvedKafkaSettings {

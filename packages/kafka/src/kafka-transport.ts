@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
   TRANSPORT_SPECIFICATION_VERSION,
-  TransportError,
   type ChannelKind,
   type FrameHandler,
   type PublishOptions,
@@ -10,9 +9,9 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
-import { assertChannelName, type RetryPolicy, withRetries } from "@stream/core/adapter-kit";
+import { Lazy, SubscriptionSet, channelMap, type RetryPolicy, withRetries } from "@stream/core/adapter-kit";
 import type { KafkaClient } from "./kafka-client";
-import { isRetryableKafkaError, kafkaErrorType, toTransportError } from "./kafka-errors";
+import { isRetryableKafkaError, kafkaErrorType, kafkaErrors, toTransportError } from "./kafka-errors";
 import { KafkaSubscription } from "./kafka-subscription";
 import { resolveKafkaSettings, type KafkaTransportOptions, type ResolvedKafkaSettings } from "./kafka-transport-options";
 import { createKafkajsClient } from "./kafkajs-client";
@@ -24,27 +23,14 @@ import { toTopicName } from "./topic-name";
 const BROKER_DEFAULT_MESSAGE_MAX_BYTES = 1_048_588;
 /** Room for the record batch header and per-record framing on top of keys and values. */
 const RECORD_BATCH_OVERHEAD_BYTES = 16 * 1024;
-/** Attempts at an admin request when its connection drops (backoff 200 ms, 400 ms, ...). */
 /** Admin calls (list and create topics): 5 attempts, 200 ms doubling, while the error is retryable. */
 const ADMIN_RETRY: RetryPolicy = { retries: 4, initialDelayMs: 200, maxDelayMs: 1600, deadlineMs: Number.POSITIVE_INFINITY };
 
 /** Consumer groups of an inbox's subscribers start with this, then a UUID. */
 const inboxGroupPrefix = (topic: string): string => `stream.inbox.${topic}.`;
 
-function closedError(): TransportError {
-  return new TransportError({
-    message: "[stream] [kafka] the transport is closed; create a new transport with createKafkaTransport()",
-    retryable: false,
-  });
-}
-
-function abortedError(reason: unknown): TransportError {
-  return new TransportError({
-    message: "[stream] [kafka] publish aborted before Kafka acknowledged the frame; it may still be delivered",
-    cause: reason,
-    retryable: false,
-  });
-}
+const abortedError = (reason: unknown) =>
+  kafkaErrors.error("publish aborted before Kafka acknowledged the frame; it may still be delivered", false, reason);
 
 /**
  * The client library the options pick: `kafkajs` or `kafkaConfig` run on kafkajs, anything else
@@ -63,16 +49,19 @@ class KafkaTransport implements Transport {
   readonly capabilities: TransportCapabilities;
 
   private readonly settings: ResolvedKafkaSettings;
-  private readonly clientOptions: KafkaTransportOptions;
-  private client: Promise<KafkaClient> | undefined;
+  /** Made on first use; a failed attempt (a factory that threw) is tried again next time. */
+  private readonly client: Lazy<KafkaClient>;
+  private readonly topicOf: (channel: string, kind: ChannelKind) => string;
   private readonly topics = new Map<string, Promise<void>>();
   private readonly queues = new Map<string, OrderedBatchQueue>();
-  private readonly subscriptions = new Set<KafkaSubscription>();
+  private readonly subscriptions = new SubscriptionSet<KafkaSubscription>();
   private closing: Promise<void> | undefined;
 
   constructor(options: KafkaTransportOptions) {
     this.settings = resolveKafkaSettings(options);
-    this.clientOptions = options;
+    this.client = new Lazy(() => createKafkaClient(options, this.settings));
+    const topic = (channel: string): string => toTopicName(channel, this.settings.topicPrefix);
+    this.topicOf = channelMap(this.name, { stream: topic, inbox: topic });
     this.capabilities = Object.freeze({
       maxFrameBytes: this.settings.maxFrameBytes,
       ordering: "per-key",
@@ -83,26 +72,10 @@ class KafkaTransport implements Transport {
     });
   }
 
-  /** The client, created on first use; a failed attempt (a factory that threw) is tried again next time. */
-  private getClient(): Promise<KafkaClient> {
-    this.client ??= createKafkaClient(this.clientOptions, this.settings).catch((error: unknown) => {
-      this.client = undefined;
-      throw error;
-    });
-    return this.client;
-  }
-
   async publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
-    if (this.closing) throw closedError();
-    if (frame.byteLength > this.settings.maxFrameBytes) {
-      throw new TransportError({
-        message:
-          `[stream] [kafka] frame of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.settings.maxFrameBytes}; ` +
-          "send smaller chunks or raise maxFrameBytes together with the broker's message.max.bytes",
-        retryable: false,
-      });
-    }
-    const topic = toTopicName(assertChannelName(channel, this.name), this.settings.topicPrefix);
+    if (this.closing) throw kafkaErrors.closed();
+    kafkaErrors.assertFrameSize(frame, this.settings.maxFrameBytes, "send smaller chunks or raise maxFrameBytes together with the broker's message.max.bytes");
+    const topic = this.topicOf(channel, options.kind);
     let queue = this.queues.get(topic);
     if (!queue) {
       const { kind } = options;
@@ -129,7 +102,7 @@ class KafkaTransport implements Transport {
         // Durable: a sender may start before any receiver, so the destination's topic is made here too.
         await this.ensureTopic(topic, this.settings.numPartitions);
       }
-      await (await this.getClient()).produce(topic, messages);
+      await (await this.client.get()).produce(topic, messages);
     } catch (error) {
       if (kind === "inbox" && kafkaErrorType(error) === "UNKNOWN_TOPIC_OR_PARTITION") {
         this.topics.delete(topic);
@@ -140,15 +113,15 @@ class KafkaTransport implements Transport {
   }
 
   async subscribe(channel: string, handler: FrameHandler, options: SubscribeOptions): Promise<Subscription> {
-    if (this.closing) throw closedError();
-    const topic = toTopicName(assertChannelName(channel, this.name), this.settings.topicPrefix);
+    if (this.closing) throw kafkaErrors.closed();
+    const topic = this.topicOf(channel, options.kind);
     const inbox = options.kind === "inbox";
     try {
       await this.ensureTopic(topic, inbox ? 1 : this.settings.numPartitions);
     } catch (error) {
       throw toTransportError(`could not create topic ${topic}`, error);
     }
-    const client = await this.getClient();
+    const client = await this.client.get();
     // An inbox has a group of its own so this subscriber sees every frame; it reads its fresh
     // topic from the beginning so nothing published right after subscribe resolves is missed.
     const groupId = inbox ? `${inboxGroupPrefix(topic)}${randomUUID()}` : this.settings.groupId(topic);
@@ -157,9 +130,8 @@ class KafkaTransport implements Transport {
       this.subscriptions.delete(closed);
       if (inbox && this.settings.deleteInboxOnClose) await this.deleteInbox(topic, groupId);
     });
-    this.subscriptions.add(subscription);
+    this.subscriptions.add(subscription, options.signal);
     await subscription.start(options.signal);
-    options.signal?.addEventListener("abort", () => void subscription.close(), { once: true });
     return subscription;
   }
 
@@ -182,7 +154,7 @@ class KafkaTransport implements Transport {
   private async hasTopic(topic: string): Promise<boolean> {
     const known = this.topics.get(topic);
     if (known && (await known.then(() => true, () => false))) return true;
-    const exists = await this.withAdminRetry(async () => (await (await this.getClient()).listTopics()).includes(topic));
+    const exists = await this.withAdminRetry(async () => (await (await this.client.get()).listTopics()).includes(topic));
     if (exists) this.topics.set(topic, Promise.resolve());
     return exists;
   }
@@ -192,7 +164,7 @@ class KafkaTransport implements Transport {
   }
 
   private async createTopic(topic: string, numPartitions: number): Promise<void> {
-    const client = await this.getClient();
+    const client = await this.client.get();
     // Look first: kafkajs logs the broker's TOPIC_ALREADY_EXISTS answer as an error.
     if ((await client.listTopics()).includes(topic)) return;
     // The largest record batch: a full batch, or one frame larger than a batch (it goes alone).
@@ -209,7 +181,7 @@ class KafkaTransport implements Transport {
   private async deleteInbox(topic: string, groupId: string): Promise<void> {
     this.topics.delete(topic);
     try {
-      const client = await this.getClient();
+      const client = await this.client.get();
       await client.deleteGroup(groupId).catch(() => {});
       // Another subscriber of the same inbox (rare: core has one per client) keeps it alive.
       if ((await client.liveGroups(inboxGroupPrefix(topic))).some((id) => id !== groupId)) return;
@@ -222,9 +194,9 @@ class KafkaTransport implements Transport {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await Promise.allSettled([...this.subscriptions].map((subscription) => subscription.close()));
-      await Promise.allSettled([...this.queues.values()].map((queue) => queue.close(closedError())));
-      await this.client?.then((client) => client.close(), () => {});
+      await this.subscriptions.closeAll();
+      await Promise.allSettled([...this.queues.values()].map((queue) => queue.close(kafkaErrors.closed())));
+      await this.client.peek()?.then((client) => client.close(), () => {});
     })();
     return this.closing;
   }

@@ -1,23 +1,9 @@
+import { Lazy } from "@stream/core/adapter-kit";
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from "kafkajs";
 import { importLibrary, type ConsumerRequest, type KafkaClient, type KafkaConsumer } from "./kafka-client";
 import { toTransportError } from "./kafka-errors";
 import type { KafkaTransportOptions, ResolvedKafkaSettings } from "./kafka-transport-options";
 import type { QueuedMessage } from "./ordered-batch-queue";
-
-/** Lazily creates a value once; forgets a failed attempt so the next call tries again. */
-function lazy<T>(create: () => Promise<T>): { get(): Promise<T>; peek(): Promise<T> | undefined } {
-  let promise: Promise<T> | undefined;
-  return {
-    get() {
-      promise ??= create().catch((error: unknown) => {
-        promise = undefined;
-        throw error;
-      });
-      return promise;
-    },
-    peek: () => promise,
-  };
-}
 
 /**
  * The {@link KafkaClient} on kafkajs: the injected `Kafka` (`options.kafkajs`), or one made from
@@ -26,7 +12,7 @@ function lazy<T>(create: () => Promise<T>): { get(): Promise<T>; peek(): Promise
 export async function createKafkajsClient(options: KafkaTransportOptions, settings: ResolvedKafkaSettings): Promise<KafkaClient> {
   const kafkajs = await importLibrary(() => import("kafkajs"), "kafkajs");
   const injected = options.kafkajs;
-  const kafka = lazy(async (): Promise<Kafka> => {
+  const kafka = new Lazy(async (): Promise<Kafka> => {
     if (injected === undefined) {
       // kafkajs logs every error answer it handles itself (a topic that exists, a rebalance); what
       // matters reaches the caller as a TransportError.
@@ -34,7 +20,7 @@ export async function createKafkajsClient(options: KafkaTransportOptions, settin
     }
     return (typeof injected === "function" ? await injected() : injected) as Kafka;
   });
-  const producer = lazy(async () => {
+  const producer = new Lazy(async () => {
     const created = (await kafka.get()).producer({
       createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -45,7 +31,7 @@ export async function createKafkajsClient(options: KafkaTransportOptions, settin
     await created.connect();
     return created;
   });
-  const admin = lazy(async () => {
+  const admin = new Lazy(async () => {
     const created = (await kafka.get()).admin();
     await created.connect();
     return created;
@@ -59,8 +45,8 @@ class KafkajsClient implements KafkaClient {
   constructor(
     private readonly settings: ResolvedKafkaSettings,
     private readonly kafka: { get(): Promise<Kafka> },
-    private readonly producer: ReturnType<typeof lazy<Producer>>,
-    private readonly admin: ReturnType<typeof lazy<Admin>>,
+    private readonly producer: Lazy<Producer>,
+    private readonly admin: Lazy<Admin>,
   ) {}
 
   async produce(topic: string, messages: readonly QueuedMessage[]): Promise<void> {

@@ -1,4 +1,4 @@
-import { TransportError } from "@stream/core";
+import { kafkaErrors } from "./kafka-errors";
 
 /** Kafka's own limit on a topic name's length. */
 export const MAX_TOPIC_NAME_CHARS = 249;
@@ -12,18 +12,13 @@ export const MAX_TOPIC_NAME_CHARS = 249;
 export function toTopicName(channel: string, prefix = ""): string {
   const topic = `${prefix}${channel}`.replace(/[^a-zA-Z0-9._-]/g, "_");
   if (topic.length === 0 || topic === "." || topic === "..") {
-    throw new TransportError({
-      message: `[stream] [kafka] channel "${channel}" makes no valid topic name; use [a-zA-Z0-9._-]`,
-      retryable: false,
-    });
+    throw kafkaErrors.error(`channel "${channel}" makes no valid topic name; use [a-zA-Z0-9._-]`, false);
   }
   if (topic.length > MAX_TOPIC_NAME_CHARS) {
-    throw new TransportError({
-      message:
-        `[stream] [kafka] topic "${topic.slice(0, 40)}..." is ${topic.length} characters; Kafka allows ` +
-        `${MAX_TOPIC_NAME_CHARS}: use a shorter destination or topicPrefix`,
-      retryable: false,
-    });
+    throw kafkaErrors.error(
+      `topic "${topic.slice(0, 40)}..." is ${topic.length} characters; Kafka allows ${MAX_TOPIC_NAME_CHARS}: use a shorter destination or topicPrefix`,
+      false,
+    );
   }
   return topic;
 }
