@@ -1,13 +1,13 @@
 import { TransportError } from "@stream/core";
 import { describe, expect, test } from "vitest";
-import { isRetryable, toTransportError } from "./mqtt-transport-error";
+import { isRetryable, mqttErrors } from "./mqtt-transport-error";
 
 const withCode = (code: number | string) => Object.assign(new Error(`code ${code}`), { code });
 
-describe("toTransportError", () => {
+describe("mqttErrors.wrap", () => {
   test("a dropped connection is retryable, with the cause kept and advice given", () => {
     const cause = withCode("ECONNRESET");
-    const error = toTransportError(cause, "publishing to stream/files failed");
+    const error = mqttErrors.wrap("publishing to stream/files failed", cause);
     expect(TransportError.isInstance(error)).toBe(true);
     expect(error.retryable).toBe(true);
     expect(error.cause).toBe(cause);
@@ -22,7 +22,7 @@ describe("toTransportError", () => {
     [0x95, "packet too large"],
     [0x9e, "shared subscriptions not supported"],
   ])("reason code %i (%s) is not retryable", (code) => {
-    const error = toTransportError(withCode(code), "subscribing failed");
+    const error = mqttErrors.wrap("subscribing failed", withCode(code));
     expect(error.retryable).toBe(false);
     expect(error.message).toContain(`(reason code 0x${code.toString(16)})`);
     expect(error.message).toContain("refused for good");
@@ -40,6 +40,6 @@ describe("toTransportError", () => {
 
   test("a TransportError passes through unchanged", () => {
     const original = new TransportError({ message: "[stream] [mqtt] x", retryable: false });
-    expect(toTransportError(original, "anything")).toBe(original);
+    expect(mqttErrors.wrap("anything", original)).toBe(original);
   });
 });

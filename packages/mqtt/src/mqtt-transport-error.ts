@@ -1,4 +1,4 @@
-import { TransportError } from "@stream/core";
+import { transportErrors } from "@stream/core/adapter-kit";
 
 /**
  * MQTT reason codes that say the broker refused for good: trying again with the same client,
@@ -43,22 +43,18 @@ export function isRetryable(error: unknown): boolean {
 }
 
 /**
- * Wraps an mqtt.js error (or any failure) in core's `TransportError`, with the message
- * `[stream] [mqtt] <what happened>: <cause>; <what to do>` and `retryable` from the reason code.
+ * This adapter's `TransportError`s (core's `transportErrors`): `wrap` turns an mqtt.js error into
+ * `[stream] [mqtt] <what happened>: <cause> (reason code 0x..); <what to do>`, `retryable` from
+ * the reason code.
  */
-export function toTransportError(error: unknown, whatHappened: string, whatToDo?: string): TransportError {
-  if (TransportError.isInstance(error)) return error;
-  const retryable = isRetryable(error);
-  const code = reasonCodeOf(error);
-  const detail = error instanceof Error ? error.message : String(error);
-  const advice =
-    whatToDo ??
-    (retryable
-      ? "retry; the transport reconnects by itself"
-      : "the broker refused for good: check credentials, ACLs, topic names and size limits");
-  return new TransportError({
-    message: `[stream] [mqtt] ${whatHappened}: ${detail}${code === undefined ? "" : ` (reason code 0x${code.toString(16)})`}; ${advice}`,
-    cause: error,
-    retryable,
-  });
-}
+export const mqttErrors = transportErrors({
+  name: "mqtt",
+  isRetryable,
+  detail(error) {
+    const code = reasonCodeOf(error);
+    const detail = error instanceof Error ? error.message : String(error);
+    return code === undefined ? detail : `${detail} (reason code 0x${code.toString(16)})`;
+  },
+  advice: (_, retryable) =>
+    retryable ? undefined : "the broker refused for good: check credentials, ACLs, topic names and size limits",
+});

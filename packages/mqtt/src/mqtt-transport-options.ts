@@ -1,3 +1,4 @@
+import { integerOptions } from "@stream/core/adapter-kit";
 import type { IClientOptions, MqttClient } from "mqtt";
 
 /** Options of {@link createMqttTransport}. */
@@ -121,12 +122,7 @@ export interface ResolvedOptions {
   readonly clientOptions: IClientOptions;
 }
 
-function positiveInteger(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isSafeInteger(value) || value < 0 || value > max) {
-    throw new RangeError(`[stream] [mqtt] ${name} must be an integer from 0 to ${max}, got ${value}`);
-  }
-  return value;
-}
+const integer = integerOptions("mqtt");
 
 /** Checks `options` and fills in the defaults; throws `RangeError` / `TypeError` at creation. */
 export function resolveOptions(options: MqttTransportOptions): ResolvedOptions {
@@ -140,24 +136,22 @@ export function resolveOptions(options: MqttTransportOptions): ResolvedOptions {
   }
   const qos = options.qos ?? 1;
   if (qos !== 1 && qos !== 2) throw new RangeError(`[stream] [mqtt] qos must be 1 or 2, got ${String(qos)}`);
-  const maxFrameBytes = positiveInteger("maxFrameBytes", options.maxFrameBytes ?? MiB + 64 * 1024, MQTT_MAX_PACKET_BYTES - PUBLISH_OVERHEAD_BYTES);
-  if (maxFrameBytes < 4096) throw new RangeError(`[stream] [mqtt] maxFrameBytes must be at least 4096, got ${maxFrameBytes}`);
-  const prefetchFrames = positiveInteger("prefetchFrames", options.prefetchFrames ?? 64, 65_535);
-  if (prefetchFrames < 1) throw new RangeError("[stream] [mqtt] prefetchFrames must be at least 1");
-  const inflightFrames = positiveInteger("inflightFrames", options.inflightFrames ?? 20, 65_535);
-  if (inflightFrames < 1) throw new RangeError("[stream] [mqtt] inflightFrames must be at least 1");
+  const maxFrameBytes = integer("maxFrameBytes", options.maxFrameBytes ?? MiB + 64 * 1024, {
+    min: 4096,
+    max: MQTT_MAX_PACKET_BYTES - PUBLISH_OVERHEAD_BYTES,
+  });
   return {
     url: options.url ?? "mqtt://127.0.0.1:1883",
     protocolVersion,
     qos,
     topicPrefix,
     maxFrameBytes,
-    prefetchFrames,
-    inflightFrames,
-    sessionExpirySeconds: positiveInteger("sessionExpirySeconds", options.sessionExpirySeconds ?? 300, 0xffff_ffff),
-    reconnectPeriodMs: positiveInteger("reconnectPeriodMs", options.reconnectPeriodMs ?? 1000),
-    connectTimeoutMs: positiveInteger("connectTimeoutMs", options.connectTimeoutMs ?? 10_000),
-    ackTimeoutMs: positiveInteger("ackTimeoutMs", options.ackTimeoutMs ?? 30_000),
+    prefetchFrames: integer("prefetchFrames", options.prefetchFrames ?? 64, { max: 65_535 }),
+    inflightFrames: integer("inflightFrames", options.inflightFrames ?? 20, { max: 65_535 }),
+    sessionExpirySeconds: integer("sessionExpirySeconds", options.sessionExpirySeconds ?? 300, { min: 0, max: 0xffff_ffff }),
+    reconnectPeriodMs: integer("reconnectPeriodMs", options.reconnectPeriodMs ?? 1000, { min: 0 }),
+    connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 10_000, { min: 0 }),
+    ackTimeoutMs: integer("ackTimeoutMs", options.ackTimeoutMs ?? 30_000, { min: 0 }),
     clientOptions: options.clientOptions ?? {},
   };
 }

@@ -7,14 +7,13 @@ import {
   TRANSPORT_SPECIFICATION_VERSION,
   type Transport,
   type TransportCapabilities,
-  TransportError,
 } from "@stream/core";
-import { ConnectionStatus, assertChannelName } from "@stream/core/adapter-kit";
-import { connect, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
-import { createClient, waitForConnack, withTimeout } from "./mqtt-connection";
+import { ConnectionSupervisor, channelMap } from "@stream/core/adapter-kit";
+import type { IConnackPacket, IPublishPacket, MqttClient } from "mqtt";
+import { mqttConnectionOptions, unsubscribe, withTimeout } from "./mqtt-connection";
 import { Delivery, LocalSubscriber, type TopicEntry } from "./mqtt-subscription";
-import { toTransportError } from "./mqtt-transport-error";
-import { type MqttTransportOptions, PUBLISH_OVERHEAD_BYTES, type ResolvedOptions, resolveOptions } from "./mqtt-transport-options";
+import { mqttErrors } from "./mqtt-transport-error";
+import { type MqttTransportOptions, type ResolvedOptions, resolveOptions } from "./mqtt-transport-options";
 
 /** PUBACK reason code for a frame the handler refused (MQTT 5 "Unspecified error"). */
 const REFUSED = 0x80;
@@ -44,11 +43,9 @@ class MqttTransport implements Transport {
   readonly capabilities: TransportCapabilities;
 
   private readonly options: ResolvedOptions;
-  private readonly given: MqttTransportOptions["client"];
-  /** The client being opened or open; undefined until first use and after a failed attempt. */
-  private opening: Promise<MqttClient> | undefined;
-  private client: MqttClient | undefined;
-  private owned = false;
+  /** Opens the client on first use, says where it stands, lets go of it on close. */
+  private readonly supervisor: ConnectionSupervisor<MqttClient>;
+  private readonly topicOf: (channel: string) => string;
   private protocolVersion: number;
   /** Counts connections; a PUBACK is only sent on the connection that delivered the frame. */
   private generation = 0;
@@ -61,16 +58,23 @@ class MqttTransport implements Transport {
   /** Publishes waiting for a slot, in call order. */
   private readonly waiting: QueuedPublish[] = [];
   private previousHandleMessage: HandleMessage | undefined;
-  private detach: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  /** Topics subscribed when close() began, for an injected client to unsubscribe. */
+  private closingTopics: string[] = [];
   /** The client's latest error event (a refused reconnect, a keepalive timeout), for timeout messages. */
   private lastError: Error | undefined;
-  private readonly status = new ConnectionStatus();
 
   constructor(options: MqttTransportOptions) {
     this.options = resolveOptions(options);
-    this.given = options.client;
     this.protocolVersion = this.options.protocolVersion;
+    const topic = (channel: string): string => this.options.topicPrefix + channel;
+    const topicOf = channelMap(this.name, { stream: topic, inbox: topic });
+    this.topicOf = (channel) => topicOf(channel, "stream");
+    this.supervisor = new ConnectionSupervisor({
+      ...mqttConnectionOptions(this.options, options.client, { attach: (client) => this.attach(client), topics: () => this.closingTopics }),
+      // A client the factory made again (the last one was ended) has none of the subscriptions.
+      onConnected: (client) => this.resubscribe(client),
+    });
     this.capabilities = Object.freeze({
       maxFrameBytes: this.options.maxFrameBytes,
       // MQTT delivers the messages of one topic from one publisher in order (MQTT 5 §4.6).
@@ -93,105 +97,35 @@ class MqttTransport implements Transport {
    * meanwhile it holds publishes rather than failing them) until its next `connect`.
    */
   get connection(): ConnectionWatch {
-    return this.status;
+    return this.supervisor.status;
   }
 
-  private topicOf(channel: string): string {
-    return this.options.topicPrefix + assertChannelName(channel, this.name);
+  /** The connected client, connecting on first use (a failed connect is tried again next call). */
+  private async ready(): Promise<MqttClient> {
+    if (this.closing) throw mqttErrors.closed();
+    const client = await this.supervisor.connection();
+    if (this.closing) throw mqttErrors.closed();
+    return client;
   }
 
-  private closedError(): TransportError {
-    return new TransportError({ message: "[stream] [mqtt] the transport is closed; create a new one", retryable: false });
-  }
-
-  /** The connected client, connecting on first use. A failed connect is tried again next call. */
-  private ready(): Promise<MqttClient> {
-    if (this.closing) return Promise.reject(this.closedError());
-    if (!this.opening) {
-      this.opening = this.open();
-      this.opening.catch(() => {
-        this.opening = undefined;
-      });
-    }
-    return this.opening;
-  }
-
-  private async open(): Promise<MqttClient> {
-    const { given } = this;
-    let client: MqttClient;
-    if (typeof given === "function") {
-      try {
-        client = await given();
-      } catch (error) {
-        throw toTransportError(error, "the client factory failed");
-      }
-      this.owned = true;
-    } else if (given) {
-      client = given;
-      this.owned = false;
-    } else {
-      client = createClient(this.options);
-      this.owned = true;
-      try {
-        const connack = await waitForConnack(client, this.options.connectTimeoutMs, this.options.url);
-        this.checkPacketLimit(connack);
-      } catch (error) {
-        client.end(true);
-        throw error;
-      }
-    }
-    if (this.closing) {
-      if (this.owned) client.end(true);
-      throw this.closedError();
+  /** Hooks the transport into a client: deferred PUBACKs, reconnect bookkeeping, errors. Returns the unhook. */
+  private attach(client: MqttClient): () => void {
+    if (typeof (client as unknown as PacketSender)._sendPacket !== "function") {
+      throw mqttErrors.error(
+        "this mqtt.js client has no _sendPacket, which the transport needs to acknowledge frames once handled; install mqtt 5.x",
+        false,
+      );
     }
     this.protocolVersion = client.options.protocolVersion ?? 4;
     const connack = (client as unknown as { connackPacket?: IConnackPacket }).connackPacket;
     this.brokerReceiveMaximum = connack?.properties?.receiveMaximum ?? 65_535;
-    try {
-      this.attach(client);
-    } catch (error) {
-      if (this.owned) client.end(true);
-      throw error;
-    }
-    this.client = client;
-    return client;
-  }
-
-
-  /** Refuses a broker whose MQTT 5 Maximum Packet Size cannot carry `maxFrameBytes`. */
-  private checkPacketLimit(connack: IConnackPacket): void {
-    const limit = connack.properties?.maximumPacketSize;
-    if (limit !== undefined && limit < this.options.maxFrameBytes + PUBLISH_OVERHEAD_BYTES) {
-      throw new TransportError({
-        message:
-          `[stream] [mqtt] the broker accepts packets of at most ${limit} bytes, less than maxFrameBytes ` +
-          `${this.options.maxFrameBytes} plus ${PUBLISH_OVERHEAD_BYTES} bytes of packet header; set maxFrameBytes to ` +
-          `${Math.max(0, limit - PUBLISH_OVERHEAD_BYTES)} or less, or raise the broker's max_packet_size`,
-        retryable: false,
-      });
-    }
-  }
-
-  /** Hooks the transport into a client: deferred PUBACKs, reconnect bookkeeping, errors. */
-  private attach(client: MqttClient): void {
-    if (typeof (client as unknown as PacketSender)._sendPacket !== "function") {
-      throw new TransportError({
-        message: "[stream] [mqtt] this mqtt.js client has no _sendPacket, which the transport needs to acknowledge frames once handled; install mqtt 5.x",
-        retryable: false,
-      });
-    }
     const previous = client.handleMessage;
     this.previousHandleMessage = previous;
     client.handleMessage = (packet, callback) => this.onPublish(client, packet, callback);
     const onClose = (): void => {
       this.generation += 1;
     };
-    // Emitted once per outage, and only when mqtt.js will reconnect (not on end(), nor with reconnectPeriod 0).
-    const onOffline = (): void => this.status.set("reconnecting");
-    // Ended (by close(), or an injected client's owner): nothing is being re-established any more.
-    const onEnd = (): void => this.status.set("connected");
     const onConnect = (connack: IConnackPacket): void => {
-      this.status.set("connected");
       this.lastError = undefined;
       this.brokerReceiveMaximum = connack.properties?.receiveMaximum ?? 65_535;
       // A resumed session still holds the subscriptions; a new one (expired, broker restarted,
@@ -204,14 +138,10 @@ class MqttTransport implements Transport {
       this.lastError = error;
     };
     client.on("close", onClose);
-    client.on("offline", onOffline);
-    client.on("end", onEnd);
     client.on("connect", onConnect);
     client.on("error", onError);
-    this.detach = () => {
+    return () => {
       client.off("close", onClose);
-      client.off("offline", onOffline);
-      client.off("end", onEnd);
       client.off("connect", onConnect);
       client.off("error", onError);
       if (client.handleMessage !== previous) client.handleMessage = previous;
@@ -271,33 +201,23 @@ class MqttTransport implements Transport {
     const subscribed = new Promise<void>((resolve, reject) => {
       client.subscribe(topic, { qos: 1 }, (error, granted) => {
         const code = granted?.[0]?.qos;
-        if (error) reject(toTransportError(error, `subscribing to ${topic} failed`));
+        if (error) reject(mqttErrors.wrap(`subscribing to ${topic} failed`, error));
         else if (code !== undefined && code >= 0x80) {
-          reject(toTransportError(Object.assign(new Error("the broker refused the subscription"), { code }), `subscribing to ${topic} failed`));
+          reject(mqttErrors.wrap(`subscribing to ${topic} failed`, Object.assign(new Error("the broker refused the subscription"), { code })));
         } else resolve();
       });
     });
-    return withTimeout(
-      subscribed,
-      this.options.ackTimeoutMs,
-      () =>
-        new TransportError({
-          message: `[stream] [mqtt] no SUBACK for ${topic} within ${this.options.ackTimeoutMs} ms (connected: ${client.connected}); retry, or raise ackTimeoutMs`,
-        }),
+    const { ackTimeoutMs } = this.options;
+    return withTimeout(subscribed, ackTimeoutMs, () =>
+      mqttErrors.error(`no SUBACK for ${topic} within ${ackTimeoutMs} ms (connected: ${client.connected}); retry, or raise ackTimeoutMs`, true),
     );
   }
 
   async publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
     const topic = this.topicOf(channel);
-    if (frame.byteLength > this.options.maxFrameBytes) {
-      throw new TransportError({
-        message: `[stream] [mqtt] a frame of ${frame.byteLength} bytes exceeds maxFrameBytes ${this.options.maxFrameBytes}; send smaller chunks or raise maxFrameBytes`,
-        retryable: false,
-      });
-    }
+    mqttErrors.assertFrameSize(frame, this.options.maxFrameBytes, "send smaller chunks or raise maxFrameBytes");
     // Every publish passes this one await, so they reach mqtt.js in call order.
     const client = await this.ready();
-    if (this.closing) throw this.closedError();
     const { signal } = options;
     signal?.throwIfAborted();
     const payload = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
@@ -317,12 +237,12 @@ class MqttTransport implements Transport {
       const timer = setTimeout(
         () =>
           finish(
-            new TransportError({
-              message:
-                `[stream] [mqtt] no acknowledgement for a publish to ${topic} within ${this.options.ackTimeoutMs} ms ` +
+            mqttErrors.error(
+              `no acknowledgement for a publish to ${topic} within ${this.options.ackTimeoutMs} ms ` +
                 `(${client.connected ? "connected" : "reconnecting"}${this.lastError ? `, last error: ${this.lastError.message}` : ""}); ` +
                 "retry, or raise ackTimeoutMs",
-            }),
+              true,
+            ),
           ),
         this.options.ackTimeoutMs,
       );
@@ -335,7 +255,7 @@ class MqttTransport implements Transport {
         // a frame in flight when it dropped is sent again then. Either resolves on its PUBACK.
         client.publish(topic, payload, { qos: this.options.qos }, (error) => {
           this.inflight -= 1;
-          finish(error ? toTransportError(error, `publishing to ${topic} failed`) : undefined);
+          finish(error ? mqttErrors.wrap(`publishing to ${topic} failed`, error) : undefined);
           this.sendWaiting();
         });
       };
@@ -362,7 +282,6 @@ class MqttTransport implements Transport {
     const { signal } = options;
     signal?.throwIfAborted();
     const client = await this.ready();
-    if (this.closing) throw this.closedError();
     const subscriber = new LocalSubscriber(handler);
     let entry = this.topics.get(topic);
     if (!entry) {
@@ -377,7 +296,8 @@ class MqttTransport implements Transport {
       const current = this.topics.get(topic);
       if (!current?.subscribers.delete(subscriber) || current.subscribers.size > 0) return;
       this.topics.delete(topic);
-      if (!this.closing) await this.unsubscribeOnBroker(client, topic);
+      const live = this.supervisor.current;
+      if (!this.closing && live) await unsubscribe(live, topic, this.options.ackTimeoutMs);
     };
     const onAbort = (): void => void close();
     try {
@@ -391,17 +311,6 @@ class MqttTransport implements Transport {
     return { close };
   }
 
-  /** Best effort: a subscription the broker keeps anyway only costs frames acknowledged unread. */
-  private async unsubscribeOnBroker(client: MqttClient, topic: string): Promise<void> {
-    if (!client.connected) {
-      // mqtt.js sends it once reconnected; nothing to wait for.
-      client.unsubscribe(topic);
-      return;
-    }
-    const unsubscribed = new Promise<void>((resolve) => client.unsubscribe(topic, () => resolve()));
-    await withTimeout(unsubscribed, this.options.ackTimeoutMs, () => new Error("no UNSUBACK")).catch(() => {});
-  }
-
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -409,45 +318,11 @@ class MqttTransport implements Transport {
 
   private async shutdown(): Promise<void> {
     for (const entry of this.topics.values()) for (const subscriber of entry.subscribers) subscriber.stop();
-    const client = this.client ?? (await this.opening?.catch(() => undefined));
-    const topics = [...this.topics.keys()];
+    this.closingTopics = [...this.topics.keys()];
     this.topics.clear();
-    if (client) {
-      if (this.owned) await this.endOwned(client);
-      else {
-        this.detach?.();
-        await Promise.all(topics.map((topic) => this.unsubscribeOnBroker(client, topic)));
-      }
-    }
-    for (const pending of [...this.pendingPublishes]) pending.fail(this.closedError());
-  }
-
-  /** Ends the transport's own client and has the broker forget its session. */
-  private async endOwned(client: MqttClient): Promise<void> {
-    const graceMs = Math.min(this.options.ackTimeoutMs, 5000);
-    const v5 = this.protocolVersion === 5;
-    const wasConnected = client.connected;
-    // A graceful end waits for publishes in flight; a broker that is gone gets a forced one.
-    await withTimeout(
-      client.endAsync(false, v5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
-      graceMs,
-      () => new Error("end timed out"),
-    ).catch(() => client.endAsync(true).catch(() => {}));
-    this.detach?.();
-    // MQTT 3.1.1 has no session expiry: a clean connect with the same client id discards it.
-    if (!v5 && wasConnected && !client.options.clean && typeof this.given !== "function") {
-      const cleaner = connect(this.options.url, {
-        ...this.options.clientOptions,
-        protocolVersion: 4,
-        clientId: client.options.clientId,
-        clean: true,
-        reconnectPeriod: 0,
-        connectTimeout: graceMs,
-      });
-      cleaner.on("error", () => {});
-      await withTimeout(waitForConnack(cleaner, graceMs, this.options.url), graceMs, () => new Error("timed out")).catch(() => {});
-      await cleaner.endAsync(true).catch(() => {});
-    }
+    // Ends the transport's own client; unsubscribes an injected one's topics and leaves it connected.
+    await this.supervisor.close();
+    for (const pending of [...this.pendingPublishes]) pending.fail(mqttErrors.closed());
   }
 }
 
