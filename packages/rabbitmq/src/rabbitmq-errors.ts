@@ -1,4 +1,4 @@
-import { TransportError } from "@stream/core";
+import { transportErrors } from "@stream/core/adapter-kit";
 
 /**
  * AMQP reply codes after which trying again cannot help: 403 ACCESS_REFUSED, 404 NOT_FOUND,
@@ -34,18 +34,12 @@ function adviceFor(cause: unknown, retryable: boolean): string {
   return retryable ? "it may succeed after a reconnect; try again" : "fix the cause; retrying will not help";
 }
 
-/** Wraps an amqplib or socket error as a `TransportError` that says what happened and what to do. */
-export function toTransportError(what: string, cause: unknown, retryable = isRetryable(cause)): TransportError {
-  if (TransportError.isInstance(cause)) return cause;
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  return new TransportError({
-    message: `[stream] [rabbitmq] ${what}: ${detail}; ${adviceFor(cause, retryable)}`,
-    cause,
-    retryable,
-  });
-}
+/**
+ * This adapter's `TransportError`s (core's `transportErrors`): `wrap` turns an amqplib or socket
+ * error into `[stream] [rabbitmq] <what happened>: <cause>; <what to do>`.
+ */
+export const rabbitmqErrors = transportErrors({ name: "rabbitmq", isRetryable, advice: adviceFor });
+export const { wrap: toTransportError } = rabbitmqErrors;
 
 /** A `TransportError` of this adapter's own making, with no broker error behind it. */
-export function transportError(message: string, retryable: boolean, cause?: unknown): TransportError {
-  return new TransportError({ message: `[stream] [rabbitmq] ${message}`, cause, retryable });
-}
+export const transportError = (message: string, retryable: boolean, cause?: unknown) => rabbitmqErrors.error(message, retryable, cause);

@@ -8,9 +8,9 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
-import { ConnectionSupervisor, assertChannelName } from "@stream/core/adapter-kit";
+import { ConnectionSupervisor, SubscriptionSet, assertChannelName, integerOptions } from "@stream/core/adapter-kit";
 import { type Session, rabbitmqConnectionOptions } from "./rabbitmq-connection";
-import { toTransportError, transportError } from "./rabbitmq-errors";
+import { rabbitmqErrors, toTransportError } from "./rabbitmq-errors";
 import { RabbitmqPublisher } from "./rabbitmq-publisher";
 import { RabbitmqSubscription, type SubscriptionHost } from "./rabbitmq-subscription";
 import type { RabbitmqTransportOptions } from "./rabbitmq-transport-options";
@@ -57,21 +57,25 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
   readonly #singleActiveConsumer: boolean;
   readonly #supervisor: ConnectionSupervisor<Session>;
   readonly #publisher: RabbitmqPublisher;
+  readonly #subscriptions = new SubscriptionSet<RabbitmqSubscription>();
   #closing: Promise<void> | undefined;
 
   constructor(options: RabbitmqTransportOptions) {
     this.#options = options;
     this.#singleActiveConsumer = options.singleActiveConsumer ?? true;
     this.persistent = options.persistent ?? true;
-    this.prefetchCount = positive("prefetchCount", options.prefetchCount ?? 16);
-    this.redeliveryDelayMs = nonNegative("redeliveryDelayMs", options.redeliveryDelayMs ?? 100);
-    this.reconnectInitialDelayMs = nonNegative("reconnectInitialDelayMs", options.reconnectInitialDelayMs ?? 100);
-    this.reconnectMaxDelayMs = nonNegative("reconnectMaxDelayMs", options.reconnectMaxDelayMs ?? 5_000);
-    nonNegative("reconnectMaxAttempts", options.reconnectMaxAttempts ?? Number.POSITIVE_INFINITY);
-    this.inboxExpiresMs = positive("inboxExpiresMs", options.inboxExpiresMs ?? 60_000);
+    const integer = integerOptions(this.name);
+    this.prefetchCount = integer("prefetchCount", options.prefetchCount ?? 16);
+    this.redeliveryDelayMs = integer("redeliveryDelayMs", options.redeliveryDelayMs ?? 100, { min: 0 });
+    this.reconnectInitialDelayMs = integer("reconnectInitialDelayMs", options.reconnectInitialDelayMs ?? 100, { min: 0 });
+    this.reconnectMaxDelayMs = integer("reconnectMaxDelayMs", options.reconnectMaxDelayMs ?? 5_000, { min: 0 });
+    if (options.reconnectMaxAttempts !== undefined && options.reconnectMaxAttempts !== Number.POSITIVE_INFINITY) {
+      integer("reconnectMaxAttempts", options.reconnectMaxAttempts, { min: 0 });
+    }
+    this.inboxExpiresMs = integer("inboxExpiresMs", options.inboxExpiresMs ?? 60_000);
     this.inboxExchange = options.inboxExchange ?? "stream.inbox";
     this.capabilities = Object.freeze({
-      maxFrameBytes: positive("maxFrameBytes", options.maxFrameBytes ?? 16 * 1024 * 1024),
+      maxFrameBytes: integer("maxFrameBytes", options.maxFrameBytes ?? 16 * 1024 * 1024),
       // One queue with one active consumer keeps broker order; competing consumers do not.
       ordering: this.#singleActiveConsumer ? "per-key" : "none",
       redelivery: true,
@@ -93,12 +97,7 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
     assertChannelName(channel, this.name);
     const refused = this.#supervisor.refusal();
     if (refused) throw refused;
-    if (frame.byteLength > this.capabilities.maxFrameBytes) {
-      throw transportError(
-        `a frame of ${frame.byteLength} bytes is larger than maxFrameBytes (${this.capabilities.maxFrameBytes}); use a smaller chunk size or raise maxFrameBytes with the broker's max_message_size`,
-        false,
-      );
-    }
+    rabbitmqErrors.assertFrameSize(frame, this.capabilities.maxFrameBytes, "use a smaller chunk size or raise maxFrameBytes with the broker's max_message_size");
     return await this.#publisher.publish(channel, frame, options);
   }
 
@@ -116,12 +115,7 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
       throw toTransportError(`subscribing to ${channel} failed`, session.cause ?? "the connection dropped", true);
     }
     this.#supervisor.track(subscription);
-    if (signal) {
-      const onAbort = () => void subscription.close();
-      signal.addEventListener("abort", onAbort, { once: true });
-      if (signal.aborted) onAbort();
-    }
-    return subscription;
+    return this.#subscriptions.add(subscription, signal);
   }
 
   close(): Promise<void> {
@@ -159,16 +153,7 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
 
   /** @internal */
   forget(subscription: RabbitmqSubscription): void {
+    this.#subscriptions.delete(subscription);
     this.#supervisor.forget(subscription);
   }
-}
-
-function positive(name: string, value: number): number {
-  if (!(value > 0)) throw new RangeError(`[stream] [rabbitmq] ${name} must be a positive number, got ${value}`);
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!(value >= 0)) throw new RangeError(`[stream] [rabbitmq] ${name} must be zero or more, got ${value}`);
-  return value;
 }
