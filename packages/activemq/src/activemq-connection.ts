@@ -1,7 +1,7 @@
 import type { ConnectionSupervisorOptions } from "@stream/core/adapter-kit";
 import { TransportError } from "@stream/core";
 import stompit from "stompit";
-import { toTransportError } from "./activemq-errors";
+import { activemqErrors, toTransportError } from "./activemq-errors";
 import type { ActivemqStompClient, ActivemqTransportOptions } from "./activemq-transport-options";
 
 const DEFAULT_URL = "stomp://127.0.0.1:61613";
@@ -130,23 +130,25 @@ export function activemqConnectionOptions(
     reconnect: settings.reconnect
       ? { initialDelayMs: settings.reconnectInitialDelayMs, maxDelayMs: settings.reconnectMaxDelayMs }
       : (cause) => {
-          const failure = toTransportError("the connection to the broker was lost", cause, {
-            retryable: false,
-            advice: injected
+          const failure = toTransportError(
+            "the connection to the broker was lost",
+            cause,
+            false,
+            injected
               ? "an injected client cannot be reconnected; pass a function returning a client instead, or create a new transport"
               : "reconnect is off; create a new transport",
-          });
+          );
           onFailed(failure);
           return failure;
         },
-    toError: (what, cause, retryable) => toTransportError(what, cause, retryable === undefined ? {} : { retryable }),
+    toError: toTransportError,
   };
 }
 
 /** Lets go of a connection: disconnects it when the transport owns it. */
 async function release(connection: Connection): Promise<void> {
   if (!connection.alive) return;
-  const closed = new TransportError({ message: "[stream] [activemq] the transport was closed before the broker's receipt.", retryable: false });
+  const closed = activemqErrors.error("the transport was closed before the broker's receipt", false);
   if (!connection.owned) {
     connection.retire(closed);
     return;

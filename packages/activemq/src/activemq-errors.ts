@@ -1,4 +1,5 @@
 import { TransportError } from "@stream/core";
+import { transportErrors } from "@stream/core/adapter-kit";
 
 /**
  * ERROR frames ActiveMQ sends for things a retry will not fix: bad credentials, missing
@@ -23,22 +24,13 @@ export function isRetryableStompError(error: unknown): boolean {
 }
 
 /**
- * Wraps a STOMP client error (or anything thrown) as a core {@link TransportError}, keeping
- * `cause`, and saying where it came from and what to do.
+ * This adapter's `TransportError`s (core's `transportErrors`): `wrap` turns a STOMP client error
+ * into `[stream] [activemq] <what happened>: <cause>; <what to do>`.
  */
-export function toTransportError(
-  what: string,
-  cause: unknown,
-  { retryable = isRetryableStompError(cause), advice }: { retryable?: boolean; advice?: string } = {},
-): TransportError {
-  if (TransportError.isInstance(cause)) return cause;
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  advice ??= retryable
-    ? "the adapter reconnects by itself; retry the operation"
-    : "check the broker's settings and credentials; retrying will not help";
-  return new TransportError({
-    message: `[stream] [activemq] ${what}: ${detail}; ${advice}.`,
-    cause,
-    retryable,
-  });
-}
+export const activemqErrors = transportErrors({
+  name: "activemq",
+  isRetryable: isRetryableStompError,
+  advice: (_, retryable) =>
+    retryable ? "the adapter reconnects by itself; retry the operation" : "check the broker's settings and credentials; retrying will not help",
+});
+export const { wrap: toTransportError } = activemqErrors;

@@ -1,11 +1,7 @@
-import {
-  type ChannelKind,
-  type FrameHandler,
-  type Subscription,
-  TransportError,
-} from "@stream/core";
+import type { ChannelKind, FrameHandler, Subscription } from "@stream/core";
 import { FrameQueue, type SupervisedSubscription } from "@stream/core/adapter-kit";
 import type { Connection } from "./activemq-connection";
+import { activemqErrors } from "./activemq-errors";
 import type { ActivemqStompMessage, ActivemqStompSubscription } from "./activemq-transport-options";
 
 /** How long `close()` waits for a running handler so its frame can be acknowledged. */
@@ -119,7 +115,7 @@ export class ActivemqSubscription implements Subscription, SupervisedSubscriptio
     // Let a running handler finish so its frame is acknowledged rather than delivered again.
     await Promise.race([this.queue.idle(), delay(HANDLER_GRACE_MS)]);
     this.dropConsumer();
-    this.failLive(new TransportError({ message: "[stream] [activemq] the subscription was closed before it was live; subscribe again.", retryable: false }));
+    this.failLive(activemqErrors.error("the subscription was closed before it was live; subscribe again", false));
   }
 
   /** Ends the current broker-side consumer: UNSUBSCRIBE returns its unacknowledged messages. */

@@ -10,7 +10,8 @@ import {
   type TransportCapabilities,
   TransportError,
 } from "@stream/core";
-import { ConnectionSupervisor, assertChannelName } from "@stream/core/adapter-kit";
+import { ConnectionSupervisor, SubscriptionSet, channelMap, integerOptions } from "@stream/core/adapter-kit";
+import { activemqErrors } from "./activemq-errors";
 import { type Connection, type ConnectionSettings, activemqConnectionOptions } from "./activemq-connection";
 import { ActivemqSubscription, type SubscriptionHost } from "./activemq-subscription";
 import type { ActivemqTransportOptions } from "./activemq-transport-options";
@@ -63,20 +64,21 @@ class ActivemqTransport implements Transport, SubscriptionHost {
   private readonly supervisor: ConnectionSupervisor<Connection>;
   /** Publishes waiting for the first connection, in call order. */
   private readonly waitingPublishes: Array<{ send: (connection: Connection) => void; fail: (error: unknown) => void }> = [];
-  private readonly subscriptions = new Set<ActivemqSubscription>();
+  private readonly subscriptions = new SubscriptionSet<ActivemqSubscription>();
   private closing: Promise<void> | undefined;
 
   constructor(options: ActivemqTransportOptions) {
+    const integer = integerOptions(this.name);
     this.settings = {
       persistent: options.persistent ?? true,
-      prefetchCount: positiveInteger("prefetchCount", options.prefetchCount ?? 16),
-      maxFrameBytes: positiveInteger("maxFrameBytes", options.maxFrameBytes ?? 104_857_600),
+      prefetchCount: integer("prefetchCount", options.prefetchCount ?? 16),
+      maxFrameBytes: integer("maxFrameBytes", options.maxFrameBytes ?? 104_857_600),
       reconnect: (options.reconnect ?? true) && (options.client === undefined || typeof options.client === "function"),
-      reconnectInitialDelayMs: positiveInteger("reconnectInitialDelayMs", options.reconnectInitialDelayMs ?? 100),
-      reconnectMaxDelayMs: positiveInteger("reconnectMaxDelayMs", options.reconnectMaxDelayMs ?? 5_000),
-      redeliveryDelayMs: nonNegativeInteger("redeliveryDelayMs", options.redeliveryDelayMs ?? 500),
-      connectTimeoutMs: positiveInteger("connectTimeoutMs", options.connectTimeoutMs ?? 10_000),
-      heartbeatMs: nonNegativeInteger("heartbeatMs", options.heartbeatMs ?? 10_000),
+      reconnectInitialDelayMs: integer("reconnectInitialDelayMs", options.reconnectInitialDelayMs ?? 100),
+      reconnectMaxDelayMs: integer("reconnectMaxDelayMs", options.reconnectMaxDelayMs ?? 5_000),
+      redeliveryDelayMs: integer("redeliveryDelayMs", options.redeliveryDelayMs ?? 500, { min: 0 }),
+      connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 10_000),
+      heartbeatMs: integer("heartbeatMs", options.heartbeatMs ?? 10_000, { min: 0 }),
     };
     this.supervisor = new ConnectionSupervisor({
       ...activemqConnectionOptions(
@@ -106,22 +108,17 @@ class ActivemqTransport implements Transport, SubscriptionHost {
   }
 
   publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
-    const refused = this.refusal(channel);
-    if (refused) return Promise.reject(refused);
-    if (frame.byteLength > this.settings.maxFrameBytes) {
-      return Promise.reject(
-        new TransportError({
-          message:
-            `[stream] [activemq] a frame of ${frame.byteLength} bytes exceeds maxFrameBytes ` +
-            `(${this.settings.maxFrameBytes}); send smaller chunks or raise the broker's maxDataLength and maxFrameBytes.`,
-          retryable: false,
-        }),
-      );
-    }
     const { kind } = options;
+    let destination: string;
+    try {
+      destination = this.checked(channel, kind);
+      activemqErrors.assertFrameSize(frame, this.settings.maxFrameBytes, "send smaller chunks or raise the broker's maxDataLength and maxFrameBytes");
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const body = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
     const headers: Record<string, string | number> = {
-      destination: this.destinationOf(channel, kind),
+      destination,
       "content-length": body.byteLength,
       persistent: kind === "stream" && this.settings.persistent ? "true" : "false",
     };
@@ -142,15 +139,11 @@ class ActivemqTransport implements Transport, SubscriptionHost {
   }
 
   async subscribe(channel: string, handler: FrameHandler, options: SubscribeOptions): Promise<Subscription> {
-    const refused = this.refusal(channel);
-    if (refused) throw refused;
+    this.checked(channel, options.kind);
     if (options.signal?.aborted) throw options.signal.reason;
-    const subscription = new ActivemqSubscription(this, channel, options.kind, handler);
-    this.subscriptions.add(subscription);
+    const subscription = this.subscriptions.add(new ActivemqSubscription(this, channel, options.kind, handler), options.signal);
     // Subscribed again on each new connection; the first one is this call's to start.
     this.supervisor.track(subscription);
-    const onAbort = (): void => void subscription.close();
-    options.signal?.addEventListener("abort", onAbort, { once: true });
     const { current } = this.supervisor;
     if (current) subscription.start(current);
     else if (this.supervisor.phase !== "reconnecting") {
@@ -162,7 +155,6 @@ class ActivemqTransport implements Transport, SubscriptionHost {
     try {
       await subscription.whenLive();
     } catch (error) {
-      options.signal?.removeEventListener("abort", onAbort);
       await subscription.close();
       throw options.signal?.aborted ? options.signal.reason : error;
     }
@@ -171,17 +163,14 @@ class ActivemqTransport implements Transport, SubscriptionHost {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const closed = new TransportError({ message: "[stream] [activemq] the transport was closed.", retryable: false });
-      for (const waiter of this.waitingPublishes.splice(0)) waiter.fail(closed);
+      for (const waiter of this.waitingPublishes.splice(0)) waiter.fail(activemqErrors.closed());
       await this.supervisor.close();
     })();
     return this.closing;
   }
 
   /** Where frames of `channel` go: a queue for streams, a topic for inboxes. */
-  destinationOf(channel: string, kind: ChannelKind): string {
-    return kind === "inbox" ? `/topic/${channel}` : `/queue/${channel}`;
-  }
+  readonly destinationOf = channelMap(this.name, { stream: (channel) => `/queue/${channel}`, inbox: (channel) => `/topic/${channel}` });
 
   /** Called by a subscription when it closes. */
   forget(subscription: ActivemqSubscription): void {
@@ -189,15 +178,11 @@ class ActivemqTransport implements Transport, SubscriptionHost {
     this.supervisor.forget(subscription);
   }
 
-  private refusal(channel: string): TransportError | undefined {
+  /** The destination of `channel`; throws when the transport refuses calls or the name is invalid. */
+  private checked(channel: string, kind: ChannelKind): string {
     const refused = this.supervisor.refusal();
-    if (refused) return refused as TransportError;
-    try {
-      assertChannelName(channel, this.name);
-    } catch (error) {
-      return error as TransportError;
-    }
-    return undefined;
+    if (refused) throw refused;
+    return this.destinationOf(channel, kind);
   }
 
   /** A dropped connection: its consumers are gone, and the broker requeues what they had. */
@@ -212,14 +197,3 @@ class ActivemqTransport implements Transport, SubscriptionHost {
     for (const subscription of this.subscriptions) subscription.failBeforeLive(error);
   }
 }
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`[stream] [activemq] ${name} must be a positive integer, got ${value}`);
-  return value;
-}
-
-function nonNegativeInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`[stream] [activemq] ${name} must be 0 or a positive integer, got ${value}`);
-  return value;
-}
-
