@@ -4,7 +4,8 @@
  * mapping to `TransportError` (`transportErrors`), option checks (`integerOptions`),
  * one-frame-at-a-time delivery, connection supervision, the connection state a transport reports
  * (`ConnectionStatus`), subscription bookkeeping (`SubscriptionSet`), a client made on first use
- * (`Lazy`), and core's one retry loop and backoff for an adapter's own retries.
+ * (`Lazy`), a call that settles once (`PendingCall`), `withTimeout`, and core's one retry loop
+ * and backoff (and `sleep`) for an adapter's own retries.
  * An application never imports it.
  *
  * @packageDocumentation
@@ -15,10 +16,12 @@ export { transportErrors, type TransportErrors, type TransportErrorsOptions } fr
 export { integerOptions, type IntegerRange } from "./options";
 export { SubscriptionSet } from "./subscription-set";
 export { Lazy } from "./lazy";
+export { PendingCall } from "./pending-call";
+export { withTimeout } from "./timeout";
 export { MAX_CHANNEL_CHARS, MAX_DESTINATION_CHARS, isChannelName, isDestinationName } from "../protocol/frame-codec";
 export { FrameQueue, type FrameQueueOptions } from "./frame-queue";
 export { ConnectionStatus } from "./connection-status";
-export { retryDelayMs, withRetries, type RetryControl, type RetryPolicy } from "../backoff";
+export { retryDelayMs, sleep, withRetries, type RetryControl, type RetryPolicy } from "../backoff";
 export {
   ConnectionSupervisor,
   type ConnectionPhase,
