@@ -1,4 +1,4 @@
-import type { ConnectionSupervisorOptions } from "@stream/core/adapter-kit";
+import { type ConnectionSupervisorOptions, PendingCall } from "@stream/core/adapter-kit";
 import { TransportError } from "@stream/core";
 import stompit from "stompit";
 import { activemqErrors, toTransportError } from "./activemq-errors";
@@ -55,37 +55,23 @@ export class Connection {
     body: Buffer | undefined,
     signal?: AbortSignal,
   ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      let flushed = false;
-      let aborted = false;
-      const settle = (error?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.waiting.delete(fail);
-        signal?.removeEventListener("abort", onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      // Once publish settles core may reuse the frame's buffer, so an abort waits until the body
-      // has been handed to the socket (a dead connection discards what it had not sent).
-      const fail = (error: TransportError): void => settle(error);
-      const onAbort = (): void => {
-        aborted = true;
-        if (flushed) settle(signal?.reason);
-      };
-      if (signal?.aborted) return settle(signal.reason);
-      this.waiting.add(fail);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const options = { onReceipt: () => settle() };
-      const out = command === "SEND" ? this.client.send(headers, options) : this.client.sendFrame(command, headers, options);
-      // A write error also destroys the client, which retires this connection.
-      out.on("error", (error: Error) => settle(toTransportError(`writing a ${command} frame failed`, error)));
-      out.end(body, () => {
-        flushed = true;
-        if (aborted) settle(signal?.reason);
-      });
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let flushed = false;
+    // Once publish settles core may reuse the frame's buffer, so an abort waits until the body
+    // has been handed to the socket (a dead connection discards what it had not sent).
+    const call = new PendingCall(signal, (reason) => flushed && call.reject(reason));
+    const fail = (error: TransportError): void => call.reject(error);
+    this.waiting.add(fail);
+    call.onSettled(() => this.waiting.delete(fail));
+    const options = { onReceipt: () => call.resolve() };
+    const out = command === "SEND" ? this.client.send(headers, options) : this.client.sendFrame(command, headers, options);
+    // A write error also destroys the client, which retires this connection.
+    out.on("error", (error: Error) => call.reject(toTransportError(`writing a ${command} frame failed`, error)));
+    out.end(body, () => {
+      flushed = true;
+      if (signal?.aborted) call.reject(signal.reason);
     });
+    return call.promise;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { ChannelKind, FrameHandler, Subscription } from "@stream/core";
-import { FrameQueue, type SupervisedSubscription } from "@stream/core/adapter-kit";
+import { FrameQueue, type SupervisedSubscription, withTimeout } from "@stream/core/adapter-kit";
 import type { Connection } from "./activemq-connection";
 import { activemqErrors } from "./activemq-errors";
 import type { ActivemqStompMessage, ActivemqStompSubscription } from "./activemq-transport-options";
@@ -113,7 +113,7 @@ export class ActivemqSubscription implements Subscription, SupervisedSubscriptio
     this.transport.forget(this);
     this.queue.clear();
     // Let a running handler finish so its frame is acknowledged rather than delivered again.
-    await Promise.race([this.queue.idle(), delay(HANDLER_GRACE_MS)]);
+    await withTimeout(this.queue.idle(), HANDLER_GRACE_MS).catch(ignore);
     this.dropConsumer();
     this.failLive(activemqErrors.error("the subscription was closed before it was live; subscribe again", false));
   }
@@ -176,10 +176,6 @@ function readBody(message: ActivemqStompMessage): () => Buffer {
   const chunks: Buffer[] = [];
   message.on("data", (chunk: Buffer) => chunks.push(chunk));
   return () => Buffer.concat(chunks);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function ignore(): void {}

@@ -1,5 +1,5 @@
 import type { FrameHandler, Subscription } from "@stream/core";
-import { retryDelayMs } from "@stream/core/adapter-kit";
+import { PendingCall, retryDelayMs, withTimeout } from "@stream/core/adapter-kit";
 import type { KafkaClient, KafkaConsumer } from "./kafka-client";
 import { kafkaErrors, toTransportError } from "./kafka-errors";
 
@@ -44,31 +44,22 @@ export class KafkaSubscription implements Subscription {
   /** Starts the consumer; resolves once it is live, rejects (and closes) after `subscribeTimeoutMs` or on abort. */
   async start(signal?: AbortSignal): Promise<void> {
     const { topic, groupId, subscribeTimeoutMs } = this.spec;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const givenUp = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(
-          kafkaErrors.error(
-            `consumer of topic ${topic} did not join group ${groupId} within ${subscribeTimeoutMs} ms; ` +
-              "check the broker's group coordinator (offsets topic) and subscribeTimeoutMs",
-            true,
-          ),
-        );
-      }, subscribeTimeoutMs);
-      onAbort = () =>
-        reject(kafkaErrors.error(`subscribe to topic ${topic} aborted by its signal; subscribe again when needed`, false, signal?.reason));
-      if (signal?.aborted) onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    const aborted = new PendingCall(signal, (reason, call) =>
+      call.reject(kafkaErrors.error(`subscribe to topic ${topic} aborted by its signal; subscribe again when needed`, false, reason)),
+    );
+    const timedOut = () =>
+      kafkaErrors.error(
+        `consumer of topic ${topic} did not join group ${groupId} within ${subscribeTimeoutMs} ms; ` +
+          "check the broker's group coordinator (offsets topic) and subscribeTimeoutMs",
+        true,
+      );
     try {
-      await Promise.race([this.startConsumer(), givenUp]);
+      await withTimeout(Promise.race([this.startConsumer(), aborted.promise]), subscribeTimeoutMs, timedOut);
     } catch (error) {
       await this.close();
       throw toTransportError(`could not subscribe to topic ${topic} with ${this.client.library}`, error);
     } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
+      aborted.resolve();
     }
   }
 

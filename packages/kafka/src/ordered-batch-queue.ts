@@ -1,3 +1,5 @@
+import { PendingCall } from "@stream/core/adapter-kit";
+
 /** One message waiting in an {@link OrderedBatchQueue}. */
 export interface QueuedMessage {
   readonly key: string;
@@ -6,13 +8,10 @@ export interface QueuedMessage {
 
 interface Entry extends QueuedMessage {
   readonly bytes: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-  /** Set once the entry's promise has settled (sent, failed, or its signal aborted). */
-  done: boolean;
+  /** Settles once: sent, failed, or its signal aborted. */
+  readonly call: PendingCall;
   /** Set once the entry has been handed to `send`; an abort then only stops the waiting. */
   sent: boolean;
-  cleanup?: () => void;
 }
 
 /**
@@ -47,39 +46,16 @@ export class OrderedBatchQueue {
 
   /** Queues one message; resolves when its batch is acknowledged, rejects with the batch's error. */
   push(message: QueuedMessage, signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(this.abortError(signal.reason));
-    return new Promise<void>((resolve, reject) => {
-      const entry: Entry = {
-        ...message,
-        bytes: message.value.byteLength + Buffer.byteLength(message.key),
-        done: false,
-        sent: false,
-        resolve: () => {
-          if (entry.done) return;
-          entry.done = true;
-          entry.cleanup?.();
-          resolve();
-        },
-        reject: (error) => {
-          if (entry.done) return;
-          entry.done = true;
-          entry.cleanup?.();
-          reject(error);
-        },
-      };
-      if (signal) {
-        const onAbort = (): void => entry.reject(this.abortError(signal.reason));
-        signal.addEventListener("abort", onAbort, { once: true });
-        entry.cleanup = () => signal.removeEventListener("abort", onAbort);
-      }
-      this.entries.push(entry);
-      if (!this.running) void this.run();
-    });
+    const call = new PendingCall(signal, (reason, pending) => pending.reject(this.abortError(reason)));
+    if (call.settled) return call.promise;
+    this.entries.push({ ...message, bytes: message.value.byteLength + Buffer.byteLength(message.key), call, sent: false });
+    if (!this.running) void this.run();
+    return call.promise;
   }
 
   /** Rejects every message not yet handed to the broker, then waits for the request in flight. */
   async close(error: unknown): Promise<void> {
-    for (const entry of this.entries) if (!entry.sent) entry.reject(error);
+    for (const entry of this.entries) if (!entry.sent) entry.call.reject(error);
     await this.idle;
   }
 
@@ -88,7 +64,7 @@ export class OrderedBatchQueue {
     let bytes = 0;
     while (this.entries.length > 0) {
       const next = this.entries[0]!;
-      if (next.done) {
+      if (next.call.settled) {
         this.entries.shift(); // aborted before it was sent: never reaches the broker
         continue;
       }
@@ -110,9 +86,9 @@ export class OrderedBatchQueue {
       for (let batch = this.takeBatch(); batch.length > 0; batch = this.takeBatch()) {
         try {
           await this.send(batch);
-          for (const entry of batch) entry.resolve();
+          for (const entry of batch) entry.call.resolve();
         } catch (error) {
-          for (const entry of batch) entry.reject(error);
+          for (const entry of batch) entry.call.reject(error);
         }
       }
     } finally {

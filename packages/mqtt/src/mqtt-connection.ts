@@ -1,18 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { ConnectionSupervisorOptions } from "@stream/core/adapter-kit";
+import { type ConnectionSupervisorOptions, withTimeout } from "@stream/core/adapter-kit";
 import { connect, type IConnackPacket, type MqttClient } from "mqtt";
 import { mqttErrors } from "./mqtt-transport-error";
 import { type MqttTransportOptions, PUBLISH_OVERHEAD_BYTES, type ResolvedOptions } from "./mqtt-transport-options";
-
-/** `promise`, or a rejection with `onTimeout()` if it has not settled after `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves on the client's first CONNACK; rejects on its first error or after `timeoutMs`. */
 export function waitForConnack(client: MqttClient, timeoutMs: number, url: string): Promise<IConnackPacket> {
@@ -71,6 +61,8 @@ export interface ClientHooks {
   attach(client: MqttClient): () => void;
   /** Topics the transport still has subscribed, unsubscribed from a client that is not its own. */
   topics(): readonly string[];
+  /** The client was ended by whoever holds it: forget it. */
+  lost(client: MqttClient): void;
 }
 
 /**
@@ -131,6 +123,7 @@ export function mqttConnectionOptions(options: ResolvedOptions, given: MqttTrans
     onDisconnect(client) {
       detach.get(client)?.();
       detach.delete(client);
+      hooks.lost(client);
     },
     async close(client) {
       if (owned) await endOwned(client, options, typeof given === "function");
@@ -171,7 +164,7 @@ export async function unsubscribe(client: MqttClient, topic: string, ackTimeoutM
     return;
   }
   const unsubscribed = new Promise<void>((resolve) => client.unsubscribe(topic, () => resolve()));
-  await withTimeout(unsubscribed, ackTimeoutMs, () => new Error("no UNSUBACK")).catch(() => {});
+  await withTimeout(unsubscribed, ackTimeoutMs).catch(() => {});
 }
 
 /** Ends a client of the transport's own and has the broker forget its session. */
@@ -180,11 +173,9 @@ async function endOwned(client: MqttClient, options: ResolvedOptions, fromFactor
   const v5 = client.options.protocolVersion === 5;
   const wasConnected = client.connected;
   // A graceful end waits for publishes in flight; a broker that is gone gets a forced one.
-  await withTimeout(
-    client.endAsync(false, v5 ? { properties: { sessionExpiryInterval: 0 } } : {}),
-    graceMs,
-    () => new Error("end timed out"),
-  ).catch(() => client.endAsync(true).catch(() => {}));
+  await withTimeout(client.endAsync(false, v5 ? { properties: { sessionExpiryInterval: 0 } } : {}), graceMs).catch(() =>
+    client.endAsync(true).catch(() => {}),
+  );
   // MQTT 3.1.1 has no session expiry: a clean connect with the same client id discards it.
   if (!v5 && wasConnected && !client.options.clean && !fromFactory) {
     const cleaner = connect(options.url, {
@@ -196,7 +187,7 @@ async function endOwned(client: MqttClient, options: ResolvedOptions, fromFactor
       connectTimeout: graceMs,
     });
     cleaner.on("error", () => {});
-    await withTimeout(waitForConnack(cleaner, graceMs, options.url), graceMs, () => new Error("timed out")).catch(() => {});
+    await withTimeout(waitForConnack(cleaner, graceMs, options.url), graceMs).catch(() => {});
     await cleaner.endAsync(true).catch(() => {});
   }
 }

@@ -8,9 +8,9 @@ import {
   type Transport,
   type TransportCapabilities,
 } from "@stream/core";
-import { ConnectionSupervisor, channelMap } from "@stream/core/adapter-kit";
+import { ConnectionSupervisor, PendingCall, channelMap, withTimeout } from "@stream/core/adapter-kit";
 import type { IConnackPacket, IPublishPacket, MqttClient } from "mqtt";
-import { mqttConnectionOptions, unsubscribe, withTimeout } from "./mqtt-connection";
+import { mqttConnectionOptions, unsubscribe } from "./mqtt-connection";
 import { Delivery, LocalSubscriber, type TopicEntry } from "./mqtt-subscription";
 import { mqttErrors } from "./mqtt-transport-error";
 import { type MqttTransportOptions, type ResolvedOptions, resolveOptions } from "./mqtt-transport-options";
@@ -27,14 +27,10 @@ type HandleMessage = MqttClient["handleMessage"];
 /** mqtt.js's packet writer. Private in its typings, but the only way to send a PUBACK later. */
 type PacketSender = { _sendPacket?: (packet: { cmd: "puback"; messageId: number; reasonCode?: number }, cb?: () => void) => void };
 
-interface PendingPublish {
-  fail(error: unknown): void;
-}
-
 /** A publish waiting for a free in-flight slot. */
 interface QueuedPublish {
   readonly send: () => void;
-  readonly isSettled: () => boolean;
+  readonly call: PendingCall;
 }
 
 class MqttTransport implements Transport {
@@ -50,7 +46,8 @@ class MqttTransport implements Transport {
   /** Counts connections; a PUBACK is only sent on the connection that delivered the frame. */
   private generation = 0;
   private readonly topics = new Map<string, TopicEntry>();
-  private readonly pendingPublishes = new Set<PendingPublish>();
+  /** Publishes not yet acknowledged, failed by close(). */
+  private readonly pendingPublishes = new Set<PendingCall>();
   /** Publishes sent and not yet acknowledged by the broker. */
   private inflight = 0;
   /** The broker's MQTT 5 Receive Maximum, from its last CONNACK. */
@@ -58,6 +55,8 @@ class MqttTransport implements Transport {
   /** Publishes waiting for a slot, in call order. */
   private readonly waiting: QueuedPublish[] = [];
   private previousHandleMessage: HandleMessage | undefined;
+  /** The client being opened or open, until it fails or is lost. */
+  private opening: Promise<MqttClient> | undefined;
   private closing: Promise<void> | undefined;
   /** Topics subscribed when close() began, for an injected client to unsubscribe. */
   private closingTopics: string[] = [];
@@ -71,7 +70,11 @@ class MqttTransport implements Transport {
     const topicOf = channelMap(this.name, { stream: topic, inbox: topic });
     this.topicOf = (channel) => topicOf(channel, "stream");
     this.supervisor = new ConnectionSupervisor({
-      ...mqttConnectionOptions(this.options, options.client, { attach: (client) => this.attach(client), topics: () => this.closingTopics }),
+      ...mqttConnectionOptions(this.options, options.client, {
+        attach: (client) => this.attach(client),
+        topics: () => this.closingTopics,
+        lost: () => void (this.opening = undefined),
+      }),
       // A client the factory made again (the last one was ended) has none of the subscriptions.
       onConnected: (client) => this.resubscribe(client),
     });
@@ -100,12 +103,17 @@ class MqttTransport implements Transport {
     return this.supervisor.status;
   }
 
-  /** The connected client, connecting on first use (a failed connect is tried again next call). */
-  private async ready(): Promise<MqttClient> {
-    if (this.closing) throw mqttErrors.closed();
-    const client = await this.supervisor.connection();
-    if (this.closing) throw mqttErrors.closed();
-    return client;
+  /**
+   * The connected client, connecting on first use (a failed connect is tried again next call).
+   * Every call awaits this one promise, so calls resume, and publish, in call order.
+   */
+  private ready(): Promise<MqttClient> {
+    if (this.closing) return Promise.reject(mqttErrors.closed());
+    this.opening ??= this.supervisor.connection().catch((error: unknown) => {
+      this.opening = undefined;
+      throw error;
+    });
+    return this.opening;
   }
 
   /** Hooks the transport into a client: deferred PUBACKs, reconnect bookkeeping, errors. Returns the unhook. */
@@ -218,50 +226,34 @@ class MqttTransport implements Transport {
     mqttErrors.assertFrameSize(frame, this.options.maxFrameBytes, "send smaller chunks or raise maxFrameBytes");
     // Every publish passes this one await, so they reach mqtt.js in call order.
     const client = await this.ready();
-    const { signal } = options;
-    signal?.throwIfAborted();
+    if (this.closing) throw mqttErrors.closed();
     const payload = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (error?: unknown): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        this.pendingPublishes.delete(pending);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onAbort = (): void => finish(signal?.reason);
-      const pending: PendingPublish = { fail: finish };
-      const timer = setTimeout(
-        () =>
-          finish(
-            mqttErrors.error(
-              `no acknowledgement for a publish to ${topic} within ${this.options.ackTimeoutMs} ms ` +
-                `(${client.connected ? "connected" : "reconnecting"}${this.lastError ? `, last error: ${this.lastError.message}` : ""}); ` +
-                "retry, or raise ackTimeoutMs",
-              true,
-            ),
-          ),
-        this.options.ackTimeoutMs,
-      );
-      timer.unref();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.pendingPublishes.add(pending);
-      const send = (): void => {
-        this.inflight += 1;
-        // While the connection is down mqtt.js keeps the frame and sends it after the reconnect;
-        // a frame in flight when it dropped is sent again then. Either resolves on its PUBACK.
-        client.publish(topic, payload, { qos: this.options.qos }, (error) => {
-          this.inflight -= 1;
-          finish(error ? mqttErrors.wrap(`publishing to ${topic} failed`, error) : undefined);
-          this.sendWaiting();
-        });
-      };
-      this.waiting.push({ send, isSettled: () => settled });
-      this.sendWaiting();
+    const call = new PendingCall(options.signal);
+    const { ackTimeoutMs } = this.options;
+    const timer = setTimeout(() => {
+      const state = `${client.connected ? "connected" : "reconnecting"}${this.lastError ? `, last error: ${this.lastError.message}` : ""}`;
+      call.reject(mqttErrors.error(`no acknowledgement for a publish to ${topic} within ${ackTimeoutMs} ms (${state}); retry, or raise ackTimeoutMs`, true));
+    }, ackTimeoutMs);
+    timer.unref();
+    this.pendingPublishes.add(call);
+    call.onSettled(() => {
+      clearTimeout(timer);
+      this.pendingPublishes.delete(call);
     });
+    const send = (): void => {
+      this.inflight += 1;
+      // While the connection is down mqtt.js keeps the frame and sends it after the reconnect;
+      // a frame in flight when it dropped is sent again then. Either resolves on its PUBACK.
+      client.publish(topic, payload, { qos: this.options.qos }, (error) => {
+        this.inflight -= 1;
+        if (error) call.reject(mqttErrors.wrap(`publishing to ${topic} failed`, error));
+        else call.resolve();
+        this.sendWaiting();
+      });
+    };
+    this.waiting.push({ send, call });
+    this.sendWaiting();
+    return call.promise;
   }
 
   /**
@@ -273,7 +265,7 @@ class MqttTransport implements Transport {
     const limit = Math.min(this.options.inflightFrames, this.brokerReceiveMaximum);
     while (this.inflight < limit && this.waiting.length > 0) {
       const next = this.waiting.shift() as QueuedPublish;
-      if (!next.isSettled()) next.send();
+      if (!next.call.settled) next.send();
     }
   }
 
@@ -282,6 +274,7 @@ class MqttTransport implements Transport {
     const { signal } = options;
     signal?.throwIfAborted();
     const client = await this.ready();
+    if (this.closing) throw mqttErrors.closed();
     const subscriber = new LocalSubscriber(handler);
     let entry = this.topics.get(topic);
     if (!entry) {
@@ -322,7 +315,7 @@ class MqttTransport implements Transport {
     this.topics.clear();
     // Ends the transport's own client; unsubscribes an injected one's topics and leaves it connected.
     await this.supervisor.close();
-    for (const pending of [...this.pendingPublishes]) pending.fail(mqttErrors.closed());
+    for (const pending of [...this.pendingPublishes]) pending.reject(mqttErrors.closed());
   }
 }
 

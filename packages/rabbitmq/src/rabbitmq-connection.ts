@@ -1,8 +1,8 @@
 import { connect } from "amqplib";
-import type { ConnectionSupervisorOptions } from "@stream/core/adapter-kit";
+import { type ConnectionSupervisorOptions, withTimeout } from "@stream/core/adapter-kit";
 import type { RabbitmqConnection } from "./rabbitmq-client";
 import { toTransportError, transportError } from "./rabbitmq-errors";
-import { type Publisher, whenSettled } from "./rabbitmq-publisher";
+import type { Publisher } from "./rabbitmq-publisher";
 import type { RabbitmqTransportOptions } from "./rabbitmq-transport-options";
 
 const DEFAULT_URL = "amqp://127.0.0.1:5672";
@@ -98,11 +98,8 @@ export function rabbitmqConnectionOptions(
 
 /** Lets frames already on the wire be confirmed (up to 5 s), then closes the connection if it is ours. */
 async function releaseSession(session: Session): Promise<void> {
-  const pending = [...(session.publisher?.pending ?? [])];
-  if (pending.length > 0) {
-    const settled = Promise.allSettled(pending.map(whenSettled));
-    await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, CLOSE_CONFIRM_WAIT_MS).unref())]);
-  }
+  const pending = [...(session.publisher?.pending ?? [])].map((job) => job.promise);
+  if (pending.length > 0) await withTimeout(Promise.allSettled(pending), CLOSE_CONFIRM_WAIT_MS).catch(() => {});
   session.alive = false;
   if (session.owned) await session.connection.close().catch(() => {});
   else await session.publisher?.channel.close().catch(() => {});

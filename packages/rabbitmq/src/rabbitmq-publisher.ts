@@ -1,17 +1,19 @@
 import type { ChannelKind, PublishOptions } from "@stream/core";
-import type { ConnectionSupervisor } from "@stream/core/adapter-kit";
+import { type ConnectionSupervisor, PendingCall } from "@stream/core/adapter-kit";
 import type { RabbitmqChannel, RabbitmqConfirmChannel } from "./rabbitmq-client";
 import type { Session } from "./rabbitmq-connection";
 import { toTransportError, transportError } from "./rabbitmq-errors";
 
 /** A publish waiting for its turn or for the broker's confirm. Settles once. */
-export interface PublishJob {
-  readonly channel: string;
-  readonly kind: ChannelKind;
-  readonly frame: Uint8Array;
-  settled: boolean;
-  resolve(): void;
-  reject(error: unknown): void;
+export class PublishJob extends PendingCall {
+  constructor(
+    readonly channel: string,
+    readonly kind: ChannelKind,
+    readonly frame: Uint8Array,
+    signal: AbortSignal | undefined,
+  ) {
+    super(signal);
+  }
 }
 
 /** The confirm channel frames are published on, and the frames it has not had confirmed yet. */
@@ -49,32 +51,11 @@ export class RabbitmqPublisher {
 
   /** Resolves once RabbitMQ confirmed the frame. */
   publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => job.reject(signal?.reason);
-      const job: PublishJob = {
-        channel,
-        kind: options.kind,
-        frame,
-        settled: false,
-        resolve: () => {
-          if (job.settled) return;
-          job.settled = true;
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        },
-        reject: (error) => {
-          if (job.settled) return;
-          job.settled = true;
-          signal?.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#jobs.push(job);
-      if (!this.#pumping) void this.#pump();
-    });
+    const job = new PublishJob(channel, options.kind, frame, options.signal);
+    if (job.settled) return job.promise;
+    this.#jobs.push(job);
+    if (!this.#pumping) void this.#pump();
+    return job.promise;
   }
 
   /** Fails the publishes that have not reached the broker yet. */
@@ -241,19 +222,4 @@ async function withChannel(session: Session, use: (channel: RabbitmqChannel) => 
   } finally {
     if (open) await channel.close().catch(() => {});
   }
-}
-
-/** Resolves once `job` settles, without changing how it settles. */
-export function whenSettled(job: PublishJob): Promise<void> {
-  return new Promise<void>((done) => {
-    const { resolve, reject } = job;
-    job.resolve = () => {
-      resolve();
-      done();
-    };
-    job.reject = (error) => {
-      reject(error);
-      done();
-    };
-  });
 }

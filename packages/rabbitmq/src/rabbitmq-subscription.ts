@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { ChannelKind, FrameHandler, Subscription, TransportError } from "@stream/core";
-import { FrameQueue } from "@stream/core/adapter-kit";
+import { FrameQueue, sleep } from "@stream/core/adapter-kit";
 import type { RabbitmqChannel, RabbitmqMessage } from "./rabbitmq-client";
 import { toTransportError } from "./rabbitmq-errors";
 import type { Session } from "./rabbitmq-connection";
@@ -49,7 +49,7 @@ export class RabbitmqSubscription implements Subscription {
         return;
       }
       // Hold the subscription a moment so a handler that keeps failing does not spin.
-      await delay(this.host.redeliveryDelayMs);
+      await sleep(this.host.redeliveryDelayMs);
       if (consumer.alive) consumer.channel.nack(message, false, true);
     },
     // A closed channel's deliveries go back to the queue: the broker redelivers them.
@@ -187,8 +187,4 @@ export class RabbitmqSubscription implements Subscription {
       // Already closed with its connection: nothing left to release.
     }
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

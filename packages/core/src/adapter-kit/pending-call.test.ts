@@ -44,6 +44,8 @@ describe("PendingCall", () => {
     controller.abort("stop");
     expect(seen).toEqual(["stop"]);
     await expect(call.promise).rejects.toThrow("wrapped: stop");
+    const early = new PendingCall<void>(AbortSignal.abort("before"), (reason, pending) => pending.reject(new Error(`wrapped: ${String(reason)}`)));
+    await expect(early.promise).rejects.toThrow("wrapped: before");
   });
 });
 

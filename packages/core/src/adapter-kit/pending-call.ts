@@ -3,9 +3,10 @@
  * once, however many things try to settle it (the broker's ack, a dropped connection, a timeout,
  * the caller's `AbortSignal`, `close()`), with the clean-up run once, at the moment it settles.
  *
- * A signal already aborted rejects it at once with the signal's reason. One that aborts later
- * calls `onAbort` (by default: reject with the reason); an adapter passes its own when an abort
- * must wait (a frame being written), or reads differently.
+ * An abort (of a signal already aborted: at once) calls `onAbort`, by default: reject with the
+ * signal's reason. An adapter passes its own to reject with an error of its own, or to wait (a
+ * frame being written); it gets the call as its second argument, since the constructor is still
+ * running when the signal was aborted already.
  *
  * @example
  * const call = new PendingCall(signal);
@@ -29,7 +30,7 @@ export class PendingCall<T = void> {
     });
     if (signal === undefined) return;
     if (signal.aborted) {
-      this.reject(signal.reason);
+      onAbort(signal.reason, this);
       return;
     }
     const abort = (): void => onAbort(signal.reason, this);
