@@ -89,6 +89,16 @@ export interface SendOptions extends FlowOptions {
    * well above the receiver's 1 s keepalive. `Infinity` turns it off. @default 3000
    */
   readonly takeoverAfterMs?: number;
+  /**
+   * This send continues an earlier attempt of the same `streamId` that failed (its process was
+   * killed, the broker stayed away): its Open is marked as a takeover, so the receiver holding
+   * that stream's partial file (`saveTo` keeps it when its sender vanished or restarted)
+   * continues it, and nothing is published until a receiver says where it starts (a Request,
+   * as for a pull); the chunks before are only read and hashed. At most one window is sent
+   * again. `acknowledgedBytes`: what the earlier attempt had acknowledged, when known (informs
+   * the receiver). Needs `streamId` and end-to-end flow control.
+   */
+  readonly resume?: boolean | { readonly acknowledgedBytes: number };
 }
 
 /** What a completed send reports. */

@@ -282,7 +282,15 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     }
     const stream = this.streams.get(streamId);
     if (frame.type === FrameType.Open) {
-      if (!stream) this.open(frame.manifest);
+      if (!stream) {
+        this.open(frame.manifest);
+      } else if (frame.manifest.createdAt !== stream.manifest.createdAt && !stream.settled) {
+        // A new attempt: its sender restarted (or resumes). The old one ends, keeping what it
+        // saved, and the new one takes its place once it has.
+        stream.supersede();
+        this.ended.delete(streamId); // the old attempt ended; frames of the new one are not stale
+        this.enqueue(frame.manifest);
+      }
       return undefined;
     }
     if (frame.type === FrameType.Ack || frame.type === FrameType.Request) return undefined;
