@@ -37,6 +37,8 @@ Options:
   --timeout <seconds>   give up after this long without a word from a receiver (default 120)
   --transactional       the receiver sees the file only once all of it has arrived and been
                         verified (it spools it first); by default it writes while this sends
+  --pull                announce the file and send it only when a receiver reads or saves it
+                        (by default its chunks go out at once, paced by the receiver)
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help
 `;

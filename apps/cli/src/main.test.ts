@@ -193,6 +193,20 @@ describe("stream (in-process)", () => {
     expect(unknown.code).toBe(ExitCode.Usage);
   });
 
+  it("send --pull: the file moves only once a receiver takes it", async () => {
+    const broker = new MemoryBroker();
+    const bytes = randomBytes(200_000);
+    const file = join(dir, "pulled.bin");
+    await writeFile(file, bytes);
+    const out = join(dir, "out");
+    const sending = run(["send", file, "--broker", "amqp://h", "--dest", "files", "--pull", "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const received = await run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+    const sent = await sending;
+    expect([sent.code, received.code]).toEqual([0, 0]);
+    expect((await readFile(join(out, "pulled.bin"))).equals(bytes)).toBe(true);
+  });
+
   it("refuses --concurrency 0", async () => {
     const result = await run(["receive", "--broker", "amqp://h", "--dest", "files", "--concurrency", "0"], { importer: memoryAdapter(new MemoryBroker()) });
     expect(result.code).toBe(ExitCode.Usage);

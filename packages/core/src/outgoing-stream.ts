@@ -387,7 +387,8 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     const chunkCount = this.chunkCount ?? 0;
     const byteCount = this.sourceEnd;
     const end = encodeFrame({ type: FrameType.End, streamId, chunkCount, byteCount, sha256: digest });
-    this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out };
+    const startOffset = Math.min(byteCount, (this.pullFrom ?? 0) * this.plan.flow.chunkBytes);
+    this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out, startOffset };
     this.setStage("finishing");
     if (this.plan.endToEnd && !this.heardFromReceiver) {
       this.heldEnd = end;

@@ -95,6 +95,7 @@ describe("resume: a sender killed half way sends again with the same streamId an
       expect(saved.sha256).toBe(sha256(bytes));
       expect((await readFile(saved.path)).equals(bytes)).toBe(true);
       expect(saved.startOffset).toBeGreaterThan(0);
+      expect(resumed.startOffset).toBe(saved.startOffset); // the sender knows where the receiver took up
       // Resuming sends again at most what the first attempt had in flight: one window.
       expect(second.counted.dataBytes).toBeLessThanOrEqual(SIZE - saved.startOffset + WINDOW * CHUNK);
       expect(second.counted.dataBytes).toBeLessThan(SIZE);

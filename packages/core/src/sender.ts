@@ -109,4 +109,9 @@ export interface SendResult {
   /** SHA-256 of the whole stream, lower-case hex. */
   readonly sha256: string;
   readonly manifest: Manifest;
+  /**
+   * Where the receiver started: 0, or for a resume (or a pull) asked from further on, the bytes
+   * it already had (a partial file kept), which this send read and hashed but did not publish.
+   */
+  readonly startOffset: number;
 }

@@ -24,6 +24,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       "chunk-bytes": { type: "string" },
       window: { type: "string" },
       transactional: { type: "boolean" },
+      pull: { type: "boolean" },
       timeout: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -83,6 +84,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
         ...(chunkBytes === undefined ? {} : { chunkBytes }),
         ...(windowChunks === undefined ? {} : { windowChunks }),
         ...(values.transactional ? { delivery: "transactional" as const } : {}),
+        ...(values.pull ? { model: "pull" as const } : {}),
         ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
         onProgress,
       }),
@@ -130,7 +132,8 @@ export async function sendAndReport(
     });
     const seconds = (performance.now() - startedAt) / 1000;
     const rate = megabytesPerSecond(result.byteCount, seconds);
-    view.finish(`sent ${name}: ${formatBytes(result.byteCount)} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), verified by the receiver\n  sha256 ${result.sha256}`);
+    const resumed = result.startOffset > 0 ? ` (continued from ${formatBytes(result.startOffset)} the receiver had)` : "";
+    view.finish(`sent ${name}: ${formatBytes(result.byteCount)}${resumed} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), verified by the receiver\n  sha256 ${result.sha256}`);
     output.emit({
       event: "done",
       command: "send",
@@ -140,6 +143,7 @@ export async function sendAndReport(
       chunks: result.chunkCount,
       chunkBytes: result.manifest.chunkBytes,
       sha256: result.sha256,
+      ...(result.startOffset > 0 ? { resumedFrom: result.startOffset } : {}),
       seconds: Math.round(seconds * 1000) / 1000,
       megabytesPerSecond: Math.round(rate * 10) / 10,
     });
