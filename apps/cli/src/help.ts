@@ -9,6 +9,8 @@ Usage:
   stream send <file|-> --broker <url> --dest <name>     send a file (- reads standard input)
   stream receive --broker <url> --dest <name> [--out <dir>|-] [--once]
                                                         receive streams into a folder until stopped
+  stream ls [--json]                                    unfinished transfers (a send that failed or was killed)
+  stream resume <id> [--broker <url>]                   continue one from where its receiver's partial file ends
   stream <command> --help                               the options of one command
 
 Broker URLs:
@@ -35,6 +37,8 @@ Options:
   --timeout <seconds>   give up after this long without a word from a receiver (default 120)
   --transactional       the receiver sees the file only once all of it has arrived and been
                         verified (it spools it first); by default it writes while this sends
+  --pull                announce the file and send it only when a receiver reads or saves it
+                        (by default its chunks go out at once, paced by the receiver)
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help
 `;
@@ -77,4 +81,29 @@ Options:
   --keep            keep the temporary folder (its path is printed)
   --json            print one JSON event per line on stdout (start, progress, done, error)
   -h, --help        this help
+`;
+
+export const LS_HELP = `Usage: stream ls [--json]
+
+Lists the unfinished transfers: sends of a file that failed or whose process was killed. Each can
+be continued with \`stream resume <id>\`. The journal is in $STREAM_STATE_DIR, else
+$XDG_STATE_HOME/stream, else ~/.local/state/stream; entries untouched for 7 days are removed.
+
+Options:
+  --json        one JSON event per transfer on stdout
+  -h, --help    this help
+`;
+
+export const RESUME_HELP = `Usage: stream resume <id> [--broker <url>]
+
+Continues an unfinished send (see \`stream ls\`) with the same stream id, destination and chunk
+size: the receiver that holds its partial file (a receiver on the same --out) continues it, so at
+most one window is sent again. The file must be unchanged (same size and modification time);
+otherwise the resume is refused and the file must be sent again. Exit codes as for send.
+
+Options:
+  --broker <url>  the broker (default: the one the journal recorded; credentials come from the
+                  URL or STREAM_BROKER_USER / STREAM_BROKER_PASSWORD, never from the journal)
+  --json          print one JSON event per line on stdout
+  -h, --help      this help
 `;

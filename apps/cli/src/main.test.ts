@@ -26,7 +26,8 @@ function capture(): NodeJS.WriteStream & { text: () => string } {
 async function run(argv: string[], options: { importer?: ModuleImporter; env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}) {
   const stdout = capture();
   const stderr = capture();
-  const code = await main(argv, { stdout, stderr, env: options.env ?? {}, ...options });
+  // The journal of failed sends goes to the test's folder, not the user's state folder.
+  const code = await main(argv, { stdout, stderr, ...options, env: options.env ?? { STREAM_STATE_DIR: join(dir, "state") } });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
@@ -161,6 +162,49 @@ describe("stream (in-process)", () => {
     expect(result.stderr).toContain(`removed 1 partial file(s) left in ${out}`);
     expect(result.stderr).toContain("kept 1 recent partial file(s)");
     expect(await readdir(out)).toEqual([recent]);
+  });
+
+  it("a send that failed stays in the journal: `stream ls` lists it, `stream resume <id>` completes it, then it is gone", async () => {
+    const broker = new MemoryBroker();
+    const env = { STREAM_STATE_DIR: join(dir, "state") };
+    const bytes = randomBytes(500_000);
+    const file = join(dir, "report.pdf");
+    await writeFile(file, bytes);
+    // No receiver: withdrawn after 0.3 s.
+    const failed = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--chunk-bytes", "64KiB", "--timeout", "0.3", "--json"], { importer: memoryAdapter(broker), env });
+    expect(failed.code).toBe(ExitCode.DestinationMissing);
+    const listed = events((await run(["ls", "--json"], { env })).stdout);
+    expect(listed).toEqual([expect.objectContaining({ event: "transfer", direction: "send", name: "report.pdf", destination: "files", broker: "amqp://h", sizeBytes: 500_000 })]);
+    const id = listed[0]?.id as string;
+    expect((await run(["ls"], { env })).stdout).toMatch(new RegExp(`${id}\\s+send\\s+report\\.pdf`));
+    const out = join(dir, "out");
+    // A receiver that serves: it meets the withdrawn attempt first (discarded), then the resumed one.
+    const stop = new AbortController();
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--json"], { importer: memoryAdapter(broker), env, signal: stop.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const resumed = await run(["resume", id, "--json"], { importer: memoryAdapter(broker), env });
+    expect(resumed.code).toBe(0);
+    expect(events(resumed.stdout).at(-1)).toMatchObject({ event: "done", streamId: id, sha256: createHash("sha256").update(bytes).digest("hex") });
+    stop.abort();
+    expect((await receiving).code).toBe(0);
+    expect((await readFile(join(out, "report.pdf"))).equals(bytes)).toBe(true);
+    expect((await run(["ls"], { env })).stdout).toContain("no unfinished transfers");
+    const unknown = await run(["resume", id], { env });
+    expect(unknown.code).toBe(ExitCode.Usage);
+  });
+
+  it("send --pull: the file moves only once a receiver takes it", async () => {
+    const broker = new MemoryBroker();
+    const bytes = randomBytes(200_000);
+    const file = join(dir, "pulled.bin");
+    await writeFile(file, bytes);
+    const out = join(dir, "out");
+    const sending = run(["send", file, "--broker", "amqp://h", "--dest", "files", "--pull", "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const received = await run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+    const sent = await sending;
+    expect([sent.code, received.code]).toEqual([0, 0]);
+    expect((await readFile(join(out, "pulled.bin"))).equals(bytes)).toBe(true);
   });
 
   it("refuses --concurrency 0", async () => {

@@ -4,6 +4,7 @@ import type { ModuleImporter } from "./broker-transport";
 import { UsageError } from "./cli-errors";
 import type { CommandContext } from "./commands/command-context";
 import { demoCommand } from "./commands/demo-command";
+import { lsCommand, resumeCommand } from "./commands/journal-commands";
 import { receiveCommand } from "./commands/receive-command";
 import { sendCommand } from "./commands/send-command";
 import { describeFailure } from "./describe-failure";
@@ -27,6 +28,8 @@ const COMMANDS = {
   send: sendCommand,
   receive: receiveCommand,
   demo: demoCommand,
+  ls: lsCommand,
+  resume: resumeCommand,
 } as const;
 
 /** Runs `stream <argv...>` and resolves with the exit code. Never rejects. */
@@ -51,7 +54,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<E
     }
     const run = COMMANDS[command as keyof typeof COMMANDS];
     if (!Object.hasOwn(COMMANDS, command) || run === undefined) {
-      throw new UsageError(`unknown command "${command}"`, "the commands are demo, send and receive; run `stream --help`");
+      throw new UsageError(`unknown command "${command}"`, "the commands are demo, send, receive, ls and resume; run `stream --help`");
     }
     return await run(args, {
       output,

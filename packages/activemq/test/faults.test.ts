@@ -9,4 +9,5 @@ runFaultTests({
   transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
   brokerPort: Number(new URL(process.env.STREAM_ACTIVEMQ_URL ?? "stomp://127.0.0.1:61613").port || 61613),
   onReport: (report) => console.log(`[activemq faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+  onResume: (report) => console.log(`[activemq resume] ${JSON.stringify(report)}`),
 });

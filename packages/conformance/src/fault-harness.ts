@@ -18,8 +18,10 @@ import { createTcpProxy, type TcpProxy } from "./tcp-proxy";
  *   the sender must also show in its progress: `connection: "reconnecting"` while the cut lasts
  *   (see {@link FaultTestOptions.reportsReconnecting}), `"connected"` again after.
  * - `{ kill: "sender" }`: at half the file, the sender process gets SIGKILL. The receiver must
- *   fail the stream with `StreamTimeoutError` within its `producerTimeoutMs` (5 s here), leave no
- *   partial file behind, and then save the next stream.
+ *   fail the stream with `StreamTimeoutError` within its `producerTimeoutMs` (5 s here) and keep
+ *   its partial file; a new sender process then resumes the send (same stream id, `resume: true`)
+ *   and the receiver, still serving, continues the file from where it was: byte-exact, at least
+ *   what was acknowledged kept, no byte handed twice, no partial file left.
  * - `{ restart: "broker", seconds }`: at half the file, {@link FaultTestOptions.broker} kills the
  *   broker, waits `seconds` and starts it again (for a broker the test started itself). Checked
  *   like a cut.
@@ -41,6 +43,20 @@ export interface FaultReport {
   readonly duplicateBytes: number;
   /** Whether the sender's progress reported `connection: "reconnecting"`. */
   readonly senderSawReconnecting: boolean;
+}
+
+/** What the resume after a killed sender measured (see `{ kill: "sender" }`). */
+export interface ResumeReport {
+  readonly name: string;
+  readonly sizeBytes: number;
+  /** Where the resumed stream started: the receiver's partial file, cut to whole chunks. */
+  readonly startOffset: number;
+  /** What the killed sender had acknowledged when it was killed. */
+  readonly acknowledgedAtKill: number;
+  /** The send's window: the most that may go twice. */
+  readonly windowBytes: number;
+  /** From starting the resumed sender to its send resolving, in s. */
+  readonly resumeSeconds: number;
 }
 
 /** Options of {@link runFaultTests}. */
@@ -75,6 +91,8 @@ export interface FaultTestOptions extends Pick<TestApi, "test"> {
   readonly broker?: { kill(): Promise<void>; start(): Promise<void> };
   /** Called with each case's figures, e.g. to print them. */
   readonly onReport?: (report: FaultReport) => void;
+  /** Called with the figures of the resume after the sender was killed. */
+  readonly onResume?: (report: ResumeReport) => void;
   /** Per case, on top of the outage. @default 120000 */
   readonly timeoutMs?: number;
   /**
@@ -122,7 +140,16 @@ export type FaultWorkerEvent =
       readonly at: number;
     }
   | { readonly event: "sent"; readonly sha256: string; readonly byteCount: number; readonly seconds: number; readonly reconnecting: boolean }
-  | { readonly event: "saved"; readonly path: string; readonly sha256: string; readonly byteCount: number; readonly bytesHanded: number; readonly seconds: number }
+  | {
+      readonly event: "saved";
+      readonly path: string;
+      readonly sha256: string;
+      readonly byteCount: number;
+      readonly bytesHanded: number;
+      /** Where the saved stream started: what a dead attempt's partial file held. */
+      readonly startOffset: number;
+      readonly seconds: number;
+    }
   | { readonly event: "failed"; readonly code: string; readonly message: string; readonly seconds: number; readonly bytesHanded?: number };
 
 const workerPath = (): string => fileURLToPath(new URL("./fault-worker.mjs", import.meta.url));
@@ -232,7 +259,9 @@ async function runCase(options: FaultTestOptions, fault: FaultCase, sizeBytes: n
     const destination = `faults.${options.name}.${randomUUID().slice(0, 8)}`;
     const killing = "kill" in fault;
     const base = { transportModule: options.transportModule, destination, ...(options.retry ? { retry: options.retry } : {}) };
-    const sendOptions = { windowBytes: 4 * 1024 * 1024, ...options.sendOptions };
+    // The stream id is known to the test, so a killed send can be resumed under it.
+    const sendOptions = { windowBytes: 4 * 1024 * 1024, streamId: randomUUID(), ...options.sendOptions };
+    let acknowledgedAtKill = 0;
     const [senderProxy, receiverProxy] = [await proxy(), await proxy()];
     const receiver = new Worker({
       ...base,
@@ -255,6 +284,7 @@ async function runCase(options: FaultTestOptions, fault: FaultCase, sizeBytes: n
       }
       if (struck || event.event !== "progress" || event.bytesAcknowledged < sizeBytes / 2) return;
       struckAt = Date.now();
+      acknowledgedAtKill = event.bytesAcknowledged;
       if ("kill" in fault) struck = Promise.resolve(sender.child.kill("SIGKILL"));
       else if ("restart" in fault) struck = restartBroker(options, fault.seconds);
       else struck = (fault.cut === "sender" ? senderProxy : receiverProxy).cutFor(fault.seconds * 1000);
@@ -270,16 +300,22 @@ async function runCase(options: FaultTestOptions, fault: FaultCase, sizeBytes: n
       assert.equal(failed.event, "failed", "a stream whose sender died must not be saved");
       assert.equal(failed.code, "STREAM_TIMEOUT", `the receiver reports a StreamTimeoutError: ${failed.message}`);
       assert.ok(afterKillMs < 5000 + 3000, `the receiver gave up ${afterKillMs} ms after the kill (producerTimeoutMs 5000)`);
-      assert.deepEqual(await readdir(inbox), [], "no partial file is left behind");
-      // The receiver goes on serving: the next stream is saved.
-      const small = join(dir, "next.bin");
-      const smallHash = await writeRandomFile(small, 1024 * 1024);
-      const next = new Worker({ ...base, mode: "send", port: senderProxy.port, path: small, sendOptions });
-      workers.push(next);
-      assert.equal((await next.next(["sent", "failed"], budgetMs)).event, "sent");
+      const partials = (await readdir(inbox)).filter((name) => name.endsWith(".partial"));
+      assert.equal(partials.length, 1, `the receiver keeps the partial file for a resume (${partials.join(", ")})`);
+      // The sender's process comes back and resumes under the same stream id: the receiver, still
+      // serving, continues its partial file, so at most one window goes twice.
+      const resumedAt = Date.now();
+      const resumed = new Worker({ ...base, mode: "send", port: senderProxy.port, path: source, sendOptions: { ...sendOptions, resume: true } });
+      workers.push(resumed);
+      const resent = await resumed.next(["sent", "failed"], budgetMs);
+      assert.equal(resent.event, "sent", `the resumed send resolved: ${resent.event === "failed" ? resent.message : ""}`);
       const saved = await receiver.next(["saved", "failed"], budgetMs, failed.index + 1);
-      assert.equal(saved.event, "saved", "the receiver saved the next stream");
-      if (saved.event === "saved") assert.equal(saved.sha256, smallHash);
+      if (saved.event !== "saved") assert.fail(`the receiver failed the resumed stream: ${saved.message}`);
+      assert.equal(saved.sha256, expected, "the file saved after the resume is byte-exact");
+      assert.ok(saved.startOffset >= acknowledgedAtKill, `the resume started at ${saved.startOffset}, at least what the killed sender had acknowledged (${acknowledgedAtKill})`);
+      assert.equal(saved.startOffset + saved.bytesHanded, sizeBytes, "no byte was handed to the application twice");
+      assert.deepEqual((await readdir(inbox)).filter((name) => name.endsWith(".partial")), [], "no partial file is left");
+      options.onResume?.({ name: options.name, sizeBytes, startOffset: saved.startOffset, acknowledgedAtKill, windowBytes: sendOptions.windowBytes as number, resumeSeconds: (Date.now() - resumedAt) / 1000 });
       options.onReport?.({ name: options.name, fault: title(fault), sizeBytes, seconds: (Date.now() - started) / 1000, duplicateBytes: 0, senderSawReconnecting: false });
       return;
     }

@@ -53,7 +53,7 @@ if (args.mode === "send") {
     let bytesHanded = 0;
     try {
       const saved = await stream.saveTo(args.path, { onProgress: ({ bytesReceived }) => (bytesHanded = bytesReceived), overwrite: true });
-      print({ event: "saved", path: saved.path, sha256: await hashFile(saved.path), byteCount: saved.byteCount, bytesHanded, seconds: seconds() });
+      print({ event: "saved", path: saved.path, sha256: await hashFile(saved.path), byteCount: saved.byteCount, bytesHanded, startOffset: saved.startOffset, seconds: seconds() });
     } catch (error) {
       print({ event: "failed", ...describe(error), bytesHanded, seconds: seconds() });
     }

@@ -19,7 +19,7 @@ export { runEndToEndTest, type EndToEndOptions, type EndToEndReport, type EndToE
 export { runFanInTest, type FanInOptions, type FanInReport } from "./fan-in";
 export { runTakeoverTest, type TakeoverOptions, type TakeoverPolicy, type TakeoverReport } from "./takeover";
 export { createTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy";
-export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions } from "./fault-harness";
+export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions, type ResumeReport } from "./fault-harness";
 export {
   type BrokerRestartTestOptions,
   createPrivateBroker,

@@ -1,6 +1,8 @@
 import { Inbox } from "./inbox";
 import { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 import { OutgoingStream } from "./outgoing-stream";
+import { journalSend, resumeOptions } from "./journaled-send";
+import type { TransferJournal, TransferRecord } from "./journal";
 import type { SendOptions, SendResult } from "./sender";
 import { type ReceiveOptions, StreamReceiver } from "./stream-receiver";
 import type { StreamSource } from "./stream-source";
@@ -22,6 +24,14 @@ export interface StreamClientOptions {
    * @default { deadlineMs: 300000, initialDelayMs: 100, maxDelayMs: 5000 } (no cap on the count)
    */
   readonly retry?: RetryOptions | false;
+  /**
+   * Journal sends of files here, so that after a failure or a crash (even a SIGKILL)
+   * {@link StreamClient.unfinishedTransfers} lists them and {@link StreamClient.resumeSend}
+   * continues them where the receiver's partial file ends. Off by default.
+   */
+  readonly journal?: TransferJournal;
+  /** How journal entries name the broker (never with a password), e.g. `amqp://127.0.0.1:5672`. */
+  readonly brokerLabel?: string;
 }
 
 /** Sends and receives streams over one transport. */
@@ -42,6 +52,15 @@ export interface StreamClient {
    * for options that cannot work (where `send` rejects).
    */
   startSend(source: StreamSource, options: SendOptions): OutgoingStream;
+  /** The journal's unfinished transfers (see {@link StreamClientOptions.journal}); `[]` without one. */
+  unfinishedTransfers(): Promise<TransferRecord[]>;
+  /**
+   * Resumes the journaled send `id` (a failed or interrupted send of a file): the same stream id,
+   * destination and chunk size, from where the receiver's partial file ends; at most one window is
+   * sent again. Rejects with {@link SourceChangedError} when the file changed since, and with a
+   * `TypeError` when the journal has no such send. `options` may change e.g. `onProgress`.
+   */
+  resumeSend(id: string, options?: Partial<SendOptions>): Promise<SendResult>;
   /** Receives the streams sent to `destination`; see {@link StreamReceiver}. */
   receive(destination: string, options?: ReceiveOptions): StreamReceiver;
   /** Closes receivers, the inboxes and (unless `closeTransport: false`) the transport. */
@@ -56,7 +75,7 @@ export interface StreamClient {
  * await client.send("./video.mp4", { destination: "files" });
  */
 export function createStreamClient(options: StreamClientOptions): StreamClient {
-  const { closeTransport = true, retry = {} } = options;
+  const { closeTransport = true, retry = {}, journal, brokerLabel } = options;
   assertTransport(options.transport);
   const retrying = retry === false ? undefined : createRetryingTransport(options.transport, retry);
   const transport: Transport = retrying ?? options.transport;
@@ -77,13 +96,23 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
       openInbox: () => openInbox(options.destination),
       ...(retrying?.connection ? { connection: retrying.connection } : {}),
     });
+  const send = async (source: StreamSource, options: SendOptions): Promise<SendResult> => {
+    const outgoing = startSend(source, options);
+    if (journal && typeof source === "string") return journalSend(journal, outgoing, source, options, brokerLabel);
+    // A promise of its own: one nobody awaits still reports its rejection, as it always did.
+    return await outgoing.result;
+  };
   return {
     transport,
-    async send(source, options) {
-      // A promise of its own: one nobody awaits still reports its rejection, as it always did.
-      return await startSend(source, options).result;
-    },
+    send,
     startSend,
+    unfinishedTransfers: async () => (journal ? journal.list() : []),
+    async resumeSend(id, overrides = {}) {
+      const record = await journal?.get(id, "send");
+      if (!record) throw new TypeError(`[stream] the journal${journal ? ` in ${journal.dir}` : " (none: pass createStreamClient({ journal }))"} has no unfinished send ${id}`);
+      const { path, options: resumed } = await resumeOptions(record);
+      return send(path, { ...resumed, ...overrides });
+    },
     receive(destination, options) {
       const receiver = new StreamReceiver(transport, destination, options);
       receivers.add(receiver);

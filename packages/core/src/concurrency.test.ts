@@ -200,4 +200,17 @@ describe("one stream at a time per receiver (concurrency)", () => {
     expect(reading.got.get("second")?.equals(secondBytes)).toBe(true);
     await secondSend;
   }, 15_000);
+
+  test("a 'stream' listener added right after receive() gets the streams that were waiting in the broker", async () => {
+    const broker = new MemoryBroker();
+    const bytes = randomBytes(3 * CHUNK);
+    const sending = client(broker).send(bytes, { destination: "files", chunkBytes: CHUNK, model: "pull" });
+    await new Promise((wait) => setTimeout(wait, 50)); // the Open waits in the broker
+    const receiver = client(broker).receive("files"); // the memory broker delivers it within subscribe
+    const stream = await new Promise<IncomingStream>((resolve) => receiver.once("stream", resolve));
+    const parts: Buffer[] = [];
+    for await (const part of stream) parts.push(part as Buffer);
+    expect(Buffer.concat(parts).equals(bytes)).toBe(true);
+    await sending;
+  });
 });

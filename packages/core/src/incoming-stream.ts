@@ -260,6 +260,7 @@ export class IncomingStream extends Readable {
       startFrom: (sequence: number, prefix?: AsyncIterable<Uint8Array>) => this.startFrom(sequence, prefix),
       ackOnlyWritten: () => this.ackOnlyWritten(),
       startOffset: () => this.startOffset,
+      keepPartial: () => this.resumable,
     };
     return saveStream(this, directory, context, options).then(
       (saved) => {
@@ -638,10 +639,11 @@ export class IncomingStream extends Readable {
     if (this.currentPhase === "verified" && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
     if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
+      this.resumable = true;
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
       this.fail(
         new StreamTimeoutError({
-          message: `[stream] nothing from the sender of ${this.streamId} (${this.manifest.name}) for ${this.context.producerTimeoutMs} ms after ${this.verifiedOffset} bytes; the producer is presumed dead. Resume from offset ${this.verifiedOffset}.`,
+          message: `[stream] nothing from the sender of ${this.streamId} (${this.manifest.name}) for ${this.context.producerTimeoutMs} ms after ${this.verifiedOffset} bytes; the producer is presumed dead. What saveTo wrote is kept for its next attempt to continue (a resume), for partialTtlMs.`,
         }),
       );
       return;
@@ -667,6 +669,28 @@ export class IncomingStream extends Readable {
     const message = `[stream] stream ${this.streamId} (${this.manifest.name}): ${detail}. Nothing past byte ${this.verifiedOffset} was delivered; send it again.`;
     this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.IntegrityFailed, reason: detail });
     this.fail(new IntegrityError({ message, retryable: true }));
+  }
+
+  /**
+   * The stream failed because its sender vanished (silent past `producerTimeoutMs`) or started it
+   * again: what `saveTo` has written is kept, so the sender's next attempt (a resume, a restart
+   * of its process) continues it. Swept after `partialTtlMs` if nobody does.
+   */
+  private resumable = false;
+
+  /**
+   * @internal The sender started this stream again (a new attempt: its process restarted, or it
+   * resumes): this one ends, keeping what `saveTo` has written for the new attempt to continue.
+   */
+  supersede(): void {
+    if (this.isSettled) return;
+    this.resumable = true;
+    this.fail(
+      new StreamAbortedError({
+        message: `[stream] the sender of ${this.streamId} (${this.manifest.name}) started it again after ${this.verifiedOffset} bytes; the new attempt continues from what was saved`,
+        retryable: true,
+      }),
+    );
   }
 
   private fail(error: StreamError): void {

@@ -57,3 +57,4 @@ export {
 export { RangeSet } from "./range-set";
 export { safeFileName, type SaveOptions, type SaveProgress, type SaveResult } from "./save-to";
 export { type PartialFilesSwept, sweepPartialFiles } from "./partial-files";
+export { defaultStateDir, TransferJournal, type TransferRecord } from "./journal";

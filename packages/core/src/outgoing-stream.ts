@@ -229,9 +229,14 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     return this.openManifest;
   }
 
-  /** Returns the chunk to publish from: 0, or for a pull where the receiver's first Request asks from. */
+  /** Whether nothing is published until a receiver's first Request says where: a pull, or a resume. */
+  private get waitsForRequest(): boolean {
+    return this.out.model === "pull" || this.options.resume !== undefined && this.options.resume !== false;
+  }
+
+  /** Returns the chunk to publish from: 0, or for a pull or a resume where the receiver's first Request asks from. */
   private async waitForPull(): Promise<number> {
-    if (this.out.model !== "pull") return 0;
+    if (!this.waitsForRequest) return 0;
     await this.until(() => this.pullFrom !== undefined);
     const from = this.pullFrom ?? 0;
     this.window.reset(from);
@@ -382,7 +387,8 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     const chunkCount = this.chunkCount ?? 0;
     const byteCount = this.sourceEnd;
     const end = encodeFrame({ type: FrameType.End, streamId, chunkCount, byteCount, sha256: digest });
-    this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out };
+    const startOffset = Math.min(byteCount, (this.pullFrom ?? 0) * this.plan.flow.chunkBytes);
+    this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out, startOffset };
     this.setStage("finishing");
     if (this.plan.endToEnd && !this.heardFromReceiver) {
       this.heldEnd = end;
@@ -451,7 +457,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
    * ends, possibly before the window (the source is read again from there).
    */
   private serveRequest(sequence: number): void {
-    if (this.out.model === "pull" && this.pullFrom === undefined) {
+    if (this.waitsForRequest && this.pullFrom === undefined) {
       this.pullFrom = sequence;
       this.nudge();
       return;
@@ -642,7 +648,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     if (this.context.connection?.state === "reconnecting") return "reconnecting";
     if (!this.plan.endToEnd) return this.stage;
     if (this.queued) return "queued";
-    const asked = this.out.model !== "pull" || this.pullFrom !== undefined;
+    const asked = !this.waitsForRequest || this.pullFrom !== undefined;
     return this.heardFromReceiver && asked ? this.stage : "waiting";
   }
 

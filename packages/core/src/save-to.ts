@@ -336,6 +336,8 @@ export interface SaveContext {
   readonly startFrom?: (sequence: number, prefix?: AsyncIterable<Uint8Array>) => Promise<void>;
   /** Where the stream's bytes start in the file. */
   readonly startOffset?: () => number;
+  /** Whether a failure keeps the partial file (the sender vanished or restarted: its next attempt continues it). */
+  readonly keepPartial?: () => boolean;
   /** Makes the stream acknowledge only what is written; returns what to call with each write's bytes. */
   readonly ackOnlyWritten?: () => (bytes: number) => void;
 }
@@ -400,7 +402,7 @@ export async function saveStream(stream: Readable, directory: string, context: S
   } catch (caught) {
     // The stream ended otherwise while the folder was being retried: that is the news.
     const error = gone.signal.aborted && stream.errored ? stream.errored : toError(caught);
-    if (handle) await rm(temporary, { force: true });
+    if (handle && !context.keepPartial?.()) await rm(temporary, { force: true });
     stream.once("error", () => {}); // The caller gets the error from this promise.
     stream.destroy(TargetFolderError.isInstance(error) ? error : undefined);
     throw error;

@@ -50,6 +50,9 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
   if (options.delivery === "transactional" && options.model === "pull") {
     throw new TypeError('[stream] a pull stream moves when its receiver reads it; delivery "transactional" needs model "push"');
   }
+  if (options.resume && (options.streamId === undefined || !endToEnd)) {
+    throw new TypeError("[stream] resume continues an earlier attempt: it needs that attempt's streamId and end-to-end flow control");
+  }
   const takeoverAfterMs = options.takeoverAfterMs ?? 3000;
   if (!(takeoverAfterMs > 0)) throw new RangeError("[stream] takeoverAfterMs must be a positive number of ms (Infinity turns takeover off)");
   return {
@@ -78,6 +81,8 @@ export function createManifest(plan: SendPlan, options: SendOptions, source: Sou
     createdAt: new Date().toISOString(),
     model: options.model ?? "push",
     ...(options.delivery === "transactional" ? { delivery: "transactional" as const } : {}),
+    // A resume is offered like a takeover: whoever holds the stream's partial file continues it.
+    ...(options.resume ? { takeover: { acknowledgedBytes: options.resume === true ? 0 : options.resume.acknowledgedBytes } } : {}),
     replyTo,
     windowChunks: plan.flow.windowChunks,
     windowBytes: plan.flow.windowBytes,

@@ -89,6 +89,16 @@ export interface SendOptions extends FlowOptions {
    * well above the receiver's 1 s keepalive. `Infinity` turns it off. @default 3000
    */
   readonly takeoverAfterMs?: number;
+  /**
+   * This send continues an earlier attempt of the same `streamId` that failed (its process was
+   * killed, the broker stayed away): its Open is marked as a takeover, so the receiver holding
+   * that stream's partial file (`saveTo` keeps it when its sender vanished or restarted)
+   * continues it, and nothing is published until a receiver says where it starts (a Request,
+   * as for a pull); the chunks before are only read and hashed. At most one window is sent
+   * again. `acknowledgedBytes`: what the earlier attempt had acknowledged, when known (informs
+   * the receiver). Needs `streamId` and end-to-end flow control.
+   */
+  readonly resume?: boolean | { readonly acknowledgedBytes: number };
 }
 
 /** What a completed send reports. */
@@ -99,4 +109,9 @@ export interface SendResult {
   /** SHA-256 of the whole stream, lower-case hex. */
   readonly sha256: string;
   readonly manifest: Manifest;
+  /**
+   * Where the receiver started: 0, or for a resume (or a pull) asked from further on, the bytes
+   * it already had (a partial file kept), which this send read and hashed but did not publish.
+   */
+  readonly startOffset: number;
 }

@@ -226,6 +226,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     }, 250);
     this.timer.unref();
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
+    // Streams that came before the first 'stream' listener (a transport may deliver within
+    // subscribe) go to it, unless an iterator takes them.
+    this.on("newListener", (event) => {
+      if (event === "stream") queueMicrotask(() => this.flushUnclaimed());
+    });
   }
 
   /**
@@ -282,7 +287,15 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     }
     const stream = this.streams.get(streamId);
     if (frame.type === FrameType.Open) {
-      if (!stream) this.open(frame.manifest);
+      if (!stream) {
+        this.open(frame.manifest);
+      } else if (frame.manifest.createdAt !== stream.manifest.createdAt && !stream.settled) {
+        // A new attempt: its sender restarted (or resumes). The old one ends, keeping what it
+        // saved, and the new one takes its place once it has.
+        stream.supersede();
+        this.ended.delete(streamId); // the old attempt ended; frames of the new one are not stale
+        this.enqueue(frame.manifest);
+      }
       return undefined;
     }
     if (frame.type === FrameType.Ack || frame.type === FrameType.Request) return undefined;
@@ -566,6 +579,21 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     return this.options.orphanTimeoutMs ?? 30_000;
   }
 
+  /** Whether an iterator takes the streams (then listeners added later do not). */
+  private iterating = false;
+
+  private flushUnclaimed(): void {
+    if (this.iterating) return;
+    while (this.unclaimed.length > 0 && this.listenerCount("stream") > 0) {
+      const stream = this.unclaimed.shift() as IncomingStream;
+      try {
+        this.emit("stream", stream);
+      } catch (error) {
+        stream.destroy(error as Error); // its sender is told
+      }
+    }
+  }
+
   /** Streams handed to the application and not yet read to the end, saved or failed. */
   get activeStreams(): number {
     return this.handed.size;
@@ -582,6 +610,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
    * listeners instead, when there are any.
    */
   async *[Symbol.asyncIterator](): AsyncIterator<IncomingStream> {
+    this.iterating = true;
     await this.ready;
     for (;;) {
       const next = this.unclaimed.shift();

@@ -13,4 +13,5 @@ runFaultTests({
   // "connected" through a short cut.
   reportsReconnecting: false,
   onReport: (report) => console.log(`[kafka faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+  onResume: (report) => console.log(`[kafka resume] ${JSON.stringify(report)}`),
 });

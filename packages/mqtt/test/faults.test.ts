@@ -9,4 +9,5 @@ runFaultTests({
   transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
   brokerPort: Number(new URL(process.env.STREAM_MQTT_URL ?? "mqtt://127.0.0.1:1883").port || 1883),
   onReport: (report) => console.log(`[mqtt faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+  onResume: (report) => console.log(`[mqtt resume] ${JSON.stringify(report)}`),
 });

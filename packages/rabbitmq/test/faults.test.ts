@@ -10,6 +10,7 @@ runFaultTests({
   transportModule: fileURLToPath(new URL("./fixtures/transport.mjs", import.meta.url)),
   brokerPort: Number(new URL(process.env.STREAM_RABBITMQ_URL ?? "amqp://127.0.0.1:5672").port || 5672),
   onReport: (report) => console.log(`[rabbitmq faults] ${report.fault}: ${report.seconds.toFixed(1)} s, ${report.duplicateBytes} duplicate bytes, sender reconnecting: ${report.senderSawReconnecting}`),
+  onResume: (report) => console.log(`[rabbitmq resume] ${JSON.stringify(report)}`),
 });
 
 afterAll(() => deleteQueuesStartingWith("faults.rabbitmq."));

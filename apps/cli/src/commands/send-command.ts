@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createStreamClient, type StreamSource } from "@stream/core";
+import { createStreamClient, defaultStateDir, type SendProgress, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
+import type { BrokerTarget } from "../broker-url";
 import { checkDestination, parseCommandArgs, parseCount, parseSeconds, parseSize } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { CliError, UsageError } from "../cli-errors";
@@ -23,6 +24,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       "chunk-bytes": { type: "string" },
       window: { type: "string" },
       transactional: { type: "boolean" },
+      pull: { type: "boolean" },
       timeout: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -66,8 +68,51 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
     sizeBytes = stats.size;
   }
 
-  const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer) });
+  const client = createStreamClient({
+    transport: await createBrokerTransport(target, context.importer),
+    // A file's send is journaled: `stream ls` lists it and `stream resume <id>` continues it if it fails.
+    ...(file === "-" ? {} : { journal: cliJournal(context), brokerLabel: journalLabel(target) }),
+  });
   const streamId = randomUUID();
+  try {
+    return await sendAndReport(context, { streamId, name, sizeBytes, target, destination }, (onProgress) =>
+      client.send(source, {
+        destination,
+        name,
+        streamId,
+        signal: context.signal,
+        ...(chunkBytes === undefined ? {} : { chunkBytes }),
+        ...(windowChunks === undefined ? {} : { windowChunks }),
+        ...(values.transactional ? { delivery: "transactional" as const } : {}),
+        ...(values.pull ? { model: "pull" as const } : {}),
+        ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+        onProgress,
+      }),
+    );
+  } finally {
+    await closeWithin(() => client.close());
+  }
+}
+
+/** What {@link sendAndReport} says a send is. */
+export interface SendDescription {
+  readonly streamId: string;
+  readonly name: string;
+  readonly sizeBytes: number | undefined;
+  readonly target: BrokerTarget;
+  readonly destination: string;
+}
+
+/**
+ * Runs one send (`run`, given the progress callback to pass on), showing its progress and its
+ * outcome as `stream send` does; resolves with the exit code, throws what the send threw.
+ */
+export async function sendAndReport(
+  context: CommandContext,
+  { streamId, name, sizeBytes, target, destination }: SendDescription,
+  run: (onProgress: (progress: SendProgress) => void) => Promise<SendResult>,
+): Promise<ExitCodeValue> {
+  const { output, failure } = context;
   output.emit({ event: "start", command: "send", streamId, name, ...(sizeBytes === undefined ? {} : { sizeBytes }), broker: target.display, destination });
   output.note(`sending ${name}${sizeBytes === undefined ? "" : ` (${formatBytes(sizeBytes)})`} to ${destination} on ${target.display}`);
   const view = output.transfer({ id: streamId, label: name, ...(sizeBytes === undefined ? {} : { totalBytes: sizeBytes }) });
@@ -75,29 +120,20 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   let queued = false;
   const startedAt = performance.now();
   try {
-    const result = await client.send(source, {
-      destination,
-      name,
-      streamId,
-      signal: context.signal,
-      ...(chunkBytes === undefined ? {} : { chunkBytes }),
-      ...(windowChunks === undefined ? {} : { windowChunks }),
-      ...(values.transactional ? { delivery: "transactional" as const } : {}),
-      ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
-      onProgress(progress) {
-        if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
-        if (progress.queued !== queued) {
-          queued = progress.queued;
-          heardFromReceiver = true;
-          output.emit({ event: queued ? "queued" : "taken", command: "send", streamId, name });
-          output.note(queued ? `a receiver has queued ${name} behind the streams it is taking; waiting` : `the receiver took ${name}`);
-        }
-        view.update(progress.bytesAcknowledged, progress.connection);
-      },
+    const result = await run((progress) => {
+      if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
+      if (progress.queued !== queued) {
+        queued = progress.queued;
+        heardFromReceiver = true;
+        output.emit({ event: queued ? "queued" : "taken", command: "send", streamId, name });
+        output.note(queued ? `a receiver has queued ${name} behind the streams it is taking; waiting` : `the receiver took ${name}`);
+      }
+      view.update(progress.bytesAcknowledged, progress.connection);
     });
     const seconds = (performance.now() - startedAt) / 1000;
     const rate = megabytesPerSecond(result.byteCount, seconds);
-    view.finish(`sent ${name}: ${formatBytes(result.byteCount)} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), verified by the receiver\n  sha256 ${result.sha256}`);
+    const resumed = result.startOffset > 0 ? ` (continued from ${formatBytes(result.startOffset)} the receiver had)` : "";
+    view.finish(`sent ${name}: ${formatBytes(result.byteCount)}${resumed} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), verified by the receiver\n  sha256 ${result.sha256}`);
     output.emit({
       event: "done",
       command: "send",
@@ -107,6 +143,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       chunks: result.chunkCount,
       chunkBytes: result.manifest.chunkBytes,
       sha256: result.sha256,
+      ...(result.startOffset > 0 ? { resumedFrom: result.startOffset } : {}),
       seconds: Math.round(seconds * 1000) / 1000,
       megabytesPerSecond: Math.round(rate * 10) / 10,
     });
@@ -115,10 +152,18 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
     view.finish();
     failure.heardFromReceiver = heardFromReceiver;
     if (context.signal.aborted) {
-      throw new CliError("stopped: the send was cancelled and the receiver told", ExitCode.Interrupted, "run the command again to send the file", { cause: error });
+      throw new CliError("stopped: the send was cancelled and the receiver told", ExitCode.Interrupted, `run \`stream resume ${streamId}\` to continue it`, { cause: error });
     }
     throw error;
-  } finally {
-    await closeWithin(() => client.close());
   }
+}
+
+/** The journal of the CLI's sends: `$STREAM_STATE_DIR`, else the per-user state folder. */
+export function cliJournal(context: CommandContext): TransferJournal {
+  return new TransferJournal({ dir: defaultStateDir(context.env) });
+}
+
+/** The broker as a journal entry names it: its URL without credentials (they come from the environment on resume). */
+export function journalLabel(target: BrokerTarget): string {
+  return target.display.replace("***@", "");
 }

@@ -8,3 +8,4 @@ export { TransportError } from "./transport-error";
 export { BrokerUnreachableError } from "./broker-unreachable-error";
 export { UnsafePathError } from "./unsafe-path-error";
 export { TargetFolderError, type TargetFolderErrorOptions } from "./target-folder-error";
+export { SourceChangedError } from "./source-changed-error";
