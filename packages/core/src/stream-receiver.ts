@@ -228,7 +228,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
     // Streams that came before the first 'stream' listener (a transport may deliver within
     // subscribe) go to it, unless an iterator takes them.
-    this.on("newListener", (event) => {
+    (this as EventEmitter).on("newListener", (event: string | symbol) => {
       if (event === "stream") queueMicrotask(() => this.flushUnclaimed());
     });
   }
