@@ -300,7 +300,7 @@ export function renderFanIn(fanIn: FanInRows): string {
     ]),
     fanIn.errors,
     "One consumer process saves every stream with `saveTo` and checks its SHA-256; the producers are one process with a client (a connection) per stream. " +
-      "Total: the producers' first read to the last stream verified. Streams open: arrived and not yet saved, as the receiver takes them concurrently.",
+      "Total: the producers' first read to the last stream verified. Streams open: handed to the consumer and not yet saved; it takes one at a time by default (`concurrency: 1`), the others wait queued.",
   );
 }
 
