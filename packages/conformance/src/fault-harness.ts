@@ -74,7 +74,7 @@ export interface FaultTestOptions extends Pick<TestApi, "test"> {
   readonly brokerPort: number;
   /** @default "127.0.0.1" */
   readonly brokerHost?: string;
-  /** @default the four of {@link DEFAULT_FAULT_CASES} */
+  /** @default the five of {@link DEFAULT_FAULT_CASES} */
   readonly cases?: readonly FaultCase[];
   /** The file sent in each case. @default 32 MiB */
   readonly sizeBytes?: number;
@@ -108,11 +108,12 @@ export interface FaultTestOptions extends Pick<TestApi, "test"> {
 /** How far from a cut's start or end a sender's report of it may be, in ms: pipes, timers, clocks. */
 const REPORT_SLACK_MS = 1000;
 
-/** Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed. */
+/** Each side cut for 3 s and for 30 s, sender killed (and resumed). */
 export const DEFAULT_FAULT_CASES: readonly FaultCase[] = [
   { cut: "sender", seconds: 3 },
   { cut: "receiver", seconds: 3 },
   { cut: "sender", seconds: 30 },
+  { cut: "receiver", seconds: 30 },
   { kill: "sender" },
 ];
 

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { runFaultTests } from "@stream/conformance";
 import { test } from "vitest";
 
-// Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed: `pnpm test:faults`.
+// Each side cut for 3 s and for 30 s, sender killed and resumed: `pnpm test:faults`.
 runFaultTests({
   test,
   name: "kafka",

@@ -3,7 +3,7 @@ import { runFaultTests } from "@stream/conformance";
 import { afterAll, test } from "vitest";
 import { deleteQueuesStartingWith } from "./helpers";
 
-// Sender cut 3 s, receiver cut 3 s, sender cut 30 s, sender killed: `pnpm test:faults`.
+// Each side cut for 3 s and for 30 s, sender killed and resumed: `pnpm test:faults`.
 runFaultTests({
   test,
   name: "rabbitmq",
