@@ -262,16 +262,7 @@ export class IncomingStream extends Readable {
       startOffset: () => this.startOffset,
       keepPartial: () => this.resumable,
     };
-    return saveStream(this, directory, context, options).then(
-      (saved) => {
-        this.complete();
-        return saved;
-      },
-      (error: unknown) => {
-        this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
-        throw error;
-      },
-    );
+    return this.handOverWhenSaved(saveStream(this, directory, context, options));
   }
 
   /**
@@ -293,25 +284,35 @@ export class IncomingStream extends Readable {
     } catch (caught) {
       if ((caught as NodeJS.ErrnoException).code === "EXDEV") return this.saveFromSpool(directory, options);
       const error = folderError(directory, caught);
-      this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
+      this.refuseStorage(error);
       void spool.remove();
       throw error;
     }
   }
 
-  /** Saves a spooled stream by reading it back: the spool is on another file system than `directory`. */
-  private saveFromSpool(directory: string, options?: SaveOptions): Promise<SaveResult> {
-    const context = { verified: this.result, name: this.manifest.name, sizeBytes: this.manifest.sizeBytes, retry: this.context.retry, streamId: this.streamId };
-    return saveStream(this, directory, context, options).then(
+  /** Tells the sender once `saving` settles: "complete" when the file is stored, the reason when it could not be. */
+  private handOverWhenSaved(saving: Promise<SaveResult>): Promise<SaveResult> {
+    return saving.then(
       (saved) => {
         this.complete();
         return saved;
       },
       (error: unknown) => {
-        this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
+        this.refuseStorage(error);
         throw error;
       },
     );
+  }
+
+  /** The verified stream could not be stored: its sender hears why. */
+  private refuseStorage(error: unknown): void {
+    this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
+  }
+
+  /** Saves a spooled stream by reading it back: the spool is on another file system than `directory`. */
+  private saveFromSpool(directory: string, options?: SaveOptions): Promise<SaveResult> {
+    const context = { verified: this.result, name: this.manifest.name, sizeBytes: this.manifest.sizeBytes, retry: this.context.retry, streamId: this.streamId };
+    return this.handOverWhenSaved(saveStream(this, directory, context, options));
   }
 
   /**
