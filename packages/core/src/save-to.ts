@@ -351,6 +351,33 @@ export interface SaveContext {
  */
 export async function saveStream(stream: Readable, directory: string, context: SaveContext, options: SaveOptions = {}): Promise<SaveResult> {
   const folder = resolve(directory);
+  if (context.streamId === undefined) return save(stream, folder, directory, context, options);
+  // A new attempt at a stream (its sender resumed or restarted) continues the partial file of
+  // the attempt before it. If that attempt has failed here, in this process, it may still be
+  // letting go of the file: continue only once its last write has landed and the file is closed,
+  // or a late write would land after the file was cut back, and the saved file would not be
+  // what was verified. (One still alive is another receiver's, taking it over: not waited for.)
+  const key = `${folder}\0${context.streamId}`;
+  const before = savesInProgress.get(key);
+  const saving = (async () => {
+    if (before?.stream.destroyed) await before.settled;
+    return save(stream, folder, directory, context, options);
+  })();
+  const settled = saving.then(
+    () => {},
+    () => {},
+  );
+  savesInProgress.set(key, { stream, settled });
+  void settled.then(() => {
+    if (savesInProgress.get(key)?.settled === settled) savesInProgress.delete(key);
+  });
+  return saving;
+}
+
+/** Saves of this process in progress, by folder and stream id; `settled` once the file is closed. */
+const savesInProgress = new Map<string, { readonly stream: Readable; readonly settled: Promise<void> }>();
+
+async function save(stream: Readable, folder: string, directory: string, context: SaveContext, options: SaveOptions): Promise<SaveResult> {
   const toError = (error: unknown): unknown => folderError(directory, error);
   let fileName: string;
   try {
@@ -402,6 +429,8 @@ export async function saveStream(stream: Readable, directory: string, context: S
   } catch (caught) {
     // The stream ended otherwise while the folder was being retried: that is the news.
     const error = gone.signal.aborted && stream.errored ? stream.errored : toError(caught);
+    // The writer closes the file when the pipeline is torn down; wait for it (its last write too).
+    await handle?.close().catch(() => {});
     if (handle && !context.keepPartial?.()) await rm(temporary, { force: true });
     stream.once("error", () => {}); // The caller gets the error from this promise.
     stream.destroy(TargetFolderError.isInstance(error) ? error : undefined);
