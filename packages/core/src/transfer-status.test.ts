@@ -195,6 +195,7 @@ describe("transfer status", () => {
     expect(sent.at(-1)?.status.failure).toMatchObject({ type: "StreamAbortedError", retryable: false, message: expect.stringMatching(/disk gone/) });
     expect(sent.at(-1)?.status.etaSeconds).toBeUndefined();
     expect(finals.at(-1)?.failure?.type).toBe("StreamAbortedError");
+    expect(outgoing.status.failure?.type).toBe("StreamAbortedError");
     // The receiver hears a source failure: worth sending again.
     const received = await receiving;
     expect(received.at(-1)).toMatchObject({ type: "phase", phase: "failed" });

@@ -131,6 +131,8 @@ export class TransferStatusTracker<P extends string> {
   private readonly queues = new Set<EventQueue<P>>();
   private timer: NodeJS.Timeout | undefined;
   private failure: unknown;
+  /** Why the transfer ended, once it has: every status from then on carries it. */
+  private endedBy: unknown;
   private finalEvent: TransferEvent<P> | undefined;
   private ending = false;
 
@@ -156,7 +158,7 @@ export class TransferStatusTracker<P extends string> {
   }
 
   /** The status now. */
-  snapshot(failure?: unknown): TransferStatus<P> {
+  snapshot(failure: unknown = this.endedBy): TransferStatus<P> {
     const { streamId, direction, chunkBytes, finalPhases } = this.owner;
     const { phase, name, bytes, sizeBytes, connection } = this.owner.read();
     const atMs = Date.now();
@@ -213,6 +215,7 @@ export class TransferStatusTracker<P extends string> {
   }
 
   private finish(phase: P, failure: unknown): void {
+    this.endedBy = failure;
     const status = this.snapshot(failure);
     this.finalEvent = { type: "phase", phase, status };
     this.owner.emit(status);
