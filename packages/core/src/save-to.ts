@@ -4,6 +4,8 @@ import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type RetryPolicy, withRetries } from "./backoff";
 import { TargetFolderError } from "./errors/target-folder-error";
+import type { ReceivePhase } from "./incoming-stream";
+import type { TransferStatus } from "./transfer-status";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 import {
   claimPartial,
@@ -34,6 +36,14 @@ export interface SaveOptions {
   readonly overwrite?: boolean;
   /** Called as bytes arrive, e.g. for a progress bar. */
   readonly onProgress?: (progress: SaveProgress) => void;
+  /**
+   * Called with the stream's {@link TransferStatus} (bytes, chunks, rate, ETA, phase) every
+   * `statusIntervalMs`, at once on each phase change, and a last time when it ends (with
+   * `failure` if it failed): a listener of the stream's `'status'` event.
+   */
+  readonly onStatus?: (status: TransferStatus<ReceivePhase>) => void;
+  /** How often, in ms, `'status'` is emitted from now on (see `ReceiveOptions.statusIntervalMs`). @default 1000 */
+  readonly statusIntervalMs?: number;
 }
 
 /** Where a stream was saved. */

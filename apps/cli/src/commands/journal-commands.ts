@@ -73,7 +73,7 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
     context.output.emit({ event: "resume", command: "resume", streamId: id, acknowledgedBytes: record.bytesDone });
     context.output.note(`resuming ${record.name}: the receiver continues its partial file (about ${formatBytes(record.bytesDone)} were acknowledged)`);
     const description = { streamId: id, name: record.name, sizeBytes: record.sizeBytes, target, destination: record.destination };
-    return await sendAndReport(context, description, (onProgress) => client.resumeSend(id, { signal: context.signal, onProgress }));
+    return await sendAndReport(context, description, (watch) => client.resumeSend(id, { signal: context.signal, ...watch }));
   } finally {
     await closeWithin(() => client.close());
   }
