@@ -112,6 +112,8 @@ cmd_up() {
   if healthy; then
     if [ -n "$(pid_from "$PIDFILE")" ]; then say "$NAME: already running (started by these scripts)"
     else say "$NAME: already running on $HOST:$PORT (external, reused)"; fi
+    # The fault tests start private brokers of their own from these jars: resolve them anyway.
+    install_jars
     return 0
   fi
   if [ -z "$(pid_from "$PIDFILE")" ]; then
