@@ -62,7 +62,8 @@ Options:
   --out <dir>|-     the folder to write into (default: the current folder; created if missing).
                     - writes one stream to standard output (implies --once); its bytes are only
                     good if the command exits 0
-  --once            exit after the first stream, with its outcome as the exit code
+  --once            exit after the first stream, with its outcome as the exit code (a stream
+                    its sender had already withdrawn is discarded and does not count)
   --concurrency <n> streams taken at once (default 1): others wait in order, their senders told
                     they are queued; a stream is never interleaved with another
   --keep-partial    never remove the temporary files other (dead) receivers left in --out

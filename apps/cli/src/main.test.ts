@@ -209,6 +209,26 @@ describe("stream (in-process)", () => {
     expect(String(events(refused.stdout).at(-1)?.hint)).toContain(`send ${file} again`);
   });
 
+  it("receive --once started after a withdrawn send discards that stream and takes the next one", async () => {
+    const broker = new MemoryBroker();
+    const file = join(dir, "late.bin");
+    const bytes = randomBytes(300_000);
+    await writeFile(file, bytes);
+    const withdrawn = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--chunk-bytes", "64KiB", "--timeout", "0.3"], { importer: memoryAdapter(broker) });
+    expect(withdrawn.code).toBe(ExitCode.DestinationMissing);
+    const out = join(dir, "out");
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--json"], { importer: memoryAdapter(broker) });
+    const received = await receiving;
+    expect([sent.code, received.code]).toEqual([0, 0]);
+    const outcomes = events(received.stdout).filter((event) => event.event === "withdrawn" || event.event === "done");
+    expect(outcomes.map((event) => event.event)).toEqual(["withdrawn", "done"]);
+    expect(outcomes[0]?.streamId).not.toBe(outcomes[1]?.streamId);
+    expect(await readdir(out)).toEqual(["late.bin"]);
+    expect((await readFile(join(out, "late.bin"))).equals(bytes)).toBe(true);
+  });
+
   it("send --push names the default; --push with --pull is refused", async () => {
     const broker = new MemoryBroker();
     const bytes = randomBytes(200_000);
