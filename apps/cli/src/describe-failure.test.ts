@@ -1,4 +1,4 @@
-import { IntegrityError, StreamAbortedError, StreamError, StreamRefusedError, StreamTimeoutError, TargetFolderError, TransportError, UnsafePathError } from "@stream/core";
+import { IntegrityError, SourceChangedError, StreamAbortedError, StreamError, StreamRefusedError, StreamTimeoutError, TargetFolderError, TransportError, UnsafePathError } from "@stream/core";
 import { describe, expect, it } from "vitest";
 import { CliError, UsageError } from "./cli-errors";
 import { cliWords, describeFailure } from "./describe-failure";
@@ -26,6 +26,7 @@ describe("describeFailure", () => {
     ["a broker's 404", wrapped("subscribe", withCode("NOT_FOUND - no queue 'x'", 404), false), ExitCode.DestinationMissing],
     ["a checksum mismatch", new IntegrityError({ message: "[stream] chunk 3 failed its CRC-32 check" }), ExitCode.IntegrityMismatch],
     ["an unsafe name", new UnsafePathError({ message: "[stream] [cli] bad name" }), ExitCode.UnsafeName],
+    ["a resume of a changed file", new SourceChangedError({ message: "[stream] cannot resume x: /a changed", path: "/a" }), ExitCode.SourceChanged],
     ["an abort by the other side", new StreamAbortedError({ message: "[stream] the receiver aborted" }), ExitCode.StreamAborted],
     ["a usage error", new UsageError("--dest is required"), ExitCode.Usage],
     ["a CLI error", new CliError("no adapter", ExitCode.AdapterMissing, "install it"), ExitCode.AdapterMissing],

@@ -1,5 +1,6 @@
 import {
   IntegrityError,
+  SourceChangedError,
   StreamAbortedError,
   StreamError,
   StreamTimeoutError,
@@ -39,6 +40,7 @@ const CODE_NAMES: Readonly<Record<ExitCodeValue, string>> = {
   [ExitCode.StreamAborted]: "STREAM_ABORTED",
   [ExitCode.AdapterMissing]: "ADAPTER_MISSING",
   [ExitCode.UnsafeName]: "UNSAFE_NAME",
+  [ExitCode.SourceChanged]: "SOURCE_CHANGED",
   [ExitCode.Interrupted]: "INTERRUPTED",
 };
 
@@ -160,6 +162,14 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
   const foreignText = foreign.map((item) => `${String(field(item, "name") ?? "")} ${messageOf(item)}`).join("\n");
   const allText = chain.map(messageOf).join("\n");
 
+  const changed = chain.find((item) => SourceChangedError.isInstance(item));
+  if (changed) {
+    return make(
+      ExitCode.SourceChanged,
+      "refused to resume",
+      `send ${changed.path} again with \`stream send\` (a new stream); the unfinished entry stays in \`stream ls\` until it expires`,
+    );
+  }
   if (chain.some((item) => UnsafePathError.isInstance(item))) {
     return make(
       ExitCode.UnsafeName,

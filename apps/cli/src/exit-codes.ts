@@ -23,6 +23,8 @@ export const ExitCode = {
   AdapterMissing: 8,
   /** A received stream's name would leave the folder (`..`, absolute, a drive, a NUL) or has nothing usable; nothing was written. */
   UnsafeName: 9,
+  /** `stream resume`: the file changed (size or modification time) since its send was interrupted; continuing would splice two files. Send it again. */
+  SourceChanged: 10,
   /** Stopped by SIGINT (128 + 2), for `send` and `demo`; `receive` exits 0 when stopped. */
   Interrupted: 130,
 } as const;

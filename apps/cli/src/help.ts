@@ -19,7 +19,7 @@ ${URLS}
 
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker unreachable, 4 authentication failed,
   5 integrity mismatch, 6 destination missing / no receiver, 7 stream aborted, 8 adapter not installed,
-  9 unsafe stream name, 130 interrupted.
+  9 unsafe stream name, 10 source changed (resume), 130 interrupted.
 `;
 
 export const SEND_HELP = `Usage: stream send <file|-> --broker <url> --dest <name> [options]
@@ -37,8 +37,9 @@ Options:
   --timeout <seconds>   give up after this long without a word from a receiver (default 120)
   --transactional       the receiver sees the file only once all of it has arrived and been
                         verified (it spools it first); by default it writes while this sends
+  --push                the default, named: store-and-forward, the chunks go out through
+                        the broker at once, paced by the receiver's acknowledgements
   --pull                announce the file and send it only when a receiver reads or saves it
-                        (by default its chunks go out at once, paced by the receiver)
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help
 `;
@@ -61,7 +62,8 @@ Options:
   --out <dir>|-     the folder to write into (default: the current folder; created if missing).
                     - writes one stream to standard output (implies --once); its bytes are only
                     good if the command exits 0
-  --once            exit after the first stream, with its outcome as the exit code
+  --once            exit after the first stream, with its outcome as the exit code (a stream
+                    its sender had already withdrawn is discarded and does not count)
   --concurrency <n> streams taken at once (default 1): others wait in order, their senders told
                     they are queued; a stream is never interleaved with another
   --keep-partial    never remove the temporary files other (dead) receivers left in --out

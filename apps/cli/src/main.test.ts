@@ -193,6 +193,59 @@ describe("stream (in-process)", () => {
     expect(unknown.code).toBe(ExitCode.Usage);
   });
 
+  it("`stream resume` of a file changed since its send failed is refused: exit 10, the reason and what to do", async () => {
+    const broker = new MemoryBroker();
+    const env = { STREAM_STATE_DIR: join(dir, "state") };
+    const file = join(dir, "changing.bin");
+    await writeFile(file, randomBytes(100_000));
+    const failed = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--timeout", "0.3"], { importer: memoryAdapter(broker), env });
+    expect(failed.code).toBe(ExitCode.DestinationMissing);
+    const id = events((await run(["ls", "--json"], { env })).stdout)[0]?.id as string;
+    await writeFile(file, randomBytes(100_001));
+    const refused = await run(["resume", id, "--json"], { importer: memoryAdapter(broker), env });
+    expect(refused.code).toBe(ExitCode.SourceChanged);
+    expect(events(refused.stdout).at(-1)).toMatchObject({ event: "error", code: "SOURCE_CHANGED", exitCode: 10 });
+    expect(String(events(refused.stdout).at(-1)?.message)).toContain(`${file} changed since the send was interrupted (size 100001, was 100000`);
+    expect(String(events(refused.stdout).at(-1)?.hint)).toContain(`send ${file} again`);
+  });
+
+  it("receive --once started after a withdrawn send discards that stream and takes the next one", async () => {
+    const broker = new MemoryBroker();
+    const file = join(dir, "late.bin");
+    const bytes = randomBytes(300_000);
+    await writeFile(file, bytes);
+    const withdrawn = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--chunk-bytes", "64KiB", "--timeout", "0.3"], { importer: memoryAdapter(broker) });
+    expect(withdrawn.code).toBe(ExitCode.DestinationMissing);
+    const out = join(dir, "out");
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--json"], { importer: memoryAdapter(broker) });
+    const received = await receiving;
+    expect([sent.code, received.code]).toEqual([0, 0]);
+    const outcomes = events(received.stdout).filter((event) => event.event === "withdrawn" || event.event === "done");
+    expect(outcomes.map((event) => event.event)).toEqual(["withdrawn", "done"]);
+    expect(outcomes[0]?.streamId).not.toBe(outcomes[1]?.streamId);
+    expect(await readdir(out)).toEqual(["late.bin"]);
+    expect((await readFile(join(out, "late.bin"))).equals(bytes)).toBe(true);
+  });
+
+  it("send --push names the default; --push with --pull is refused", async () => {
+    const broker = new MemoryBroker();
+    const bytes = randomBytes(200_000);
+    const file = join(dir, "pushed.bin");
+    await writeFile(file, bytes);
+    const out = join(dir, "out");
+    const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--push", "--json"], { importer: memoryAdapter(broker) });
+    expect([sent.code, (await receiving).code]).toEqual([0, 0]);
+    expect(events(sent.stdout).at(-1)).toMatchObject({ event: "done", bytes: 200_000, startOffset: 0, bytesPublished: 200_000 });
+    expect((await readFile(join(out, "pushed.bin"))).equals(bytes)).toBe(true);
+    const both = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--push", "--pull"], { importer: memoryAdapter(broker) });
+    expect(both.code).toBe(ExitCode.Usage);
+    expect(both.stderr).toContain("--push and --pull are opposites");
+  });
+
   it("send --pull: the file moves only once a receiver takes it", async () => {
     const broker = new MemoryBroker();
     const bytes = randomBytes(200_000);

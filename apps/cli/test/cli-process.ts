@@ -24,6 +24,8 @@ export interface Running {
   readonly finished: Promise<Finished>;
   /** Resolves with the first `--json` event of this kind on stdout. */
   waitForEvent(event: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the first `--json` event on stdout that `matches` (`what` names it in the timeout's message). */
+  waitFor(what: string, matches: (event: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 /** Starts `node dist/cli.mjs ...args`, with `stdin` as its standard input (none by default). */
@@ -45,29 +47,30 @@ export function start(args: string[], env: NodeJS.ProcessEnv = {}, stdin?: strin
   const finished = new Promise<Finished>((resolve) => {
     child.on("close", (code) => resolve({ code, stdout, stdoutBytes: Buffer.concat(chunks), stderr }));
   });
+  const waitFor: Running["waitFor"] = (what, matches, timeoutMs = 60_000) =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = parseEvents(stdout).find(matches);
+        if (found) resolve(found);
+        return found !== undefined;
+      };
+      if (check()) return;
+      const timer = setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+      watchers.push(() => {
+        if (check()) clearTimeout(timer);
+      });
+      void finished.then(() => {
+        if (!check()) {
+          clearTimeout(timer);
+          reject(new Error(`exited before ${what}; stdout:\n${stdout}\nstderr:\n${stderr}`));
+        }
+      });
+    });
   return {
     child,
     finished,
-    waitForEvent(event, timeoutMs = 60_000) {
-      return new Promise((resolve, reject) => {
-        const check = (): boolean => {
-          const found = parseEvents(stdout).find((item) => item.event === event);
-          if (found) resolve(found);
-          return found !== undefined;
-        };
-        if (check()) return;
-        const timer = setTimeout(() => reject(new Error(`no "${event}" event within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
-        watchers.push(() => {
-          if (check()) clearTimeout(timer);
-        });
-        void finished.then(() => {
-          if (!check()) {
-            clearTimeout(timer);
-            reject(new Error(`exited before a "${event}" event; stdout:\n${stdout}\nstderr:\n${stderr}`));
-          }
-        });
-      });
-    },
+    waitFor,
+    waitForEvent: (event, timeoutMs) => waitFor(`a "${event}" event`, (item) => item.event === event, timeoutMs),
   };
 }
 

@@ -10,6 +10,7 @@ import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
+import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
 import { RangeSet } from "./range-set";
 import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
@@ -49,8 +50,8 @@ const FINAL_RECEIVE_PHASES: readonly ReceivePhase[] = ["completed", "failed"];
 export interface IncomingStreamContext {
   /** Sends a control frame to the sender's inbox (never rejects). */
   readonly reply: (frame: Frame) => void;
-  /** Called once when the stream has ended, well or not. */
-  readonly settled: (streamId: string, finalAck: AckFrame | undefined) => void;
+  /** Called once when the stream has ended, well or not (`error`: why it failed, when its sender or its data failed it). */
+  readonly settled: (streamId: string, finalAck: AckFrame | undefined, error?: StreamError) => void;
   readonly producerTimeoutMs: number;
   readonly gapTimeoutMs: number;
   /** How `saveTo` retries a folder it cannot write to before refusing the stream. */
@@ -386,14 +387,16 @@ export class IncomingStream extends Readable {
       case FrameType.End:
         this.acceptEnd(frame);
         return;
-      case FrameType.Abort:
+      case FrameType.Abort: {
+        const message = `[stream] the sender aborted stream ${this.streamId} (${this.manifest.name}): ${frame.reason}`;
+        // A sender aborts with TimedOut only to withdraw a stream no receiver acknowledged in time.
         this.fail(
-          new StreamAbortedError({
-            message: `[stream] the sender aborted stream ${this.streamId} (${this.manifest.name}): ${frame.reason}`,
-            retryable: frame.code === AbortCode.SourceFailed || frame.code === AbortCode.TimedOut,
-          }),
+          frame.code === AbortCode.TimedOut
+            ? new StreamWithdrawnError({ message, retryable: true })
+            : new StreamAbortedError({ message, retryable: frame.code === AbortCode.SourceFailed }),
         );
         return;
+      }
       default:
     }
   }
@@ -748,7 +751,7 @@ export class IncomingStream extends Readable {
     if (this.isSettled) return;
     void this.spool?.remove();
     this.settle("failed");
-    this.context.settled(this.streamId, undefined);
+    this.context.settled(this.streamId, undefined, error);
     this.rejectResult(error);
     // A stream not yet read has no 'error' listener; the error still reaches whoever reads it
     // (iteration rethrows it, `result` rejects with it) without crashing the process first.

@@ -103,10 +103,12 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   private failure: StreamError | undefined;
   private openManifest: Manifest | undefined;
   private sizeBytes: number | undefined;
-  private sent: SendResult | undefined;
+  private sent: Omit<SendResult, "bytesPublished"> | undefined;
 
   private bytesOut = 0;
   private bytesIn = 0;
+  /** Payload bytes of every Data frame published, resends included. */
+  private bytesPublished = 0;
   private lastProgressAt = Date.now();
   private lastHeardAt = Date.now();
   private lastPublishedAt = Date.now();
@@ -240,7 +242,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
       await this.open();
       const result = await this.sendFrom(await this.waitForPull());
       this.end("completed");
-      return result;
+      return { ...result, bytesPublished: this.bytesPublished };
     } catch (error) {
       this.end("failed"); // also what failed before the Open (the inbox, a file that is not there)
       throw this.failure ?? error;
@@ -292,7 +294,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
    * Reads the source from the start, publishing from `publishFrom`, until the receiver says
    * complete; again from further back each time a receiver that took the stream over asks so.
    */
-  private async sendFrom(publishFrom: number): Promise<SendResult> {
+  private async sendFrom(publishFrom: number): Promise<Omit<SendResult, "bytesPublished">> {
     let from = 0;
     for (;;) {
       this.setStage("sending");
@@ -422,7 +424,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
    * be completed by one that starts later (see {@link withdraw}). With broker flow control,
    * returns once the broker has confirmed every frame.
    */
-  private async sendEnd(): Promise<SendResult> {
+  private async sendEnd(): Promise<Omit<SendResult, "bytesPublished">> {
     const digest = await this.hasher.digest().catch((error: unknown) => {
       const reason = asStreamError(error, "hashing failed");
       this.abort(AbortCode.SourceFailed, reason.message, reason);
@@ -644,8 +646,10 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   private publish(frame: Uint8Array, sequence?: number): Promise<void> {
     this.lastPublishedAt = Date.now();
     this.frames.hold(frame);
+    const type = readFrameType(frame);
+    if (type === FrameType.Data) this.bytesPublished += frame.byteLength - DATA_HEADER_BYTES;
     // Cancelling stops the send's publishes (and their retries), but not the Abort that tells the receiver.
-    const stoppable = readFrameType(frame) !== FrameType.Abort;
+    const stoppable = type !== FrameType.Abort;
     return this.context.transport
       .publish(this.plan.destination, frame, { key: this.streamId, kind: "stream", ...(stoppable ? { signal: this.signal } : {}) })
       .finally(() => {

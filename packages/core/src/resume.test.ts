@@ -103,6 +103,7 @@ describe("resume: a sender killed half way sends again with the same streamId an
       // Resuming sends again at most what the first attempt had in flight: one window.
       expect(second.counted.dataBytes).toBeLessThanOrEqual(SIZE - saved.startOffset + WINDOW * CHUNK);
       expect(second.counted.dataBytes).toBeLessThan(SIZE);
+      expect(resumed.bytesPublished).toBe(second.counted.dataBytes); // what the CLI reports, counted at the transport
       expect((await readdir(folder)).filter((name) => name.endsWith(".partial"))).toEqual([]);
     }, 20_000);
   }

@@ -124,4 +124,10 @@ export interface SendResult {
    * it already had (a partial file kept), which this send read and hashed but did not publish.
    */
   readonly startOffset: number;
+  /**
+   * Payload bytes this send published, counting every chunk sent again (lost frames, a takeover,
+   * a receiver that asked from further back): `byteCount - startOffset` when nothing was resent.
+   * For a resume, what it costs beyond that is what the earlier attempt had in flight.
+   */
+  readonly bytesPublished: number;
 }

@@ -5,6 +5,7 @@ import { StreamRefusedError } from "./errors/stream-refused-error";
 import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { IncomingStream } from "./incoming-stream";
 import { checkStatusInterval } from "./transfer-status";
 import { DEFAULT_PARTIAL_TTL_MS, sweepPartials } from "./partial-files";
@@ -95,7 +96,8 @@ export interface ReceiveOptions {
   /**
    * How many streams this receiver takes in all (a command that receives one file and exits).
    * Streams that arrive past it stay queued here until the receiver closes; their senders then
-   * offer them to other receivers. @default Infinity
+   * offer them to other receivers. A stream its sender withdrew (it fails with
+   * {@link StreamWithdrawnError}: no receiver had answered it in time) does not count. @default Infinity
    */
   readonly maxStreams?: number;
   /**
@@ -408,7 +410,9 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const partialTtlMs = this.options.keepPartial ? Number.POSITIVE_INFINITY : (this.options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS);
     const stream = new IncomingStream(manifest, {
       reply: (frame) => this.reply(frame, streamId, replyTo),
-      settled: (id, finalAck) => {
+      settled: (id, finalAck, error) => {
+        // A stream its sender withdrew was never a file to take: it does not count against maxStreams.
+        if (StreamWithdrawnError.isInstance(error) && this.handed.has(id)) this.taken -= 1;
         this.streams.delete(id);
         this.handed.delete(id);
         this.queued.delete(id); // a spooled stream that failed before it was handed over

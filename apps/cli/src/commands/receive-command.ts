@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, type IncomingStream, sweepPartialFiles } from "@stream/core";
+import { createStreamClient, type IncomingStream, StreamWithdrawnError, sweepPartialFiles } from "@stream/core";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
@@ -27,14 +27,16 @@ async function writeTo(stream: IncomingStream, out: NodeJS.WritableStream): Prom
 
 /**
  * Receives one stream into `target`, reporting start, progress and the outcome. Resolves with
- * the exit code the stream earns (0 when verified and written); never rejects.
+ * the exit code the stream earns (0 when verified and written), or `undefined` for a stream that
+ * does not count: its sender had withdrawn it before any receiver answered (a send that gave up
+ * before this receiver started). Never rejects.
  */
 export async function receiveOne(
   stream: IncomingStream,
   target: ReceiveTarget,
   output: Output,
   context: { readonly stopped: () => boolean; readonly failure: CommandContext["failure"]; readonly command: string },
-): Promise<ExitCodeValue> {
+): Promise<ExitCodeValue | undefined> {
   const { manifest, streamId } = stream;
   const startedAt = performance.now();
   output.emit({ event: "start", command: context.command, streamId, name: manifest.name, ...(manifest.sizeBytes === undefined ? {} : { sizeBytes: manifest.sizeBytes }) });
@@ -78,6 +80,11 @@ export async function receiveOne(
     return ExitCode.Ok;
   } catch (error) {
     view.finish();
+    if (StreamWithdrawnError.isInstance(error)) {
+      output.note(`discarded ${manifest.name}: its sender had withdrawn it, as no receiver answered in time; nothing was kept`);
+      output.emit({ event: "withdrawn", command: context.command, streamId, name: manifest.name });
+      return undefined;
+    }
     if (context.stopped()) {
       output.note(`stopped while receiving ${manifest.name}; nothing was kept of it`);
       output.emit({ event: "error", code: "INTERRUPTED", exitCode: ExitCode.Interrupted, streamId, name: manifest.name, message: "stopped before the stream completed; nothing was kept", hint: "" });
@@ -162,8 +169,8 @@ export async function receiveCommand(args: string[], context: CommandContext): P
     const folderReady = receiver.ready.then(() => ("dir" in target ? createOutFolder(target.dir) : undefined));
     folderReady.catch(() => {});
     const streamContext = { stopped: () => context.signal.aborted, failure, command: "receive" };
-    const running = new Set<Promise<ExitCodeValue>>();
-    let first: Promise<ExitCodeValue> | undefined;
+    const running = new Set<Promise<ExitCodeValue | undefined>>();
+    // The outcome of the first stream that counts (not one its sender had withdrawn): --once's exit code.
     let settleFirst: (code: ExitCodeValue) => void = () => {};
     const firstOutcome = new Promise<ExitCodeValue>((resolve) => {
       settleFirst = resolve;
@@ -178,10 +185,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
         () => receiveOne(stream, target, output, streamContext),
         () => ExitCode.Usage,
       );
-      if (!first) {
-        first = task;
-        void task.then(settleFirst);
-      }
+      void task.then((code) => code !== undefined && settleFirst(code));
       running.add(task);
       void task.finally(() => running.delete(task));
     });
@@ -207,9 +211,9 @@ export async function receiveCommand(args: string[], context: CommandContext): P
     // Stopped by a signal: the receiver closes, streams still arriving are destroyed (their
     // senders told) and their temporary files removed.
     await receiver.close();
-    await Promise.all(running);
+    const [stoppedOutcome] = (await Promise.all(running)).filter((code) => code !== undefined);
     if (once) {
-      if (first) return await first;
+      if (stoppedOutcome !== undefined) return stoppedOutcome;
       output.note("stopped before any stream arrived");
       return ExitCode.Interrupted;
     }

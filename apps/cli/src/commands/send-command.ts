@@ -25,6 +25,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       "chunk-bytes": { type: "string" },
       window: { type: "string" },
       transactional: { type: "boolean" },
+      push: { type: "boolean" },
       pull: { type: "boolean" },
       timeout: { type: "string" },
       json: { type: "boolean" },
@@ -48,6 +49,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   const windowChunks = values.window === undefined ? undefined : parseCount(values.window, "--window");
   const idleTimeoutMs = values.timeout === undefined ? undefined : parseSeconds(values.timeout, "--timeout");
   if (values.name !== undefined && values.name.trim() === "") throw new UsageError("--name must not be empty");
+  if (values.push && values.pull) throw new UsageError("--push and --pull are opposites: pick one", "--push (the default) sends the chunks at once; --pull only once a receiver takes the file");
 
   let source: StreamSource;
   let name: string;
@@ -140,7 +142,7 @@ export async function sendAndReport(
     });
     const seconds = (performance.now() - startedAt) / 1000;
     const rate = megabytesPerSecond(result.byteCount, seconds);
-    const resumed = result.startOffset > 0 ? ` (continued from ${formatBytes(result.startOffset)} the receiver had)` : "";
+    const resumed = result.startOffset > 0 ? ` (continued from ${formatBytes(result.startOffset)} the receiver had; ${formatBytes(result.bytesPublished)} published)` : "";
     view.finish(`sent ${name}: ${formatBytes(result.byteCount)}${resumed} in ${seconds.toFixed(2)} s (${formatRate(rate * 1e6)}), verified by the receiver\n  sha256 ${result.sha256}`);
     output.emit({
       event: "done",
@@ -151,7 +153,10 @@ export async function sendAndReport(
       chunks: result.chunkCount,
       chunkBytes: result.manifest.chunkBytes,
       sha256: result.sha256,
-      ...(result.startOffset > 0 ? { resumedFrom: result.startOffset } : {}),
+      // Where the receiver started (a resume: its partial file) and what this process published,
+      // resends included: for a resume, at most one window more than `bytes - startOffset`.
+      startOffset: result.startOffset,
+      bytesPublished: result.bytesPublished,
       seconds: Math.round(seconds * 1000) / 1000,
       megabytesPerSecond: Math.round(rate * 10) / 10,
     });
