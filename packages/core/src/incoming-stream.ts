@@ -15,6 +15,7 @@ import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, Fr
 import { RangeSet } from "./range-set";
 import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { Spool } from "./spool";
+import { DEFAULT_HEARTBEAT_MS } from "./send-plan";
 import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
 import { checkStatusInterval, type TransferEvent, type TransferStatus, TransferStatusTracker } from "./transfer-status";
 
@@ -529,6 +530,7 @@ export class IncomingStream extends Readable {
     if (this.startSequence === undefined && !this.isSettled) this.begin(0);
     if (this.currentPhase === "waiting") {
       this.requested = true;
+      this.lastFrameAt = Date.now(); // the sender has producerTimeoutMs from now to answer
       this.setPhase("receiving");
       this.reply({ type: FrameType.Request, streamId: this.streamId, sequence: this.nextSequence, offset: this.verifiedOffset });
     }
@@ -692,12 +694,16 @@ export class IncomingStream extends Readable {
   tick(now: number): void {
     if (this.currentPhase === "verified" && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
-    if (now - this.lastFrameAt > this.context.producerTimeoutMs) {
+    // A stream waiting for this side (not read or placed yet: a pull, a takeover, a resume) hears
+    // from its sender only as heartbeats, so a producerTimeoutMs shorter than their interval
+    // would take a live sender for dead; once asked for, its silence counts from then.
+    const silenceMs = this.currentPhase === "waiting" ? Math.max(this.context.producerTimeoutMs, 3 * DEFAULT_HEARTBEAT_MS) : this.context.producerTimeoutMs;
+    if (now - this.lastFrameAt > silenceMs) {
       this.resumable = true;
       this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason: "no frame from the sender in time" });
       this.fail(
         new StreamTimeoutError({
-          message: `[stream] nothing from the sender of ${this.streamId} (${this.manifest.name}) for ${this.context.producerTimeoutMs} ms after ${this.verifiedOffset} bytes; the producer is presumed dead. What saveTo wrote is kept for its next attempt to continue (a resume), for partialTtlMs.`,
+          message: `[stream] nothing from the sender of ${this.streamId} (${this.manifest.name}) for ${silenceMs} ms after ${this.verifiedOffset} bytes; the producer is presumed dead. What saveTo wrote is kept for its next attempt to continue (a resume), for partialTtlMs.`,
         }),
       );
       return;

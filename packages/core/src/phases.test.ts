@@ -84,6 +84,21 @@ describe("OutgoingStream and IncomingStream phases", () => {
     expect(received.phases).toEqual([["waiting", "receiving", "verifying", "verified", "completed"]]);
   });
 
+  test("a pull read later than producerTimeoutMs: a waiting stream's sender, which only heartbeats, is not taken for dead", async () => {
+    const broker = new MemoryBroker();
+    const receiver = client(broker).receive("phases", { producerTimeoutMs: 300 });
+    await receiver.ready;
+    const received = receiving(receiver, async (stream) => {
+      await new Promise((resolve) => setTimeout(resolve, 1500)); // five producer timeouts, no frame meanwhile
+      await readToEnd(stream);
+    });
+    const data = randomBytes(8 * CHUNK);
+    const result = await client(broker).send(data, { destination: "phases", model: "pull", ...FLOW });
+    expect(result.byteCount).toBe(data.byteLength);
+    expect((await received.settled()).map((outcome) => outcome.status)).toEqual(["fulfilled"]);
+    expect(received.phases).toEqual([["waiting", "receiving", "verifying", "verified", "completed"]]);
+  });
+
   test("two sends into one receiver (concurrency 1): the second is queued until the first is read", async () => {
     const { broker, receiver } = await setUp();
     let secondQueued!: () => void;

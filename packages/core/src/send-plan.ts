@@ -21,6 +21,9 @@ export interface SendPlan {
   readonly takeoverAfterMs: number;
 }
 
+/** How often an idle sender publishes a Heartbeat by default (`SendOptions.heartbeatMs`). */
+export const DEFAULT_HEARTBEAT_MS = 5000;
+
 /**
  * Checks `options` against `transport` and fills in the defaults. Throws `TypeError` or
  * `RangeError` for a send that cannot work, and the signal's reason when it is already aborted.
@@ -63,7 +66,7 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
     lossy: retention === "none" || !redelivery,
     retransmitAfterMs: options.retransmitAfterMs ?? 2000,
     idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
-    heartbeatMs: options.heartbeatMs ?? 5000,
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     takeoverAfterMs,
   };
 }

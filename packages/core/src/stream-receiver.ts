@@ -21,7 +21,9 @@ export interface ReceiveOptions {
   readonly signal?: AbortSignal;
   /**
    * A stream whose sender sends nothing (not even a heartbeat) for this long is ended with a
-   * `StreamTimeoutError`: the producer is presumed dead. @default 60000
+   * `StreamTimeoutError`: the producer is presumed dead. A stream not yet read or placed (a pull,
+   * a takeover, a resume), whose sender waits to be asked and only heartbeats meanwhile (every
+   * 5 s by default), is given at least 15 s; once asked for, the count starts again. @default 60000
    */
   readonly producerTimeoutMs?: number;
   /** A missing chunk is asked for again after this long. @default 1000 */
