@@ -6,6 +6,8 @@ import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { IncomingStream } from "./incoming-stream";
+import type { TransferJournal } from "./journal";
+import { journalReceive } from "./journaled-receive";
 import { DEFAULT_PARTIAL_TTL_MS, sweepPartials } from "./partial-files";
 import { defaultSpoolDir } from "./spool";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
@@ -97,6 +99,19 @@ export interface ReceiveOptions {
    * offer them to other receivers. @default Infinity
    */
   readonly maxStreams?: number;
+}
+
+/** @internal What the client gives a receiver besides its options. */
+export interface ReceiverInternals {
+  /** Journal each `saveTo` here (`direction: "receive"`), and check partial files against it. */
+  readonly journal?: TransferJournal | undefined;
+  /** How journal entries name the broker. */
+  readonly brokerLabel?: string | undefined;
+  /**
+   * Take only this stream (`resumeSaveTo`): frames of others are left alone, unanswered, so their
+   * senders offer them to the destination's other receivers.
+   */
+  readonly onlyStreamId?: string;
 }
 
 /** How many ended streams the receiver remembers, to drop their late duplicates. */
@@ -199,6 +214,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     private readonly transport: Transport,
     readonly destination: string,
     private readonly options: ReceiveOptions = {},
+    private readonly internals: ReceiverInternals = {},
   ) {
     super();
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
@@ -258,6 +274,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       return undefined;
     }
     const { streamId } = frame;
+    if (this.internals.onlyStreamId !== undefined && streamId !== this.internals.onlyStreamId) return undefined;
     // A late copy of the Open of an attempt its sender aborted (a new attempt has a new createdAt).
     if (frame.type === FrameType.Open && this.abortedOpens.has(openKey(frame.manifest))) return undefined;
     if (this.ended.has(streamId)) {
@@ -427,6 +444,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       takeover: this.options.takeover === "restart" ? "restart" : "continue",
       partialTtlMs,
       ...(spool ? { spoolDir: this.options.spoolDir ?? defaultSpoolDir(), spooled: (verified: IncomingStream) => this.spooled(verified) } : {}),
+      ...(this.internals.journal ? { journal: this.journalFor(this.internals.journal) } : {}),
     });
     this.streams.set(streamId, stream);
     if (!spool) {
@@ -443,6 +461,20 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     for (const frame of held) stream.accept(frame);
     stream.tick(Date.now()); // The first Ack at once: the sender holds its End until it hears a receiver.
     return stream;
+  }
+
+  /** How a stream's `saveTo` is journaled: under this destination and broker, a mismatch reported to `onFrameError`. */
+  private journalFor(journal: TransferJournal) {
+    return (stream: IncomingStream, folder: string, save: { fileName?: string } | undefined) =>
+      journalReceive({
+        journal,
+        stream,
+        folder,
+        destination: this.destination,
+        broker: this.internals.brokerLabel,
+        fileName: save?.fileName,
+        report: (error) => this.options.onFrameError?.(error),
+      });
   }
 
   /** Gives the application `stream`: to the `'stream'` listeners, or to the iterator. */

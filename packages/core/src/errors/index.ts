@@ -9,3 +9,4 @@ export { BrokerUnreachableError } from "./broker-unreachable-error";
 export { UnsafePathError } from "./unsafe-path-error";
 export { TargetFolderError, type TargetFolderErrorOptions } from "./target-folder-error";
 export { SourceChangedError } from "./source-changed-error";
+export { PartialFileMismatchError } from "./partial-file-mismatch-error";
