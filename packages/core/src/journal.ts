@@ -128,6 +128,11 @@ export class TransferJournal {
     await rm(fileOf(this.dir, id, direction), { force: true });
   }
 
+  /** The partial files of the unfinished receives (absolute paths): a sweep of old partial files spares them. */
+  async partialFiles(): Promise<string[]> {
+    return (await this.list()).flatMap((record) => (record.direction === "receive" && record.partial ? [record.partial] : []));
+  }
+
   /** The entry of `id`, or undefined. */
   async get(id: string, direction: TransferRecord["direction"]): Promise<TransferRecord | undefined> {
     return readRecord(fileOf(this.dir, id, direction));

@@ -25,6 +25,8 @@ export interface SaveJournal {
   started(path: string, startOffset: number): void;
   /** The file holds `writtenBytes` now; the entry and its checkpoint follow once a second at most. */
   written(writtenBytes: number): void;
+  /** The partial files of the journal's unfinished receives: spared by the sweep of old ones until their entry expires. */
+  journaled(): Promise<string[]>;
   /** The save ended: `"completed"` and `"failed"` remove the entry, `"kept"` (the partial file stays, to be continued) records why. */
   ended(outcome: "completed" | "kept" | "failed", error?: unknown): Promise<void>;
 }
@@ -132,6 +134,7 @@ export function journalReceive(context: ReceiveJournalContext): SaveJournal {
         })
         .catch(() => {});
     },
+    journaled: () => journal.partialFiles(),
     async ended(outcome, error) {
       over = true;
       await writing;

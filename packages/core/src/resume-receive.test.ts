@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { createStreamClient, type StreamClient } from "./client";
 import { PartialFileMismatchError } from "./errors/partial-file-mismatch-error";
@@ -170,6 +170,32 @@ describe("resume on startup: a receiver killed half way is continued from its jo
     expect((error as Error).message).toMatch(/nobody offered stream/);
     expect((await client.unfinishedTransfers()).map((record) => record.id)).toEqual([id]);
     await expect(client.resumeSaveTo(randomUUID())).rejects.toThrow(TypeError);
+  });
+
+  test("saveTo's sweep of old partial files spares those the journal may still resume", async () => {
+    const journal = new TransferJournal({ dir: join(dir, "state") });
+    const folder = join(dir, "inbox");
+    await mkdir(folder);
+    const id = randomUUID();
+    const journaled = join(folder, `.a.bin.${id}.0badc0de.partial`);
+    const abandoned = join(folder, `.b.bin.${randomUUID()}.0badc0de.partial`);
+    const old = new Date(Date.now() - 3_600_000);
+    for (const path of [journaled, abandoned]) {
+      await writeFile(path, "x");
+      await utimes(path, old, old);
+    }
+    const now = new Date().toISOString();
+    await journal.write({ id, direction: "receive", name: "a.bin", destination: "files", bytesDone: 1, startedAt: now, updatedAt: now, folder, partial: journaled });
+    const broker = new MemoryBroker();
+    const { client } = restartedClient(broker, journal);
+    const receiver = client.receive("files", { partialTtlMs: 30_000 });
+    await receiver.ready;
+    const saved = new Promise((resolve, reject) => receiver.once("stream", (stream) => stream.saveTo(folder).then(resolve, reject)));
+    const sender = createStreamClient({ transport: createMemoryTransport({ broker }) });
+    clients.push(sender);
+    await sender.send(randomBytes(10_000), { destination: "files", name: "c.bin" });
+    await saved;
+    expect((await readdir(folder)).sort()).toEqual([basename(journaled), "c.bin"].sort());
   });
 
   test("expiry removes a receive's entry and its partial file", async () => {

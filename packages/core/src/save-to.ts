@@ -395,8 +395,8 @@ export async function saveStream(stream: Readable, directory: string, context: S
     }
     const { journal } = context;
     journal?.started(temporary, kept);
-    // Partial files a dead receiver left, whose sender has given up by now, go.
-    await sweepPartials(folder, context.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, temporary);
+    // Partial files a dead receiver left, whose sender has given up by now, go (unless a journal may resume them).
+    await sweepPartials(folder, context.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, temporary, { journaled: journal && (() => journal.journaled()) });
     // Acks then cover only what is in the file: what a receiver taking over after a crash finds.
     const acked = context.ackOnlyWritten?.();
     let written = kept;

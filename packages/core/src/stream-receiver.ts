@@ -61,7 +61,8 @@ export interface ReceiveOptions {
    * `saveTo` removes hidden partial files in its folder (`.<name>.<streamId>.<hex>.partial`, left
    * by a receiver that died) untouched for this long, in ms: by then their sender has given up
    * (its `idleTimeoutMs`, 120 s by default), so nobody can take them over. A live partial file
-   * is touched every 30 s, so keep this well above that. @default 600000 (10 minutes)
+   * is touched every 30 s, so keep this well above that. Partial files a journal may still resume
+   * (`createStreamClient({ journal })`) are spared until their entry expires. @default 600000 (10 minutes)
    */
   readonly partialTtlMs?: number;
   /** Keep other receivers' partial files whatever their age (no sweep), e.g. to inspect them. @default false */

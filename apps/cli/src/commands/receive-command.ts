@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, type IncomingStream, PartialFileMismatchError, type StreamError, sweepPartialFiles } from "@stream/core";
+import { createStreamClient, type IncomingStream, PartialFileMismatchError, type StreamError, sweepPartialFiles, type TransferJournal } from "@stream/core";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
@@ -117,8 +117,9 @@ export function reportFrameError(output: Output, command: string): (error: Strea
  * On start: removes the partial files receivers that died left in `dir` long ago, keeps recent
  * ones (a sender may hand their stream to this receiver, which continues them), and says so.
  */
-async function reportPartialFiles(dir: string, output: Output): Promise<void> {
-  const { removed, kept } = await sweepPartialFiles(dir);
+async function reportPartialFiles(dir: string, output: Output, journal: TransferJournal | undefined): Promise<void> {
+  // Those the journal may resume (`stream resume <id>`) stay until their entry expires.
+  const { removed, kept } = await sweepPartialFiles(dir, { keep: (await journal?.partialFiles()) ?? [] });
   if (removed.length + kept.length === 0) return;
   output.emit({ event: "partial-files", command: "receive", removed, kept });
   if (removed.length > 0) output.note(`removed ${removed.length} partial file(s) left in ${dir} by receivers that died over 10 min ago`);
@@ -169,9 +170,10 @@ export async function receiveCommand(args: string[], context: CommandContext): P
 
   // Closing the client lets the receiver's last replies (a final ack) reach the broker first.
   // Saves into a folder are journaled: `stream ls` lists one whose process died, `stream resume <id>` continues it.
+  const journal = "dir" in target ? cliJournal(context) : undefined;
   const client = createStreamClient({
     transport: await createBrokerTransport(broker, context.importer),
-    ...("dir" in target ? { journal: cliJournal(context), brokerLabel: journalLabel(broker) } : {}),
+    ...(journal ? { journal, brokerLabel: journalLabel(broker) } : {}),
   });
   try {
     // --once takes one stream; others queued meanwhile go to other receivers once this one exits.
@@ -214,7 +216,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       void task.finally(() => running.delete(task));
     });
     await folderReady;
-    if ("dir" in target && values["keep-partial"] !== true) await reportPartialFiles(target.dir, output);
+    if ("dir" in target && values["keep-partial"] !== true) await reportPartialFiles(target.dir, output, journal);
     receiver.on("orphaned", (report) => {
       output.emit({ event: "orphaned", command: "receive", ...report });
       output.note(`dropped ${report.frames} frame(s) (${formatBytes(report.bytes)}) of stream ${report.streamId}, whose start never came (another consumer took it, or it was purged)`);
