@@ -95,7 +95,7 @@ Options:
   -h, --help    this help
 `;
 
-export const RESUME_HELP = `Usage: stream resume <id> [--broker <url>]
+export const RESUME_HELP = `Usage: stream resume <id> [--broker <url>] [--receive]
 
 Continues an unfinished send (see \`stream ls\`) with the same stream id, destination and chunk
 size: the receiver that holds its partial file (a receiver on the same --out) continues it, so at
@@ -106,10 +106,13 @@ For a receive: receives on the destination the journal recorded, takes that stre
 continues its partial file in the folder it was saving into, after checking it against the journal
 (a file changed since is not continued past what still matches, and that is said). Its sender must
 offer the stream again: a live one does so by itself, a killed one once resumed; waits 120 s.
+Where one state folder holds both the send and the receive of <id> (both on this machine), the
+send is resumed unless --receive.
 
 Options:
   --broker <url>  the broker (default: the one the journal recorded; credentials come from the
                   URL or STREAM_BROKER_USER / STREAM_BROKER_PASSWORD, never from the journal)
+  --receive       resume the receive of <id>, not its send
   --json          print one JSON event per line on stdout
   -h, --help      this help
 `;

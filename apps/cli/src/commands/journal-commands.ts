@@ -59,7 +59,7 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   const { values, positionals } = parseCommandArgs(
     "resume",
     args,
-    { broker: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    { broker: { type: "string" }, receive: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     true,
   );
   if (values.help) {
@@ -69,11 +69,12 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   if (positionals.length !== 1) throw new UsageError("resume takes the id of one unfinished transfer", "`stream ls` lists them");
   const id = positionals[0] as string;
   const journal = cliJournal(context);
-  const record = await journal.get(id, "send");
+  // Sender and receiver on one machine journal the same id twice: the send, unless --receive.
+  const record = values.receive ? undefined : await journal.get(id, "send");
   if (!record) {
     const receive = await journal.get(id, "receive");
     if (receive) return resumeReceive(receive, journal, values.broker, context);
-    throw new UsageError(`no unfinished transfer ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
+    throw new UsageError(`no unfinished ${values.receive ? "receive" : "transfer"} ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
   }
   // The broker the journal recorded (credentials from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD), unless --broker.
   const target = brokerOption(values.broker ?? record.broker, context);
