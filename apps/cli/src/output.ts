@@ -1,4 +1,4 @@
-import type { ConnectionState } from "@stream/core";
+import type { TransferStatus } from "@stream/core";
 import { MultiBar, type SingleBar } from "cli-progress";
 import type { Redactor } from "./broker-url";
 import type { Failure } from "./describe-failure";
@@ -7,13 +7,13 @@ import { formatBytes, formatDuration, formatRate, printable } from "./format";
 /** One line of `--json` output: `{"event": "start" | "listening" | "progress" | "done" | "error", ...}`. */
 export type CliEvent = { readonly event: string } & Readonly<Record<string, unknown>>;
 
-/** Progress of one transfer: fed byte counts, it draws a bar or emits `progress` events. */
+/**
+ * Progress of one transfer: fed core's status of it (bytes, rate, ETA, phase, connection: the
+ * `'status'` events, every {@link STATUS_INTERVAL_MS}), it draws a bar or emits `progress` events.
+ */
 export interface Transfer {
-  /**
-   * The total bytes so far (not a delta), and (a send) whether its broker connection is being
-   * re-established (`SendProgress.connection`): the bar then says "reconnecting…".
-   */
-  update(bytes: number, connection?: ConnectionState): void;
+  /** The transfer's status now; while a send's connection is being re-established the bar says "reconnecting…". */
+  update(status: TransferStatus): void;
   /** Removes the bar; `line` (human mode) is printed in its place. */
   finish(line?: string): void;
 }
@@ -33,31 +33,11 @@ export interface Output {
   close(): void;
 }
 
-/** How often a `progress` event may be printed per transfer, in milliseconds. */
-const PROGRESS_EVENT_INTERVAL_MS = 250;
-/** The span the rate (and so the ETA) is measured over, in milliseconds. */
-const RATE_WINDOW_MS = 3000;
-
-/** A sliding-window rate: bytes per second over the last few seconds. */
-class RateMeter {
-  private readonly samples: Array<{ at: number; bytes: number }> = [];
-  readonly startedAt = Date.now();
-
-  sample(bytes: number): number {
-    const at = Date.now();
-    this.samples.push({ at, bytes });
-    while (this.samples.length > 2 && at - (this.samples[1] as { at: number }).at > RATE_WINDOW_MS) this.samples.shift();
-    const first = this.samples[0] as { at: number; bytes: number };
-    const span = at - first.at;
-    if (span < 200) return (bytes / Math.max(1, at - this.startedAt)) * 1000;
-    return ((bytes - first.bytes) / span) * 1000;
-  }
-}
-
-function etaSeconds(bytes: number, totalBytes: number | undefined, rate: number): number | undefined {
-  if (totalBytes === undefined || rate <= 0) return undefined;
-  return Math.max(0, (totalBytes - bytes) / rate);
-}
+/**
+ * How often the commands ask core for a transfer's status (`statusIntervalMs`), and so how often
+ * a bar is redrawn or a `progress` event printed, in milliseconds.
+ */
+export const STATUS_INTERVAL_MS = 250;
 
 function shorten(label: string, max = 28): string {
   return label.length <= max ? label.padEnd(max) : `${label.slice(0, max - 1)}…`;
@@ -84,30 +64,25 @@ export function createOutput(options: {
       failure: (failure, extra) =>
         writeEvent({ event: "error", code: failure.code, exitCode: failure.exitCode, message: failure.message, hint: failure.hint, ...extra }),
       transfer({ id, totalBytes }) {
-        const meter = new RateMeter();
-        let lastEventAt = 0;
-        let lastBytes = -1;
-        let lastConnection: ConnectionState | undefined;
+        let last = "";
         return {
-          update(bytes, connection) {
-            const rate = meter.sample(bytes);
-            const now = Date.now();
-            // A change of connection state is always worth an event; bytes at most every 250 ms.
-            const changed = connection !== lastConnection;
-            if (!changed && (bytes === lastBytes || (now - lastEventAt < PROGRESS_EVENT_INTERVAL_MS && bytes !== totalBytes))) return;
-            lastEventAt = now;
-            lastBytes = bytes;
-            lastConnection = connection;
-            const eta = etaSeconds(bytes, totalBytes, rate);
-            writeEvent({
+          update(status) {
+            const sizeBytes = status.sizeBytes ?? totalBytes;
+            const event = {
               event: "progress",
               id,
-              bytes,
-              ...(totalBytes === undefined ? {} : { totalBytes }),
-              bytesPerSecond: Math.round(rate),
-              ...(eta === undefined ? {} : { etaSeconds: Math.round(eta * 10) / 10 }),
-              ...(connection === undefined ? {} : { connection }),
-            });
+              phase: status.phase,
+              bytes: status.bytesTransferred,
+              ...(sizeBytes === undefined ? {} : { totalBytes: sizeBytes }),
+              bytesPerSecond: status.bytesPerSecond,
+              ...(status.etaSeconds === undefined ? {} : { etaSeconds: status.etaSeconds }),
+              connection: status.connection,
+            };
+            // A stalled transfer says so once its rate has fallen to 0, then stays quiet until something changes.
+            const line = JSON.stringify(event);
+            if (line === last) return;
+            last = line;
+            writeEvent(event);
           },
           finish() {},
         };
@@ -159,25 +134,24 @@ export function createOutput(options: {
           },
         };
       }
-      const meter = new RateMeter();
-      const payload = (bytes: number, rate: number, connection?: ConnectionState) => ({
+      const payload = (status?: TransferStatus) => ({
         label: shorten(printable(redactor.redact(label))),
-        transferred: formatBytes(bytes),
+        transferred: formatBytes(status?.bytesTransferred ?? 0),
         total_h: totalBytes === undefined ? "?" : formatBytes(totalBytes),
-        rate: connection === "reconnecting" ? "reconnecting…" : formatRate(rate),
-        eta_h: connection === "reconnecting" ? "?" : formatDuration(etaSeconds(bytes, totalBytes, rate)),
+        rate: status?.connection === "reconnecting" ? "reconnecting…" : formatRate(status?.bytesPerSecond ?? 0),
+        eta_h: status?.connection === "reconnecting" ? "?" : formatDuration(status?.etaSeconds),
       });
       let finished = false;
       activeBars += 1;
       const bar: SingleBar = ensureBars().create(
         totalBytes ?? 0,
         0,
-        payload(0, 0),
+        payload(),
         totalBytes === undefined ? { format: "{label} | {transferred} | {rate}" } : {},
       );
       return {
-        update(bytes, connection) {
-          bar.update(bytes, payload(bytes, meter.sample(bytes), connection));
+        update(status) {
+          bar.update(status.bytesTransferred, payload(status));
         },
         finish(text) {
           if (finished) return;

@@ -147,12 +147,12 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     async resumeSaveTo(id, options = {}) {
       const record = await journal?.get(id, "receive");
       if (!record?.folder) throw new TypeError(`[stream] the journal${journal ? ` in ${journal.dir}` : " (none: pass createStreamClient({ journal }))"} has no unfinished receive ${id}`);
-      const { timeoutMs = 120_000, fileName = record.fileName, overwrite, onProgress, ...receiveOptions } = options;
-      const receiver = receive(record.destination, { ...receiveOptions, maxStreams: 1 }, id);
+      const { timeoutMs = 120_000, fileName = record.fileName, ...rest } = options;
+      // Each of the two takes the options it knows of the options of both.
+      const receiver = receive(record.destination, { ...rest, maxStreams: 1 }, id);
       try {
         const stream = await offered(receiver, timeoutMs, options.signal);
-        const save = { ...(fileName === undefined ? {} : { fileName }), ...(overwrite === undefined ? {} : { overwrite }), ...(onProgress ? { onProgress } : {}) };
-        return await stream.saveTo(record.folder, save);
+        return await stream.saveTo(record.folder, { ...rest, ...(fileName === undefined ? {} : { fileName }) });
       } catch (error) {
         if (error !== TIMED_OUT) throw error;
         throw new StreamTimeoutError({

@@ -16,6 +16,7 @@ import { RangeSet } from "./range-set";
 import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { Spool } from "./spool";
 import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
+import { checkStatusInterval, type TransferEvent, type TransferStatus, TransferStatusTracker } from "./transfer-status";
 
 /** What a verified stream reports. */
 export interface ReceiveResult {
@@ -42,6 +43,9 @@ export interface ReceiveResult {
  */
 export type ReceivePhase = "waiting" | "receiving" | "verifying" | "verified" | "completed" | "failed";
 
+/** The phases a receive ends in. */
+const FINAL_RECEIVE_PHASES: readonly ReceivePhase[] = ["completed", "failed"];
+
 /** How an {@link IncomingStream} talks back to its sender and its receiver. */
 export interface IncomingStreamContext {
   /** Sends a control frame to the sender's inbox (never rejects). */
@@ -62,6 +66,8 @@ export interface IncomingStreamContext {
    */
   readonly spoolDir?: string;
   readonly spooled?: (stream: IncomingStream) => void;
+  /** How often `'status'` is emitted while the stream goes on (`ReceiveOptions.statusIntervalMs`). */
+  readonly statusIntervalMs?: number;
   /** Set when the receiver keeps a journal: records a `saveTo` of the stream into `directory` there. */
   readonly journal?: (stream: IncomingStream, directory: string, options: SaveOptions | undefined) => SaveJournal;
 }
@@ -139,6 +145,7 @@ export class IncomingStream extends Readable {
   private readonly spool: Spool | undefined;
   /** The spool read back, once the stream is handed over and read. */
   private spoolReader: Readable | undefined;
+  private readonly tracker: TransferStatusTracker<ReceivePhase>;
 
   /** @internal Created by the receiver from an open frame. */
   constructor(manifest: Manifest, context: IncomingStreamContext) {
@@ -162,6 +169,40 @@ export class IncomingStream extends Readable {
       this.writtenBytes = () => this.spool?.writtenBytes ?? 0;
       this.paused = false; // taken at once, into the spool
     }
+    this.tracker = new TransferStatusTracker<ReceivePhase>(
+      {
+        streamId: manifest.streamId,
+        direction: "receive",
+        chunkBytes: manifest.chunkBytes,
+        finalPhases: FINAL_RECEIVE_PHASES,
+        read: () => ({
+          phase: this.currentPhase,
+          name: manifest.name,
+          bytes: this.verifiedOffset,
+          sizeBytes: manifest.sizeBytes ?? this.end?.byteCount,
+          connection: "connected",
+        }),
+        result: () => this.result,
+        emit: (status) => this.emit("status", status),
+      },
+      context.statusIntervalMs,
+    );
+    this.on("phase", (phase: ReceivePhase) => this.tracker.phaseChanged(phase));
+  }
+
+  /** The stream's {@link TransferStatus} now: bytes, chunks, rate, ETA, phase. `'status'` carries the same. */
+  get status(): TransferStatus<ReceivePhase> {
+    return this.tracker.snapshot();
+  }
+
+  /**
+   * The stream's events from now on, as an async iterator: `{ type: "phase", phase, status }` on
+   * each phase change and `{ type: "status", status }` every status interval; it ends after
+   * `"completed"` or `"failed"` (with `status.failure`). A consumer that falls behind gets only
+   * the newest periodic status; at most 32 events wait.
+   */
+  events(): AsyncIterableIterator<TransferEvent<ReceivePhase>> {
+    return this.tracker.events();
   }
 
   /**
@@ -249,6 +290,13 @@ export class IncomingStream extends Readable {
    * escapes the folder (`..`, absolute, a drive, a NUL).
    */
   saveTo(directory: string, options?: SaveOptions): Promise<SaveResult> {
+    try {
+      checkStatusInterval(options?.statusIntervalMs, "saveTo's statusIntervalMs");
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (options?.statusIntervalMs !== undefined) this.tracker.setInterval(options.statusIntervalMs);
+    if (options?.onStatus) this.on("status", options.onStatus);
     this.holdCompletion();
     if (this.spool && this.isVerified) return this.saveSpooled(this.spool, directory, options);
     const context = {
@@ -310,6 +358,7 @@ export class IncomingStream extends Readable {
 
   /** The verified stream could not be stored: its sender hears why. */
   private refuseStorage(error: unknown): void {
+    this.tracker.fail(error);
     this.refuseCompletion(refusal(error) ?? `the receiver could not store the stream: ${String(error)}`);
   }
 
@@ -625,6 +674,7 @@ export class IncomingStream extends Readable {
   /** @internal The verified stream could not be handed over (saveTo failed): the sender is told. */
   refuseCompletion(reason: string): void {
     if (this.currentPhase !== "verified") return;
+    this.tracker.fail(new StreamAbortedError({ message: `[stream] stream ${this.streamId} was verified but not handed over: ${reason}` }));
     this.setPhase("failed");
     this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.Rejected, reason });
     this.context.settled(this.streamId, undefined);

@@ -15,7 +15,8 @@ import type { ConnectionWatch } from "./transport";
 import { createManifest, planSend, type SendPlan } from "./send-plan";
 import type { SendOptions, SendProgress, SendResult } from "./sender";
 import { createStreamHasher, MAX_BACKLOG_BYTES, type StreamHasher } from "./stream-hasher";
-import { describeSource, isRereadable, readChunks, type StreamSource } from "./stream-source";
+import { describeSource, isRereadable, readChunks, sourceName, type StreamSource } from "./stream-source";
+import { checkStatusInterval, type TransferEvent, type TransferStatus, TransferStatusTracker } from "./transfer-status";
 import type { Transport } from "./transport";
 
 /**
@@ -45,7 +46,12 @@ export interface OutgoingStreamEvents {
   phase: [phase: SendPhase];
   /** Bytes sent or acknowledged, the connection or the queued state changed (what `onProgress` gets). */
   progress: [progress: SendProgress];
+  /** Every `SendOptions.statusIntervalMs` while the send goes on, at once on each phase change, and a last one at the end (what `onStatus` gets). */
+  status: [status: TransferStatus<SendPhase>];
 }
+
+/** The phases a send ends in. */
+const FINAL_SEND_PHASES: readonly SendPhase[] = ["completed", "failed", "cancelled"];
 
 /** @internal What a client gives each outgoing stream. */
 export interface OutgoingStreamContext {
@@ -88,6 +94,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   private readonly cancelling = new AbortController();
   private readonly signal: AbortSignal;
   private readonly id: Uint8Array;
+  private readonly tracker: TransferStatusTracker<SendPhase>;
 
   private shownPhase: SendPhase = "opening";
   /** Where the send loop is; {@link phase} adds what receivers and the connection say. */
@@ -155,6 +162,29 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     this.hasher = createStreamHasher(flow.chunkBytes);
     this.signal = options.signal ? AbortSignal.any([options.signal, this.cancelling.signal]) : this.cancelling.signal;
     this.signal.addEventListener("abort", this.onCancel, { once: true });
+    checkStatusInterval(options.statusIntervalMs, "statusIntervalMs");
+    this.tracker = new TransferStatusTracker<SendPhase>(
+      {
+        streamId: this.streamId,
+        direction: "send",
+        chunkBytes: flow.chunkBytes,
+        finalPhases: FINAL_SEND_PHASES,
+        read: () => ({
+          phase: this.shownPhase,
+          name: this.openManifest?.name ?? options.name ?? sourceName(source) ?? "stream",
+          bytes: this.bytesIn,
+          sizeBytes: this.sizeBytes ?? this.sent?.byteCount,
+          connection: this.context.connection?.state ?? "connected",
+        }),
+        result: () => this.result,
+        emit: (status) => {
+          options.onStatus?.(status);
+          this.emit("status", status);
+        },
+      },
+      options.statusIntervalMs,
+    );
+    this.on("phase", (phase) => this.tracker.phaseChanged(phase));
     this.result = this.run();
     // `result` is the channel for the error; a stream watched only through its events does not crash the process.
     this.result.catch(() => {});
@@ -168,6 +198,21 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   /** What the Open carries, once published (from `"waiting"` on). */
   get manifest(): Manifest | undefined {
     return this.openManifest;
+  }
+
+  /** The send's {@link TransferStatus} now: bytes, chunks, rate, ETA, phase, connection. */
+  get status(): TransferStatus<SendPhase> {
+    return this.tracker.snapshot();
+  }
+
+  /**
+   * The send's events from now on, as an async iterator: `{ type: "phase", phase, status }` on
+   * each phase change and `{ type: "status", status }` every `statusIntervalMs`; it ends after
+   * the final phase (`"completed"`, `"failed"` with `status.failure`, `"cancelled"`). A consumer
+   * that falls behind gets only the newest periodic status; at most 32 events wait.
+   */
+  events(): AsyncIterableIterator<TransferEvent<SendPhase>> {
+    return this.tracker.events();
   }
 
   /** Payload bytes handed to the transport so far. */

@@ -4,6 +4,8 @@ import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type RetryPolicy, withRetries } from "./backoff";
 import { TargetFolderError } from "./errors/target-folder-error";
+import type { ReceivePhase } from "./incoming-stream";
+import type { TransferStatus } from "./transfer-status";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 import type { SaveJournal } from "./journaled-receive";
 import {
@@ -35,6 +37,14 @@ export interface SaveOptions {
   readonly overwrite?: boolean;
   /** Called as bytes arrive, e.g. for a progress bar. */
   readonly onProgress?: (progress: SaveProgress) => void;
+  /**
+   * Called with the stream's {@link TransferStatus} (bytes, chunks, rate, ETA, phase) every
+   * `statusIntervalMs`, at once on each phase change, and a last time when it ends (with
+   * `failure` if it failed): a listener of the stream's `'status'` event.
+   */
+  readonly onStatus?: (status: TransferStatus<ReceivePhase>) => void;
+  /** How often, in ms, `'status'` is emitted from now on (see `ReceiveOptions.statusIntervalMs`). @default 1000 */
+  readonly statusIntervalMs?: number;
 }
 
 /** Where a stream was saved. */
@@ -359,6 +369,33 @@ export interface SaveContext {
  */
 export async function saveStream(stream: Readable, directory: string, context: SaveContext, options: SaveOptions = {}): Promise<SaveResult> {
   const folder = resolve(directory);
+  if (context.streamId === undefined) return save(stream, folder, directory, context, options);
+  // A new attempt at a stream (its sender resumed or restarted) continues the partial file of
+  // the attempt before it. If that attempt has failed here, in this process, it may still be
+  // letting go of the file: continue only once its last write has landed and the file is closed,
+  // or a late write would land after the file was cut back, and the saved file would not be
+  // what was verified. (One still alive is another receiver's, taking it over: not waited for.)
+  const key = `${folder}\0${context.streamId}`;
+  const before = savesInProgress.get(key);
+  const saving = (async () => {
+    if (before?.stream.destroyed) await before.settled;
+    return save(stream, folder, directory, context, options);
+  })();
+  const settled = saving.then(
+    () => {},
+    () => {},
+  );
+  savesInProgress.set(key, { stream, settled });
+  void settled.then(() => {
+    if (savesInProgress.get(key)?.settled === settled) savesInProgress.delete(key);
+  });
+  return saving;
+}
+
+/** Saves of this process in progress, by folder and stream id; `settled` once the file is closed. */
+const savesInProgress = new Map<string, { readonly stream: Readable; readonly settled: Promise<void> }>();
+
+async function save(stream: Readable, folder: string, directory: string, context: SaveContext, options: SaveOptions): Promise<SaveResult> {
   const toError = (error: unknown): unknown => folderError(directory, error);
   let fileName: string;
   try {
@@ -421,6 +458,8 @@ export async function saveStream(stream: Readable, directory: string, context: S
   } catch (caught) {
     // The stream ended otherwise while the folder was being retried: that is the news.
     const error = gone.signal.aborted && stream.errored ? stream.errored : toError(caught);
+    // The writer closes the file when the pipeline is torn down; wait for it (its last write too).
+    await handle?.close().catch(() => {});
     const keep = context.keepPartial?.() ?? false;
     if (handle && !keep) await rm(temporary, { force: true });
     await context.journal?.ended(handle && keep ? "kept" : "failed", error);

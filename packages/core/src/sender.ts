@@ -1,5 +1,7 @@
 import type { FlowOptions } from "./flow-options";
+import type { SendPhase } from "./outgoing-stream";
 import type { Delivery, DeliveryModel, Manifest } from "./protocol/frames";
+import type { TransferStatus } from "./transfer-status";
 import type { ConnectionState } from "./transport";
 
 /**
@@ -64,6 +66,14 @@ export interface SendOptions extends FlowOptions {
   readonly signal?: AbortSignal;
   /** Called as acknowledgements arrive. */
   readonly onProgress?: (progress: SendProgress) => void;
+  /**
+   * Called with the send's {@link TransferStatus} (bytes, chunks, rate, ETA, phase, connection)
+   * every `statusIntervalMs`, at once on each phase change, and a last time when it ends (with
+   * `failure` if it failed); the `OutgoingStream`'s `'status'` event carries the same.
+   */
+  readonly onStatus?: (status: TransferStatus<SendPhase>) => void;
+  /** How often, in ms, `onStatus` and `'status'` report while the send goes on. @default 1000 */
+  readonly statusIntervalMs?: number;
   /**
    * With no acknowledgement progress for this long, frames in flight are sent again, when the
    * transport can lose frames (`retention: "none"` or no redelivery). @default 2000

@@ -8,6 +8,7 @@ import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { IncomingStream } from "./incoming-stream";
 import type { TransferJournal } from "./journal";
 import { journalReceive } from "./journaled-receive";
+import { checkStatusInterval } from "./transfer-status";
 import { DEFAULT_PARTIAL_TTL_MS, sweepPartials } from "./partial-files";
 import { defaultSpoolDir } from "./spool";
 import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
@@ -100,6 +101,11 @@ export interface ReceiveOptions {
    * offer them to other receivers. @default Infinity
    */
   readonly maxStreams?: number;
+  /**
+   * How often, in ms, each stream's `'status'` (`IncomingStream.status`: bytes, rate, ETA) is
+   * emitted while it goes on; `saveTo`'s `statusIntervalMs` changes it for one stream. @default 1000
+   */
+  readonly statusIntervalMs?: number;
 }
 
 /** @internal What the client gives a receiver besides its options. */
@@ -221,6 +227,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
     this.concurrency = streamCount("concurrency", options.concurrency, 1);
     this.maxStreams = streamCount("maxStreams", options.maxStreams, Number.POSITIVE_INFINITY);
+    checkStatusInterval(options.statusIntervalMs, "statusIntervalMs");
     // Spool files a receiver that died left behind go once abandoned, as saveTo's partial files do.
     if (!options.keepPartial) void sweepPartials(options.spoolDir ?? defaultSpoolDir(), options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, "");
     this.ready = transport
@@ -444,6 +451,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       retry: this.retry,
       takeover: this.options.takeover === "restart" ? "restart" : "continue",
       partialTtlMs,
+      ...(this.options.statusIntervalMs === undefined ? {} : { statusIntervalMs: this.options.statusIntervalMs }),
       ...(spool ? { spoolDir: this.options.spoolDir ?? defaultSpoolDir(), spooled: (verified: IncomingStream) => this.spooled(verified) } : {}),
       ...(this.internals.journal ? { journal: this.journalFor(this.internals.journal) } : {}),
     });

@@ -26,11 +26,16 @@ export function isRereadable(source: StreamSource): source is string | Uint8Arra
 export async function describeSource(source: StreamSource): Promise<SourceInfo> {
   if (typeof source === "string") {
     const stats = await stat(source);
-    const name = source.split(/[\\/]/).pop();
+    const name = sourceName(source);
     return { sizeBytes: stats.size, ...(name ? { name } : {}) };
   }
   if (source instanceof Uint8Array) return { sizeBytes: source.byteLength };
   return {};
+}
+
+/** A file path's base name; `undefined` for other sources, which carry no name. */
+export function sourceName(source: StreamSource): string | undefined {
+  return typeof source === "string" ? source.split(/[\\/]/).pop() || undefined : undefined;
 }
 
 /**

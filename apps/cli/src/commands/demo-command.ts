@@ -11,6 +11,7 @@ import { CliError } from "../cli-errors";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { DEMO_HELP } from "../help";
+import { STATUS_INTERVAL_MS } from "../output";
 import { type CommandContext, closeWithin } from "./command-context";
 
 const DEFAULT_SIZE = "256MiB";
@@ -96,7 +97,8 @@ export async function demoCommand(args: string[], context: CommandContext): Prom
       sent = await sending.send(sourcePath, {
         destination: DESTINATION,
         signal: context.signal,
-        onProgress: (progress) => view.update(progress.bytesAcknowledged),
+        statusIntervalMs: STATUS_INTERVAL_MS,
+        onStatus: (status) => view.update(status),
       });
       saved = await received;
     } catch (error) {

@@ -6,6 +6,7 @@ import { UsageError } from "../cli-errors";
 import { describeFailure } from "../describe-failure";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes } from "../format";
+import { STATUS_INTERVAL_MS } from "../output";
 import { LS_HELP, RESUME_HELP } from "../help";
 import { brokerOption, type CommandContext, closeWithin } from "./command-context";
 import { reportFrameError } from "./receive-command";
@@ -84,7 +85,7 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
     context.output.emit({ event: "resume", command: "resume", streamId: id, acknowledgedBytes: record.bytesDone });
     context.output.note(`resuming ${record.name}: the receiver continues its partial file (about ${formatBytes(record.bytesDone)} were acknowledged)`);
     const description = { streamId: id, name: record.name, sizeBytes: record.sizeBytes, target, destination: record.destination };
-    return await sendAndReport(context, description, (onProgress) => client.resumeSend(id, { signal: context.signal, onProgress }));
+    return await sendAndReport(context, description, (watch) => client.resumeSend(id, { signal: context.signal, ...watch }));
   } finally {
     await closeWithin(() => client.close());
   }
@@ -105,7 +106,8 @@ async function resumeReceive(record: TransferRecord, journal: TransferJournal, b
     try {
       const saved = await client.resumeSaveTo(id, {
         signal: context.signal,
-        onProgress: ({ bytesReceived }) => view.update(bytesReceived),
+        onStatus: (status) => view.update(status),
+        statusIntervalMs: STATUS_INTERVAL_MS,
         onFrameError: reportFrameError(output, "resume"),
       });
       const seconds = (performance.now() - startedAt) / 1000;

@@ -10,7 +10,7 @@ import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { RECEIVE_HELP } from "../help";
 import { checkOutFolder, createOutFolder } from "../out-folder";
-import type { Output } from "../output";
+import { type Output, STATUS_INTERVAL_MS } from "../output";
 import { brokerOption, type CommandContext, closeWithin } from "./command-context";
 import { cliJournal, journalLabel } from "./send-command";
 
@@ -22,20 +22,8 @@ export type ReceiveTarget = { readonly dir: string } | { readonly stdout: NodeJS
  * the final SHA-256 check, as a pipe cannot take them back: a consumer must treat the data as
  * good only if the command exits 0.
  */
-async function writeTo(stream: IncomingStream, out: NodeJS.WritableStream, onProgress: (bytes: number) => void): Promise<void> {
-  let bytes = 0;
-  await pipeline(
-    stream,
-    async function* count(source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
-        bytes += chunk.byteLength;
-        onProgress(bytes);
-        yield chunk;
-      }
-    },
-    out,
-    { end: false },
-  );
+async function writeTo(stream: IncomingStream, out: NodeJS.WritableStream): Promise<void> {
+  await pipeline(stream, out, { end: false });
 }
 
 /**
@@ -52,6 +40,8 @@ export async function receiveOne(
   const startedAt = performance.now();
   output.emit({ event: "start", command: context.command, streamId, name: manifest.name, ...(manifest.sizeBytes === undefined ? {} : { sizeBytes: manifest.sizeBytes }) });
   const view = output.transfer({ id: streamId, label: manifest.name, ...(manifest.sizeBytes === undefined ? {} : { totalBytes: manifest.sizeBytes }) });
+  // Core's status of the stream (rate, ETA), every STATUS_INTERVAL_MS (the receiver's statusIntervalMs).
+  stream.on("status", (status) => view.update(status));
   try {
     let path = "-";
     let startOffset = 0;
@@ -59,11 +49,11 @@ export async function receiveOne(
       // Core names the file (safeFileName), writes it to a temporary file, gives it its final
       // name once verified, never over an existing one, and only then tells the sender. A stream
       // taken over from a receiver that died goes on from that receiver's partial file.
-      const saved = await stream.saveTo(target.dir, { onProgress: ({ bytesReceived }) => view.update(bytesReceived) });
+      const saved = await stream.saveTo(target.dir);
       path = saved.path;
       startOffset = saved.startOffset;
     } else {
-      await writeTo(stream, target.stdout, (bytes) => view.update(bytes));
+      await writeTo(stream, target.stdout);
     }
     const result = await stream.result;
     const seconds = (performance.now() - startedAt) / 1000;
@@ -182,6 +172,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       keepPartial: values["keep-partial"] === true,
       concurrency,
       onFrameError: reportFrameError(output, "receive"),
+      statusIntervalMs: STATUS_INTERVAL_MS,
       ...(once ? { maxStreams: 1 } : {}),
     });
     receiver.on("queued", (manifest) => {

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createStreamClient, defaultStateDir, type SendProgress, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
+import { createStreamClient, defaultStateDir, type SendOptions, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
 import type { BrokerTarget } from "../broker-url";
 import { checkDestination, parseCommandArgs, parseCount, parseSeconds, parseSize } from "../args";
 import { createBrokerTransport } from "../broker-transport";
@@ -10,6 +10,7 @@ import { CliError, UsageError } from "../cli-errors";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { SEND_HELP } from "../help";
+import { STATUS_INTERVAL_MS } from "../output";
 import { brokerOption, type CommandContext, closeWithin } from "./command-context";
 
 /** `stream send <file|-> --broker <url> --dest <name>`: one stream, verified end to end. */
@@ -75,7 +76,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   });
   const streamId = randomUUID();
   try {
-    return await sendAndReport(context, { streamId, name, sizeBytes, target, destination }, (onProgress) =>
+    return await sendAndReport(context, { streamId, name, sizeBytes, target, destination }, (watch) =>
       client.send(source, {
         destination,
         name,
@@ -86,7 +87,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
         ...(values.transactional ? { delivery: "transactional" as const } : {}),
         ...(values.pull ? { model: "pull" as const } : {}),
         ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
-        onProgress,
+        ...watch,
       }),
     );
   } finally {
@@ -103,14 +104,18 @@ export interface SendDescription {
   readonly destination: string;
 }
 
+/** The send options through which {@link sendAndReport} watches a send. */
+export type SendWatch = Required<Pick<SendOptions, "onProgress" | "onStatus" | "statusIntervalMs">>;
+
 /**
- * Runs one send (`run`, given the progress callback to pass on), showing its progress and its
- * outcome as `stream send` does; resolves with the exit code, throws what the send threw.
+ * Runs one send (`run`, given the options to pass on that watch it), showing its progress (core's
+ * status: rate and ETA) and its outcome as `stream send` does; resolves with the exit code,
+ * throws what the send threw.
  */
 export async function sendAndReport(
   context: CommandContext,
   { streamId, name, sizeBytes, target, destination }: SendDescription,
-  run: (onProgress: (progress: SendProgress) => void) => Promise<SendResult>,
+  run: (watch: SendWatch) => Promise<SendResult>,
 ): Promise<ExitCodeValue> {
   const { output, failure } = context;
   output.emit({ event: "start", command: "send", streamId, name, ...(sizeBytes === undefined ? {} : { sizeBytes }), broker: target.display, destination });
@@ -120,15 +125,18 @@ export async function sendAndReport(
   let queued = false;
   const startedAt = performance.now();
   try {
-    const result = await run((progress) => {
-      if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
-      if (progress.queued !== queued) {
-        queued = progress.queued;
-        heardFromReceiver = true;
-        output.emit({ event: queued ? "queued" : "taken", command: "send", streamId, name });
-        output.note(queued ? `a receiver has queued ${name} behind the streams it is taking; waiting` : `the receiver took ${name}`);
-      }
-      view.update(progress.bytesAcknowledged, progress.connection);
+    const result = await run({
+      onProgress(progress) {
+        if (progress.bytesAcknowledged > 0) heardFromReceiver = true;
+        if (progress.queued !== queued) {
+          queued = progress.queued;
+          heardFromReceiver = true;
+          output.emit({ event: queued ? "queued" : "taken", command: "send", streamId, name });
+          output.note(queued ? `a receiver has queued ${name} behind the streams it is taking; waiting` : `the receiver took ${name}`);
+        }
+      },
+      onStatus: (status) => view.update(status),
+      statusIntervalMs: STATUS_INTERVAL_MS,
     });
     const seconds = (performance.now() - startedAt) / 1000;
     const rate = megabytesPerSecond(result.byteCount, seconds);
