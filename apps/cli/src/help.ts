@@ -9,8 +9,8 @@ Usage:
   stream send <file|-> --broker <url> --dest <name>     send a file (- reads standard input)
   stream receive --broker <url> --dest <name> [--out <dir>|-] [--once]
                                                         receive streams into a folder until stopped
-  stream ls [--json]                                    unfinished transfers (a send that failed or was killed)
-  stream resume <id> [--broker <url>]                   continue one from where its receiver's partial file ends
+  stream ls [--json]                                    unfinished transfers (a send or receive that failed or was killed)
+  stream resume <id> [--broker <url>]                   continue one from where the partial file ends
   stream <command> --help                               the options of one command
 
 Broker URLs:
@@ -87,8 +87,9 @@ Options:
 
 export const LS_HELP = `Usage: stream ls [--json]
 
-Lists the unfinished transfers: sends of a file that failed or whose process was killed. Each can
-be continued with \`stream resume <id>\`. The journal is in $STREAM_STATE_DIR, else
+Lists the unfinished transfers: sends of a file, and receives into a folder, that failed or whose
+process was killed (the direction column says which). Each can be continued with
+\`stream resume <id>\`. The journal is in $STREAM_STATE_DIR, else
 $XDG_STATE_HOME/stream, else ~/.local/state/stream; entries untouched for 7 days are removed.
 
 Options:
@@ -96,16 +97,24 @@ Options:
   -h, --help    this help
 `;
 
-export const RESUME_HELP = `Usage: stream resume <id> [--broker <url>]
+export const RESUME_HELP = `Usage: stream resume <id> [--broker <url>] [--receive]
 
 Continues an unfinished send (see \`stream ls\`) with the same stream id, destination and chunk
 size: the receiver that holds its partial file (a receiver on the same --out) continues it, so at
 most one window is sent again. The file must be unchanged (same size and modification time);
 otherwise the resume is refused and the file must be sent again. Exit codes as for send.
 
+For a receive: receives on the destination the journal recorded, takes that stream only and
+continues its partial file in the folder it was saving into, after checking it against the journal
+(a file changed since is not continued past what still matches, and that is said). Its sender must
+offer the stream again: a live one does so by itself, a killed one once resumed; waits 120 s.
+Where one state folder holds both the send and the receive of <id> (both on this machine), the
+send is resumed unless --receive.
+
 Options:
   --broker <url>  the broker (default: the one the journal recorded; credentials come from the
                   URL or STREAM_BROKER_USER / STREAM_BROKER_PASSWORD, never from the journal)
+  --receive       resume the receive of <id>, not its send
   --json          print one JSON event per line on stdout
   -h, --help      this help
 `;

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { Writable } from "node:stream";
-import { TransportError } from "@stream/core";
+import { createStreamClient, decodeFrame, FrameType, TransferJournal, TransportError } from "@stream/core";
 import { createMemoryTransport, MemoryBroker, withFaults } from "@stream/core/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ModuleImporter } from "./broker-transport";
@@ -245,6 +245,46 @@ describe("stream (in-process)", () => {
     expect(both.code).toBe(ExitCode.Usage);
     expect(both.stderr).toContain("--push and --pull are opposites");
   });
+  it("a receive whose process died is listed by `stream ls` (direction receive) and `stream resume <id>` continues its partial file", async () => {
+    const broker = new MemoryBroker();
+    const env = { STREAM_STATE_DIR: join(dir, "state") };
+    const journal = new TransferJournal({ dir: env.STREAM_STATE_DIR });
+    const bytes = randomBytes(64 * 65_536 + 999);
+    const out = join(dir, "out");
+    // A journaled receiver saving slowly (50 ms a chunk), killed (its transport crashed) half way.
+    const doomed = createMemoryTransport({ broker });
+    const subscribe = doomed.subscribe.bind(doomed);
+    doomed.subscribe = (channel, handler, options) =>
+      subscribe(channel, async (frame) => {
+        if (decodeFrame(frame).type === FrameType.Data) await new Promise((resolve) => setTimeout(resolve, 50));
+        return handler(frame);
+      }, options);
+    const receiving = createStreamClient({ transport: doomed, journal, brokerLabel: "amqp://h" });
+    const receiver = receiving.receive("files");
+    await receiver.ready;
+    receiver.once("stream", (stream) => void stream.saveTo(out).catch(() => {}));
+    const sender = createStreamClient({ transport: createMemoryTransport({ broker }) });
+    const sent = sender.send(bytes, { destination: "files", name: "movie.bin", chunkBytes: 65_536, windowChunks: 4, takeoverAfterMs: 300 });
+    let id = "";
+    for (let tries = 0; tries < 400; tries++) {
+      const [entry] = await journal.list();
+      id = entry?.id ?? "";
+      if ((entry?.checkpoints?.length ?? 0) > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    doomed.crash();
+    await new Promise((resolve) => setTimeout(resolve, 300)); // its last writes land
+    expect((await run(["ls"], { env })).stdout).toMatch(new RegExp(`${id}\\s+receive\\s+movie\\.bin`));
+    const resumed = await run(["resume", id, "--json"], { importer: memoryAdapter(broker), env });
+    expect(resumed.code).toBe(0);
+    const done = events(resumed.stdout).at(-1);
+    expect(done).toMatchObject({ event: "done", command: "resume", streamId: id, sha256: createHash("sha256").update(bytes).digest("hex") });
+    expect(done?.startOffset).toBeGreaterThan(0);
+    expect((await readFile(join(out, "movie.bin"))).equals(bytes)).toBe(true);
+    expect((await sent).sha256).toBe(done?.sha256);
+    expect((await run(["ls"], { env })).stdout).toContain("no unfinished transfers");
+    await Promise.all([receiving.close(), sender.close()]);
+  }, 30_000);
 
   it("send --pull: the file moves only once a receiver takes it", async () => {
     const broker = new MemoryBroker();

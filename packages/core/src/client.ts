@@ -1,9 +1,12 @@
+import { StreamTimeoutError } from "./errors/stream-timeout-error";
+import type { IncomingStream } from "./incoming-stream";
 import { Inbox } from "./inbox";
 import { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 import { OutgoingStream } from "./outgoing-stream";
 import { journalSend, resumeOptions } from "./journaled-send";
 import type { TransferJournal, TransferRecord } from "./journal";
 import type { SendOptions, SendResult } from "./sender";
+import type { SaveOptions, SaveResult } from "./save-to";
 import { type ReceiveOptions, StreamReceiver } from "./stream-receiver";
 import type { StreamSource } from "./stream-source";
 import { assertTransport, type Transport } from "./transport";
@@ -25,13 +28,24 @@ export interface StreamClientOptions {
    */
   readonly retry?: RetryOptions | false;
   /**
-   * Journal sends of files here, so that after a failure or a crash (even a SIGKILL)
-   * {@link StreamClient.unfinishedTransfers} lists them and {@link StreamClient.resumeSend}
-   * continues them where the receiver's partial file ends. Off by default.
+   * Journal sends of files, and `saveTo`s of the streams received, here: after a failure or a
+   * crash (even a SIGKILL) {@link StreamClient.unfinishedTransfers} lists them,
+   * {@link StreamClient.resumeSend} continues a send where the receiver's partial file ends and
+   * {@link StreamClient.resumeSaveTo} a receive from its partial file, checked against the
+   * journal first. Off by default.
    */
   readonly journal?: TransferJournal;
   /** How journal entries name the broker (never with a password), e.g. `amqp://127.0.0.1:5672`. */
   readonly brokerLabel?: string;
+}
+
+/** Options of {@link StreamClient.resumeSaveTo}: the receiver's and `saveTo`'s (`fileName` defaults to the one the journal recorded). */
+export interface ResumeSaveOptions extends ReceiveOptions, SaveOptions {
+  /**
+   * How long to wait for the stream's sender to offer it again.
+   * @default 120000 (a sender's default `idleTimeoutMs`: a live sender offers it well within that)
+   */
+  readonly timeoutMs?: number;
 }
 
 /** Sends and receives streams over one transport. */
@@ -61,6 +75,18 @@ export interface StreamClient {
    * `TypeError` when the journal has no such send. `options` may change e.g. `onProgress`.
    */
   resumeSend(id: string, options?: Partial<SendOptions>): Promise<SendResult>;
+  /**
+   * Continues the journaled receive `id` (a `saveTo` that failed resumably or whose process died)
+   * in the folder it was saving into: receives on the destination it recorded, takes that stream
+   * only (others are left for the destination's other receivers) and saves it, continuing the
+   * partial file from what still matches the journal (`SaveResult.startOffset`). The stream has to
+   * be offered again by its sender: a live sender does so by itself (takeover, every
+   * `takeoverAfterMs` until its `idleTimeoutMs`); a sender that died does when it is resumed
+   * (`resumeSend`, `stream resume`). Rejects with a {@link StreamTimeoutError} when nobody offers
+   * it within `timeoutMs` (the entry and partial file are kept), with a `TypeError` when the
+   * journal has no such receive, and as `saveTo` does.
+   */
+  resumeSaveTo(id: string, options?: ResumeSaveOptions): Promise<SaveResult>;
   /** Receives the streams sent to `destination`; see {@link StreamReceiver}. */
   receive(destination: string, options?: ReceiveOptions): StreamReceiver;
   /** Closes receivers, the inboxes and (unless `closeTransport: false`) the transport. */
@@ -90,6 +116,11 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     }
     return inbox;
   };
+  const receive = (destination: string, options: ReceiveOptions | undefined, onlyStreamId?: string): StreamReceiver => {
+    const receiver = new StreamReceiver(transport, destination, options, { journal, brokerLabel, ...(onlyStreamId === undefined ? {} : { onlyStreamId }) });
+    receivers.add(receiver);
+    return receiver;
+  };
   const startSend = (source: StreamSource, options: SendOptions): OutgoingStream =>
     new OutgoingStream(source, options, {
       transport,
@@ -113,15 +144,58 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
       const { path, options: resumed } = await resumeOptions(record);
       return send(path, { ...resumed, ...overrides });
     },
-    receive(destination, options) {
-      const receiver = new StreamReceiver(transport, destination, options);
-      receivers.add(receiver);
-      return receiver;
+    async resumeSaveTo(id, options = {}) {
+      const record = await journal?.get(id, "receive");
+      if (!record?.folder) throw new TypeError(`[stream] the journal${journal ? ` in ${journal.dir}` : " (none: pass createStreamClient({ journal }))"} has no unfinished receive ${id}`);
+      const { timeoutMs = 120_000, fileName = record.fileName, ...rest } = options;
+      // Each of the two takes the options it knows of the options of both.
+      const receiver = receive(record.destination, { ...rest, maxStreams: 1 }, id);
+      try {
+        const stream = await offered(receiver, timeoutMs, options.signal);
+        return await stream.saveTo(record.folder, { ...rest, ...(fileName === undefined ? {} : { fileName }) });
+      } catch (error) {
+        if (error !== TIMED_OUT) throw error;
+        throw new StreamTimeoutError({
+          message:
+            `[stream] nobody offered stream ${id} (${record.name}) on ${record.destination} within ${timeoutMs} ms. Its sender offers it again by itself ` +
+            "only while it lives (until its idleTimeoutMs); resume the send on the sending side (resumeSend, `stream resume <id>`) and call resumeSaveTo again. " +
+            `The journal entry and the partial file in ${record.folder} are kept.`,
+          retryable: true,
+        });
+      } finally {
+        await receiver.close();
+        receivers.delete(receiver);
+      }
     },
+    receive: (destination, options) => receive(destination, options),
     async close() {
       await Promise.allSettled([...receivers].map((receiver) => receiver.close()));
       await Promise.allSettled([...inboxes.values()].map(async (inbox) => (await inbox).close()));
       if (closeTransport) await transport.close();
     },
   };
+}
+
+const TIMED_OUT = Symbol("timed out");
+
+/** The first stream `receiver` is offered; rejects with {@link TIMED_OUT} after `timeoutMs`, with the reason when `signal` aborts. */
+async function offered(receiver: StreamReceiver, timeoutMs: number, signal: AbortSignal | undefined): Promise<IncomingStream> {
+  await receiver.ready;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  let onStream: ((stream: IncomingStream) => void) | undefined;
+  try {
+    return await new Promise<IncomingStream>((resolve, reject) => {
+      onStream = resolve;
+      receiver.once("stream", onStream);
+      timer = setTimeout(() => reject(TIMED_OUT), timeoutMs);
+      onAbort = () => reject(signal?.reason);
+      if (signal?.aborted) onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onStream) receiver.off("stream", onStream);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
 }

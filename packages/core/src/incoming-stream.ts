@@ -12,6 +12,7 @@ import { TargetFolderError } from "./errors/target-folder-error";
 import { UnsafePathError } from "./errors/unsafe-path-error";
 import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
+import type { SaveJournal } from "./journaled-receive";
 import { RangeSet } from "./range-set";
 import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { Spool } from "./spool";
@@ -69,6 +70,8 @@ export interface IncomingStreamContext {
   readonly spooled?: (stream: IncomingStream) => void;
   /** How often `'status'` is emitted while the stream goes on (`ReceiveOptions.statusIntervalMs`). */
   readonly statusIntervalMs?: number;
+  /** Set when the receiver keeps a journal: records a `saveTo` of the stream into `directory` there. */
+  readonly journal?: (stream: IncomingStream, directory: string, options: SaveOptions | undefined) => SaveJournal;
 }
 
 /**
@@ -311,6 +314,7 @@ export class IncomingStream extends Readable {
       ackOnlyWritten: () => this.ackOnlyWritten(),
       startOffset: () => this.startOffset,
       keepPartial: () => this.resumable,
+      journal: this.context.journal?.(this, directory, options),
     };
     return this.handOverWhenSaved(saveStream(this, directory, context, options));
   }
@@ -375,6 +379,17 @@ export class IncomingStream extends Readable {
     this.settle("failed");
     this.rejectResult(new StreamAbortedError({ message: `[stream] stream ${this.streamId} was discarded before it was handed over` }));
     this.destroy();
+  }
+
+  /**
+   * @internal The SHA-256 of the first {@link offset} bytes, at a chunk boundary, while the stream
+   * is receiving: a copy of the running hash's state, so nothing is hashed twice.
+   */
+  async checkpoint(): Promise<{ offset: number; sha256: string } | undefined> {
+    if (this.currentPhase !== "receiving" || this.startSequence === undefined) return undefined;
+    const offset = this.verifiedOffset;
+    const digest = await this.hasher.peek();
+    return digest && { offset, sha256: digest.toString("hex") };
   }
 
   /** @internal Takes one frame of this stream from the receiver. */

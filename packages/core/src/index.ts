@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { createStreamClient, type StreamClient, type StreamClientOptions } from "./client";
+export { createStreamClient, type ResumeSaveOptions, type StreamClient, type StreamClientOptions } from "./client";
 export type { FlowControl, SendOptions, SendProgress, SendResult } from "./sender";
 export { OutgoingStream, type OutgoingStreamEvents, type SendPhase } from "./outgoing-stream";
 export { StreamReceiver, type OrphanReport, type ReceiveOptions, type StreamReceiverEvents } from "./stream-receiver";
@@ -58,4 +58,4 @@ export {
 export { RangeSet } from "./range-set";
 export { safeFileName, type SaveOptions, type SaveProgress, type SaveResult } from "./save-to";
 export { type PartialFilesSwept, sweepPartialFiles } from "./partial-files";
-export { defaultStateDir, TransferJournal, type TransferRecord } from "./journal";
+export { defaultStateDir, type PrefixCheckpoint, TransferJournal, type TransferRecord } from "./journal";

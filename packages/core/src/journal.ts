@@ -23,9 +23,28 @@ export interface TransferRecord {
   readonly chunkBytes?: number;
   /** A receive: the folder it saves into (its partial file carries the stream id). */
   readonly folder?: string;
+  /** A receive: its partial file, removed with the entry when it expires. */
+  readonly partial?: string;
+  /** A receive saved under a name of the application's (`SaveOptions.fileName`), not the sender's. */
+  readonly fileName?: string;
+  /**
+   * A receive: SHA-256s of the partial file's prefix at a few chunk boundaries, oldest first
+   * (dense lately, sparser further back). Before a partial file is continued its prefix is checked
+   * against them; see `PartialFileMismatchError`.
+   */
+  readonly checkpoints?: readonly PrefixCheckpoint[];
   /** Why it stopped, when it failed. */
   readonly error?: string;
 }
+
+/** The SHA-256 (lower-case hex) of the first `offset` bytes of a partial file. */
+export interface PrefixCheckpoint {
+  readonly offset: number;
+  readonly sha256: string;
+}
+
+/** How often a running transfer's journal entry is brought up to date, at most. */
+export const JOURNAL_EVERY_MS = 1000;
 
 /** Where transfers are journaled unless told otherwise: `$STREAM_STATE_DIR`, else `$XDG_STATE_HOME/stream`, else `~/.local/state/stream`. */
 export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -54,6 +73,35 @@ export class TransferJournal {
     this.expireAfterMs = expireAfterMs;
   }
 
+  /** Per entry, the last change under way in this process: {@link update}s of one entry take turns. */
+  private readonly changes = new Map<string, Promise<unknown>>();
+
+  /**
+   * Replaces the entry of `id` and `direction` with what `change` makes of it (`undefined`: no
+   * entry; `null`: removed; the same object: left alone). Changes of one entry made through this
+   * journal object take turns, so two attempts at one stream never interleave a read and a write.
+   */
+  update(
+    id: string,
+    direction: TransferRecord["direction"],
+    change: (current: TransferRecord | undefined) => TransferRecord | null | undefined,
+  ): Promise<void> {
+    const key = `${id}.${direction}`;
+    const next = (this.changes.get(key) ?? Promise.resolve())
+      .catch(() => {})
+      .then(async () => {
+        const current = await this.get(id, direction);
+        const changed = change(current);
+        if (changed === null) await this.remove(id, direction);
+        else if (changed !== undefined && changed !== current) await this.write(changed);
+      });
+    this.changes.set(key, next);
+    void next.finally(() => {
+      if (this.changes.get(key) === next) this.changes.delete(key);
+    }).catch(() => {});
+    return next;
+  }
+
   /** Writes `record` (replacing the entry of its id and direction). */
   async write(record: TransferRecord): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -80,12 +128,20 @@ export class TransferJournal {
     await rm(fileOf(this.dir, id, direction), { force: true });
   }
 
+  /** The partial files of the unfinished receives (absolute paths): a sweep of old partial files spares them. */
+  async partialFiles(): Promise<string[]> {
+    return (await this.list()).flatMap((record) => (record.direction === "receive" && record.partial ? [record.partial] : []));
+  }
+
   /** The entry of `id`, or undefined. */
   async get(id: string, direction: TransferRecord["direction"]): Promise<TransferRecord | undefined> {
     return readRecord(fileOf(this.dir, id, direction));
   }
 
-  /** Every unfinished transfer, oldest first; abandoned ones (and unreadable files) are removed. */
+  /**
+   * Every unfinished transfer, oldest first; abandoned ones (and unreadable files) are removed,
+   * an abandoned receive with its partial file.
+   */
   async list(now = Date.now()): Promise<TransferRecord[]> {
     let names: string[];
     try {
@@ -99,6 +155,7 @@ export class TransferJournal {
       const path = join(this.dir, name);
       const record = await readRecord(path);
       if (!record || now - Date.parse(record.updatedAt) > this.expireAfterMs) {
+        if (record?.direction === "receive" && record.partial) await rm(record.partial, { force: true });
         await rm(path, { force: true });
         continue;
       }

@@ -1,12 +1,9 @@
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { SourceChangedError } from "./errors/source-changed-error";
-import type { TransferJournal, TransferRecord } from "./journal";
+import { JOURNAL_EVERY_MS, type TransferJournal, type TransferRecord } from "./journal";
 import type { OutgoingStream } from "./outgoing-stream";
 import type { SendOptions, SendResult } from "./sender";
-
-/** How often a send's journal entry is brought up to date, at most. */
-const JOURNAL_EVERY_MS = 1000;
 
 /**
  * Keeps a journal entry for a send of the file `path` while it runs: written at the start,

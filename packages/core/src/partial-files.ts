@@ -97,15 +97,23 @@ const SWEEP_EVERY_MS = 60_000;
 /**
  * @internal Removes partial files in `folder` not modified for `ttlMs`, except `keep`: left by a
  * receiver that died, whose sender has given up by now. A live one is touched every
- * {@link PARTIAL_TOUCH_MS}, so it never looks that old. At most once a minute per folder; never throws.
+ * {@link PARTIAL_TOUCH_MS}, so it never looks that old. `journaled` names more to keep (partial
+ * files a journal may resume; they go when their entry expires), asked for only when a sweep runs.
+ * At most once a minute per folder; never throws.
  */
-export async function sweepPartials(folder: string, ttlMs: number, keep: string, now = Date.now()): Promise<string[]> {
+export async function sweepPartials(
+  folder: string,
+  ttlMs: number,
+  keep: string,
+  { now = Date.now(), journaled }: { now?: number; journaled?: (() => Promise<Iterable<string>>) | undefined } = {},
+): Promise<string[]> {
   if (!Number.isFinite(ttlMs)) return [];
   const last = swept.get(folder);
   if (last !== undefined && now - last < Math.min(SWEEP_EVERY_MS, ttlMs)) return [];
   swept.set(folder, now);
   if (swept.size > 1024) swept.delete(swept.keys().next().value as string);
-  return (await sweepPartialFiles(folder, { olderThanMs: ttlMs, keep, now })).removed;
+  const spared = journaled ? [keep, ...(await journaled().catch(() => []))] : keep;
+  return (await sweepPartialFiles(folder, { olderThanMs: ttlMs, keep: spared, now })).removed;
 }
 
 /** What {@link sweepPartialFiles} found. */
@@ -125,15 +133,16 @@ export interface PartialFilesSwept {
  */
 export async function sweepPartialFiles(
   folder: string,
-  { olderThanMs = DEFAULT_PARTIAL_TTL_MS, keep, now = Date.now() }: { olderThanMs?: number; keep?: string; now?: number } = {},
+  { olderThanMs = DEFAULT_PARTIAL_TTL_MS, keep, now = Date.now() }: { olderThanMs?: number; keep?: string | Iterable<string> | undefined; now?: number } = {},
 ): Promise<PartialFilesSwept> {
   const removed: string[] = [];
   const kept: string[] = [];
+  const spared = new Set(typeof keep === "string" ? [keep] : (keep ?? []));
   try {
     for (const name of await readdir(folder)) {
       if (!PARTIAL.test(name) && !OLD_PARTIAL.test(name)) continue;
       const path = join(folder, name);
-      if (path === keep) continue;
+      if (spared.has(path)) continue;
       const stats = await stat(path).catch(() => undefined);
       if (!stats?.isFile()) continue;
       if (now - stats.mtimeMs < olderThanMs) {

@@ -1,4 +1,4 @@
-import { type FileHandle, link, mkdir, open, rename, rm, statfs, utimes } from "node:fs/promises";
+import { type FileHandle, link, mkdir, open, rename, rm, statfs, truncate, utimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -7,6 +7,7 @@ import { TargetFolderError } from "./errors/target-folder-error";
 import type { ReceivePhase } from "./incoming-stream";
 import type { TransferStatus } from "./transfer-status";
 import { UnsafePathError } from "./errors/unsafe-path-error";
+import type { SaveJournal } from "./journaled-receive";
 import {
   claimPartial,
   DEFAULT_PARTIAL_TTL_MS,
@@ -52,8 +53,9 @@ export interface SaveResult {
   readonly path: string;
   readonly byteCount: number;
   /**
-   * Bytes of the file that came from a dead receiver's partial file (a stream taken over with
-   * `takeover: "continue"`); the stream's bytes were written from there on. 0 otherwise.
+   * Bytes of the file that came from a partial file left by an earlier attempt (a stream taken
+   * over with `takeover: "continue"`, or resumed: `resumeSaveTo`, a sender's `resume`); the
+   * stream's bytes were written from there on. 0 otherwise.
    */
   readonly startOffset: number;
   /** SHA-256 of the file, lower-case hex, as verified against the sender's. */
@@ -256,8 +258,12 @@ async function prepare(folder: string, temporary: string, context: SaveContext):
   // A stream taken over: the dead receiver's partial file is continued (claimed, cut to whole
   // chunks), or removed.
   let kept: number | undefined;
-  if (streamId !== undefined && takeover === "continue") kept = await claimPartial(folder, streamId, temporary, chunkBytes, sizeBytes);
-  else if (streamId !== undefined && takeover === "restart") await removePartials(folder, streamId);
+  if (streamId !== undefined && takeover === "continue") {
+    kept = await claimPartial(folder, streamId, temporary, chunkBytes, sizeBytes);
+    // Journaled: only what still matches the journal's checkpoints is continued.
+    const checked = kept && context.journal ? await context.journal.check(temporary, kept, chunkBytes) : kept;
+    if (checked !== kept) await truncate(temporary, (kept = checked));
+  } else if (streamId !== undefined && takeover === "restart") await removePartials(folder, streamId);
   if (sizeBytes !== undefined) {
     const { bavail, bsize } = await statfs(folder);
     if (bavail * bsize < sizeBytes - (kept ?? 0)) {
@@ -350,6 +356,8 @@ export interface SaveContext {
   readonly keepPartial?: () => boolean;
   /** Makes the stream acknowledge only what is written; returns what to call with each write's bytes. */
   readonly ackOnlyWritten?: () => (bytes: number) => void;
+  /** Set when the receiver keeps a journal: the save is recorded there, and a partial file checked against it. */
+  readonly journal?: SaveJournal | undefined;
 }
 
 /**
@@ -417,15 +425,25 @@ async function save(stream: Readable, folder: string, directory: string, context
       signal: gone.signal,
     });
     handle = prepared.handle;
+    const kept = prepared.kept ?? 0;
     if (context.takeover !== undefined && context.startFrom) {
-      const kept = prepared.kept ?? 0;
       const chunkBytes = context.chunkBytes ?? 1;
       await context.startFrom(kept / chunkBytes, kept > 0 ? readPrefix(temporary, kept) : undefined);
     }
-    // Partial files a dead receiver left, whose sender has given up by now, go.
-    await sweepPartials(folder, context.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, temporary);
+    const { journal } = context;
+    journal?.started(temporary, kept);
+    // Partial files a dead receiver left, whose sender has given up by now, go (unless a journal may resume them).
+    await sweepPartials(folder, context.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, temporary, { journaled: journal && (() => journal.journaled()) });
     // Acks then cover only what is in the file: what a receiver taking over after a crash finds.
-    const file = fileWriter(handle, writeBufferBytes(stream), toError, context.ackOnlyWritten?.());
+    const acked = context.ackOnlyWritten?.();
+    let written = kept;
+    const onWritten = journal
+      ? (bytes: number) => {
+          acked?.(bytes);
+          journal.written((written += bytes));
+        }
+      : acked;
+    const file = fileWriter(handle, writeBufferBytes(stream), toError, onWritten);
     await (options.onProgress ? pipeline(stream, counter(options.onProgress), file) : pipeline(stream, file));
     const result = await context.verified;
     let path: string;
@@ -435,13 +453,16 @@ async function save(stream: Readable, folder: string, directory: string, context
     } else {
       path = await commitWithoutOverwrite(temporary, folder, fileName);
     }
+    await journal?.ended("completed");
     return { path, byteCount: result.byteCount, sha256: result.sha256, startOffset: context.startOffset?.() ?? 0 };
   } catch (caught) {
     // The stream ended otherwise while the folder was being retried: that is the news.
     const error = gone.signal.aborted && stream.errored ? stream.errored : toError(caught);
     // The writer closes the file when the pipeline is torn down; wait for it (its last write too).
     await handle?.close().catch(() => {});
-    if (handle && !context.keepPartial?.()) await rm(temporary, { force: true });
+    const keep = context.keepPartial?.() ?? false;
+    if (handle && !keep) await rm(temporary, { force: true });
+    await context.journal?.ended(handle && keep ? "kept" : "failed", error);
     stream.once("error", () => {}); // The caller gets the error from this promise.
     stream.destroy(TargetFolderError.isInstance(error) ? error : undefined);
     throw error;

@@ -43,4 +43,19 @@ describe("stream hasher", () => {
     expect(da.toString("hex")).toBe(createHash("sha256").update(a).digest("hex"));
     expect(db.toString("hex")).toBe(createHash("sha256").update(b).digest("hex"));
   });
+
+  test.each([false, true])("peek (thread %s): the digest of the prefix so far, the hasher going on; undefined once spent", async (onThread) => {
+    const data = randomBytes(WORKER_HASH_MIN_CHUNK_BYTES * 5);
+    const hasher = createStreamHasher(WORKER_HASH_MIN_CHUNK_BYTES, onThread);
+    const prefix = (bytes: number) => createHash("sha256").update(data.subarray(0, bytes)).digest("hex");
+    hasher.update(data.subarray(0, WORKER_HASH_MIN_CHUNK_BYTES * 2));
+    const early = hasher.peek(); // asked before the next update: covers only what came before it
+    hasher.update(data.subarray(WORKER_HASH_MIN_CHUNK_BYTES * 2, WORKER_HASH_MIN_CHUNK_BYTES * 3));
+    const later = hasher.peek();
+    hasher.update(data.subarray(WORKER_HASH_MIN_CHUNK_BYTES * 3));
+    expect((await early)?.toString("hex")).toBe(prefix(WORKER_HASH_MIN_CHUNK_BYTES * 2));
+    expect((await later)?.toString("hex")).toBe(prefix(WORKER_HASH_MIN_CHUNK_BYTES * 3));
+    expect((await hasher.digest()).toString("hex")).toBe(prefix(data.byteLength));
+    expect(await hasher.peek()).toBeUndefined();
+  });
 });

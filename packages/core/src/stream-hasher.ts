@@ -17,6 +17,11 @@ export interface StreamHasher {
   update(bytes: Uint8Array): void;
   /** The digest of everything given to {@link update}; the hasher is spent after it. */
   digest(): Promise<Buffer>;
+  /**
+   * The digest of everything given to {@link update} so far, the hasher going on (a copy of its
+   * state: no byte is hashed twice). `undefined` once it is spent or disposed.
+   */
+  peek(): Promise<Buffer | undefined>;
   /** Bytes handed over and not yet hashed. */
   readonly backlogBytes: number;
   /** Resolves once {@link backlogBytes} is under {@link MAX_BACKLOG_BYTES}. */
@@ -42,6 +47,10 @@ parentPort.on("message", (message) => {
     hash.update(new Uint8Array(message.buffer, 0, message.length));
     // The buffer goes back to be filled again: no garbage, so no memory waiting for a GC.
     parentPort.postMessage({ id, op: "hashed", buffer: message.buffer, length: message.length }, [message.buffer]);
+  } else if (op === "peek") {
+    const hash = hashes.get(id);
+    const digest = hash ? hash.copy().digest() : undefined;
+    parentPort.postMessage({ id, op: "peeked", digest }, digest ? [digest.buffer] : []);
   } else if (op === "digest") {
     const hash = hashes.get(id) ?? createHash("sha256");
     hashes.delete(id);
@@ -55,6 +64,7 @@ parentPort.on("message", (message) => {
 
 interface WorkerSession {
   hashed(buffer: ArrayBuffer, length: number): void;
+  peeked(digest: Uint8Array | undefined): void;
   digested(digest: Uint8Array): void;
   failed(error: Error): void;
 }
@@ -70,6 +80,7 @@ function hashWorker(): NonNullable<typeof shared> {
     const session = state.sessions.get(message.id);
     if (message.op === "hashed") session?.hashed(message.buffer as ArrayBuffer, message.length ?? 0);
     else if (message.op === "digest") session?.digested(message.digest as Uint8Array);
+    else if (message.op === "peeked") session?.peeked(message.digest);
   });
   worker.on("error", (error) => {
     // Every stream hashing here fails (and says so) rather than waiting forever.
@@ -84,9 +95,14 @@ function hashWorker(): NonNullable<typeof shared> {
 
 function inlineHasher(): StreamHasher {
   const hash = createHash("sha256");
+  let spent = false;
   return {
     update: (bytes) => void hash.update(bytes),
-    digest: async () => hash.digest(),
+    digest: async () => {
+      spent = true;
+      return hash.digest();
+    },
+    peek: async () => (spent ? undefined : hash.copy().digest()),
     backlogBytes: 0,
     drained: async () => {},
     dispose: () => {},
@@ -103,6 +119,11 @@ function workerHasher(): StreamHasher {
   let done: ((digest: Buffer) => void) | undefined;
   let broken: ((error: Error) => void) | undefined;
   let failure: Error | undefined;
+  /** Peeks asked for, answered in order (the worker takes messages in order). */
+  const peeks: Array<(digest: Buffer | undefined) => void> = [];
+  const endPeeks = (): void => {
+    for (const resolve of peeks.splice(0)) resolve(undefined);
+  };
   sessions.set(id, {
     hashed(buffer, length) {
       backlog -= length;
@@ -113,7 +134,11 @@ function workerHasher(): StreamHasher {
         resolve();
       }
     },
+    peeked(digest) {
+      peeks.shift()?.(digest ? Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength) : undefined);
+    },
     failed(error) {
+      endPeeks();
       failure = new StreamError("STREAM_HASH", { message: `[stream] the hashing thread failed: ${error.message}`, cause: error, retryable: true });
       broken?.(failure);
       backlog = 0;
@@ -122,6 +147,7 @@ function workerHasher(): StreamHasher {
       resolve?.();
     },
     digested(digest) {
+      endPeeks();
       sessions.delete(id);
       if (sessions.size === 0) worker.unref();
       done?.(Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength));
@@ -145,6 +171,13 @@ function workerHasher(): StreamHasher {
         worker.postMessage({ id, op: "digest" });
       });
     },
+    peek() {
+      if (failure || !sessions.has(id)) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        peeks.push(resolve);
+        worker.postMessage({ id, op: "peek" });
+      });
+    },
     get backlogBytes() {
       return backlog;
     },
@@ -155,6 +188,7 @@ function workerHasher(): StreamHasher {
       });
     },
     dispose() {
+      endPeeks();
       if (!sessions.delete(id)) return;
       if (sessions.size === 0) worker.unref();
       worker.postMessage({ id, op: "dispose" });

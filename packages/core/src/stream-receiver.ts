@@ -7,6 +7,8 @@ import { StreamError } from "./errors/stream-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { IncomingStream } from "./incoming-stream";
+import type { TransferJournal } from "./journal";
+import { journalReceive } from "./journaled-receive";
 import { checkStatusInterval } from "./transfer-status";
 import { DEFAULT_PARTIAL_TTL_MS, sweepPartials } from "./partial-files";
 import { defaultSpoolDir } from "./spool";
@@ -63,7 +65,8 @@ export interface ReceiveOptions {
    * `saveTo` removes hidden partial files in its folder (`.<name>.<streamId>.<hex>.partial`, left
    * by a receiver that died) untouched for this long, in ms: by then their sender has given up
    * (its `idleTimeoutMs`, 120 s by default), so nobody can take them over. A live partial file
-   * is touched every 30 s, so keep this well above that. @default 600000 (10 minutes)
+   * is touched every 30 s, so keep this well above that. Partial files a journal may still resume
+   * (`createStreamClient({ journal })`) are spared until their entry expires. @default 600000 (10 minutes)
    */
   readonly partialTtlMs?: number;
   /** Keep other receivers' partial files whatever their age (no sweep), e.g. to inspect them. @default false */
@@ -107,6 +110,19 @@ export interface ReceiveOptions {
    * emitted while it goes on; `saveTo`'s `statusIntervalMs` changes it for one stream. @default 1000
    */
   readonly statusIntervalMs?: number;
+}
+
+/** @internal What the client gives a receiver besides its options. */
+export interface ReceiverInternals {
+  /** Journal each `saveTo` here (`direction: "receive"`), and check partial files against it. */
+  readonly journal?: TransferJournal | undefined;
+  /** How journal entries name the broker. */
+  readonly brokerLabel?: string | undefined;
+  /**
+   * Take only this stream (`resumeSaveTo`): frames of others are left alone, unanswered, so their
+   * senders offer them to the destination's other receivers.
+   */
+  readonly onlyStreamId?: string;
 }
 
 /** How many ended streams the receiver remembers, to drop their late duplicates. */
@@ -209,6 +225,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     private readonly transport: Transport,
     readonly destination: string,
     private readonly options: ReceiveOptions = {},
+    private readonly internals: ReceiverInternals = {},
   ) {
     super();
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
@@ -269,6 +286,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       return undefined;
     }
     const { streamId } = frame;
+    if (this.internals.onlyStreamId !== undefined && streamId !== this.internals.onlyStreamId) return undefined;
     // A late copy of the Open of an attempt its sender aborted (a new attempt has a new createdAt).
     if (frame.type === FrameType.Open && this.abortedOpens.has(openKey(frame.manifest))) return undefined;
     if (this.ended.has(streamId)) {
@@ -441,6 +459,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       partialTtlMs,
       ...(this.options.statusIntervalMs === undefined ? {} : { statusIntervalMs: this.options.statusIntervalMs }),
       ...(spool ? { spoolDir: this.options.spoolDir ?? defaultSpoolDir(), spooled: (verified: IncomingStream) => this.spooled(verified) } : {}),
+      ...(this.internals.journal ? { journal: this.journalFor(this.internals.journal) } : {}),
     });
     this.streams.set(streamId, stream);
     if (!spool) {
@@ -457,6 +476,20 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     for (const frame of held) stream.accept(frame);
     stream.tick(Date.now()); // The first Ack at once: the sender holds its End until it hears a receiver.
     return stream;
+  }
+
+  /** How a stream's `saveTo` is journaled: under this destination and broker, a mismatch reported to `onFrameError`. */
+  private journalFor(journal: TransferJournal) {
+    return (stream: IncomingStream, folder: string, save: { fileName?: string } | undefined) =>
+      journalReceive({
+        journal,
+        stream,
+        folder,
+        destination: this.destination,
+        broker: this.internals.brokerLabel,
+        fileName: save?.fileName,
+        report: (error) => this.options.onFrameError?.(error),
+      });
   }
 
   /** Gives the application `stream`: to the `'stream'` listeners, or to the iterator. */

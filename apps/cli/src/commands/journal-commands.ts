@@ -1,11 +1,15 @@
-import { createStreamClient, type TransferRecord } from "@stream/core";
+import { performance } from "node:perf_hooks";
+import { createStreamClient, type TransferJournal, type TransferRecord } from "@stream/core";
 import { parseCommandArgs } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
+import { describeFailure } from "../describe-failure";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes } from "../format";
+import { STATUS_INTERVAL_MS } from "../output";
 import { LS_HELP, RESUME_HELP } from "../help";
 import { brokerOption, type CommandContext, closeWithin } from "./command-context";
+import { reportFrameError } from "./receive-command";
 import { cliJournal, journalLabel, sendAndReport } from "./send-command";
 
 /** `3m`, `2h`, `4d`: how long ago `iso` was, for a person. */
@@ -48,12 +52,15 @@ export async function lsCommand(args: string[], context: CommandContext): Promis
   return ExitCode.Ok;
 }
 
-/** `stream resume <id> [--broker <url>]`: continues an unfinished send from where its receiver's partial file ends. */
+/**
+ * `stream resume <id> [--broker <url>]`: continues an unfinished send from where its receiver's
+ * partial file ends, or an unfinished receive from its partial file.
+ */
 export async function resumeCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
   const { values, positionals } = parseCommandArgs(
     "resume",
     args,
-    { broker: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    { broker: { type: "string" }, receive: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     true,
   );
   if (values.help) {
@@ -63,8 +70,13 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   if (positionals.length !== 1) throw new UsageError("resume takes the id of one unfinished transfer", "`stream ls` lists them");
   const id = positionals[0] as string;
   const journal = cliJournal(context);
-  const record = await journal.get(id, "send");
-  if (!record) throw new UsageError(`no unfinished send ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
+  // Sender and receiver on one machine journal the same id twice: the send, unless --receive.
+  const record = values.receive ? undefined : await journal.get(id, "send");
+  if (!record) {
+    const receive = await journal.get(id, "receive");
+    if (receive) return resumeReceive(receive, journal, values.broker, context);
+    throw new UsageError(`no unfinished ${values.receive ? "receive" : "transfer"} ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
+  }
   // The broker the journal recorded (credentials from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD), unless --broker.
   const target = brokerOption(values.broker ?? record.broker, context);
   context.failure.destination = record.destination;
@@ -74,6 +86,40 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
     context.output.note(`resuming ${record.name}: the receiver continues its partial file (about ${formatBytes(record.bytesDone)} were acknowledged)`);
     const description = { streamId: id, name: record.name, sizeBytes: record.sizeBytes, target, destination: record.destination };
     return await sendAndReport(context, description, (watch) => client.resumeSend(id, { signal: context.signal, ...watch }));
+  } finally {
+    await closeWithin(() => client.close());
+  }
+}
+
+/** `stream resume <id>` of a receive: waits for its sender to offer the stream again and continues the partial file. */
+async function resumeReceive(record: TransferRecord, journal: TransferJournal, broker: string | undefined, context: CommandContext): Promise<ExitCodeValue> {
+  const { output } = context;
+  const target = brokerOption(broker ?? record.broker, context);
+  context.failure.destination = record.destination;
+  const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer), journal, brokerLabel: journalLabel(target) });
+  const { id, name } = record;
+  try {
+    output.emit({ event: "resume", command: "resume", direction: "receive", streamId: id, savedBytes: record.bytesDone });
+    output.note(`resuming the receive of ${name} into ${record.folder ?? "?"}: waiting for its sender to offer it again (about ${formatBytes(record.bytesDone)} were saved)`);
+    const view = output.transfer({ id, label: name, ...(record.sizeBytes === undefined ? {} : { totalBytes: record.sizeBytes }) });
+    const startedAt = performance.now();
+    try {
+      const saved = await client.resumeSaveTo(id, {
+        signal: context.signal,
+        onStatus: (status) => view.update(status),
+        statusIntervalMs: STATUS_INTERVAL_MS,
+        onFrameError: reportFrameError(output, "resume"),
+      });
+      const seconds = (performance.now() - startedAt) / 1000;
+      view.finish(`received ${name} -> ${saved.path}: ${formatBytes(saved.byteCount)} (continued from ${formatBytes(saved.startOffset)}), SHA-256 verified\n  sha256 ${saved.sha256}`);
+      output.emit({ event: "done", command: "resume", streamId: id, name, path: saved.path, bytes: saved.byteCount, startOffset: saved.startOffset, sha256: saved.sha256, seconds: Math.round(seconds * 1000) / 1000 });
+      return ExitCode.Ok;
+    } catch (error) {
+      view.finish();
+      const failure = describeFailure(error, context.failure);
+      output.failure(failure, { streamId: id, name });
+      return failure.exitCode;
+    }
   } finally {
     await closeWithin(() => client.close());
   }

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, type IncomingStream, StreamWithdrawnError, sweepPartialFiles } from "@stream/core";
+import { createStreamClient, type IncomingStream, PartialFileMismatchError, type StreamError, StreamWithdrawnError, sweepPartialFiles, type TransferJournal } from "@stream/core";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
@@ -12,6 +12,7 @@ import { RECEIVE_HELP } from "../help";
 import { checkOutFolder, createOutFolder } from "../out-folder";
 import { type Output, STATUS_INTERVAL_MS } from "../output";
 import { brokerOption, type CommandContext, closeWithin } from "./command-context";
+import { cliJournal, journalLabel } from "./send-command";
 
 /** Where received streams go: a folder, or standard output. */
 export type ReceiveTarget = { readonly dir: string } | { readonly stdout: NodeJS.WritableStream & NodeJS.WriteStream };
@@ -97,11 +98,25 @@ export async function receiveOne(
 }
 
 /**
+ * What the receiver reports of frames and partial files it could not use: a partial file that no
+ * longer matches its journal (it is not continued past what matches) is said, the rest is left to
+ * the streams' own errors.
+ */
+export function reportFrameError(output: Output, command: string): (error: StreamError) => void {
+  return (error) => {
+    if (!PartialFileMismatchError.isInstance(error)) return;
+    output.emit({ event: "partial-mismatch", command, path: error.path, claimedBytes: error.claimedBytes, keptBytes: error.keptBytes, message: error.message });
+    output.note(error.message.replace(/^\[stream\] /, ""));
+  };
+}
+
+/**
  * On start: removes the partial files receivers that died left in `dir` long ago, keeps recent
  * ones (a sender may hand their stream to this receiver, which continues them), and says so.
  */
-async function reportPartialFiles(dir: string, output: Output): Promise<void> {
-  const { removed, kept } = await sweepPartialFiles(dir);
+async function reportPartialFiles(dir: string, output: Output, journal: TransferJournal | undefined): Promise<void> {
+  // Those the journal may resume (`stream resume <id>`) stay until their entry expires.
+  const { removed, kept } = await sweepPartialFiles(dir, { keep: (await journal?.partialFiles()) ?? [] });
   if (removed.length + kept.length === 0) return;
   output.emit({ event: "partial-files", command: "receive", removed, kept });
   if (removed.length > 0) output.note(`removed ${removed.length} partial file(s) left in ${dir} by receivers that died over 10 min ago`);
@@ -151,13 +166,19 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   }
 
   // Closing the client lets the receiver's last replies (a final ack) reach the broker first.
-  const client = createStreamClient({ transport: await createBrokerTransport(broker, context.importer) });
+  // Saves into a folder are journaled: `stream ls` lists one whose process died, `stream resume <id>` continues it.
+  const journal = "dir" in target ? cliJournal(context) : undefined;
+  const client = createStreamClient({
+    transport: await createBrokerTransport(broker, context.importer),
+    ...(journal ? { journal, brokerLabel: journalLabel(broker) } : {}),
+  });
   try {
     // --once takes one stream; others queued meanwhile go to other receivers once this one exits.
     const receiver = client.receive(destination, {
       signal: context.signal,
       keepPartial: values["keep-partial"] === true,
       concurrency,
+      onFrameError: reportFrameError(output, "receive"),
       statusIntervalMs: STATUS_INTERVAL_MS,
       ...(once ? { maxStreams: 1 } : {}),
     });
@@ -190,7 +211,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       void task.finally(() => running.delete(task));
     });
     await folderReady;
-    if ("dir" in target && values["keep-partial"] !== true) await reportPartialFiles(target.dir, output);
+    if ("dir" in target && values["keep-partial"] !== true) await reportPartialFiles(target.dir, output, journal);
     receiver.on("orphaned", (report) => {
       output.emit({ event: "orphaned", command: "receive", ...report });
       output.note(`dropped ${report.frames} frame(s) (${formatBytes(report.bytes)}) of stream ${report.streamId}, whose start never came (another consumer took it, or it was purged)`);

@@ -10,3 +10,4 @@ export { UnsafePathError } from "./unsafe-path-error";
 export { TargetFolderError, type TargetFolderErrorOptions } from "./target-folder-error";
 export { SourceChangedError } from "./source-changed-error";
 export { StreamWithdrawnError } from "./stream-withdrawn-error";
+export { PartialFileMismatchError } from "./partial-file-mismatch-error";
