@@ -54,7 +54,16 @@ describe("parseBenchOptions", () => {
     expect(parse(["--fan-in", "0", "--no-failover"])).toMatchObject({ fanIn: undefined, failover: undefined });
   });
 
+  it("runs resume at 256 MiB with core's window by default; --quick at 16 MiB with a 4 MiB window; --no-resume turns it off", () => {
+    expect(parse([]).resume).toEqual({ sizeBytes: 256 * MiB, windowBytes: undefined });
+    expect(parse(["--quick"]).resume).toEqual({ sizeBytes: 16 * MiB, windowBytes: 4 * MiB });
+    expect(parse(["--resume-size", "64MiB", "--resume-window", "8MiB"]).resume).toEqual({ sizeBytes: 64 * MiB, windowBytes: 8 * MiB });
+    expect(parse(["--no-resume"]).resume).toBeUndefined();
+  });
+
   it.each([
+    [["--resume-size", "4MiB"], /resume-size/],
+    [["--resume-window", "64KiB"], /resume-window/],
     [["--fan-in", "-1"], /fan-in/],
     [["--fan-in", "2.5"], /fan-in/],
     [["--fan-in", "1001"], /fan-in/],

@@ -36,6 +36,11 @@ export interface BenchOptions {
   readonly fanIn: { readonly producers: number; readonly sizeBytes: number } | undefined;
   /** The failover row: a receiver killed half-way through a file of this size; undefined: off. */
   readonly failover: { readonly sizeBytes: number } | undefined;
+  /**
+   * The resume row: a file sent uninterrupted, then again with the sender killed half-way and a
+   * second sender resuming it; `windowBytes` is the senders' window (undefined: core's default). Undefined: off.
+   */
+  readonly resume: { readonly sizeBytes: number; readonly windowBytes: number | undefined } | undefined;
 }
 
 /** The largest file the bench streams. */
@@ -45,9 +50,10 @@ export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rab
                   [--size 1GiB] [--rounds 2] [--out results] [--flatness-size 4GiB] [--flatness-broker rabbitmq]
                   [--no-flatness] [--window 16] [--stream-window N] [--profile]
                   [--fan-in 100] [--fan-in-size 8MiB] [--failover | --no-failover] [--failover-size 128MiB]
+                  [--no-resume] [--resume-size 256MiB] [--resume-window 16MiB]
   --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI's correctness smoke
                test (each @stream transfer's SHA-256 checked); its ratios are shown, not judged;
-               fan-in of 10 x 1 MiB, no failover
+               fan-in of 10 x 1 MiB, no failover, a resume of 16 MiB with a 4 MiB window
   --brokers    transports to bench (default: all; BROKERS=... in the environment works too);
                kafka is @stream/kafka's default client (@platformatic/kafka), kafkajs the same broker through kafkajs
   --chunks     chunk sizes; "max" is each broker's practical maximum (default 64KiB,256KiB,1MiB,max)
@@ -62,7 +68,12 @@ export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rab
   --fan-in-size  bytes each producer streams (default 8MiB, --quick 1MiB)
   --failover   a receiver SIGKILLed half-way, a second one taking over, per broker (default on; off with --quick
                unless given); --no-failover turns it off
-  --failover-size  the failover row's file (default 128MiB)`;
+  --failover-size  the failover row's file (default 128MiB)
+  --no-resume  no resume row (per broker: a file sent uninterrupted, then with its sender SIGKILLed half-way
+               and a second sender resuming it)
+  --resume-size    the resume row's file (default 256MiB, --quick 16MiB)
+  --resume-window  the resume row's window, @stream's windowBytes (default: core's, 16 MiB; --quick 4MiB,
+               under the half left at the kill)`;
 
 /**
  * Reads the command line (and `BROKERS`) into {@link BenchOptions}. Throws a `RangeError` saying
@@ -90,6 +101,9 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       failover: { type: "boolean" },
       "no-failover": { type: "boolean", default: false },
       "failover-size": { type: "string" },
+      "no-resume": { type: "boolean", default: false },
+      "resume-size": { type: "string" },
+      "resume-window": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -124,6 +138,11 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
   // Half the file must outlast a receiver's start and the kill: a few chunks at least.
   if (failoverBytes < 8 * MiB || failoverBytes > MAX_SIZE_BYTES) throw new RangeError(`[stream] [bench] --failover-size ${values["failover-size"]} must be from 8MiB to 10GiB`);
   const failover = values["no-failover"] || (quick && !values.failover) ? undefined : { sizeBytes: failoverBytes };
+  const resumeBytes = values["resume-size"] ? parseSize(values["resume-size"]) : quick ? 16 * MiB : 256 * MiB;
+  // As for failover: half the file must outlast a sender's start and the kill.
+  if (resumeBytes < 8 * MiB || resumeBytes > MAX_SIZE_BYTES) throw new RangeError(`[stream] [bench] --resume-size ${values["resume-size"]} must be from 8MiB to 10GiB`);
+  const resumeWindow = values["resume-window"] ? parseSize(values["resume-window"]) : quick ? 4 * MiB : undefined;
+  if (resumeWindow !== undefined && (resumeWindow < MiB || resumeWindow > GiB)) throw new RangeError(`[stream] [bench] --resume-window ${values["resume-window"]} must be from 1MiB (a chunk) to 1GiB`);
   return {
     help: values.help ?? false,
     quick,
@@ -140,6 +159,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     streamWindowChunks,
     fanIn: producers === 0 ? undefined : { producers, sizeBytes: fanInBytes },
     failover,
+    resume: values["no-resume"] ? undefined : { sizeBytes: resumeBytes, windowBytes: resumeWindow },
   };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { RunResult, WorkerReport } from "./bench-run";
-import { type BenchReport, formatRatio, quickRunSummary, ratioVerdict, renderCellsTable, renderFailover, renderFanIn, renderMarkdown, summarise, worstCell } from "./bench-report";
-import { toFailoverResult, toFanInResult } from "./scenario-runner";
+import { type BenchReport, formatRatio, quickRunSummary, ratioVerdict, renderCellsTable, renderFailover, renderFanIn, renderMarkdown, renderResume, summarise, worstCell } from "./bench-report";
+import { type ResumeSend, toFailoverResult, toFanInResult, toResumeResult } from "./scenario-runner";
 import { toResult } from "./bench-runner";
 import { KiB, MiB } from "./sizes";
 
@@ -204,6 +204,56 @@ describe("fan-in and failover", () => {
     });
     expect(markdown).toContain("### Fan-in");
     expect(markdown).toContain("### Failover");
+  });
+});
+
+describe("resume", () => {
+  const scenario = (extra: Partial<import("./bench-run").ScenarioReport>) => ({ doneAt: 0, bytes: 64 * MiB, streams: 1, cpuSeconds: 2, peakRssBytes: 120e6, ...extra });
+  const spec = { broker: "mqtt", sizeBytes: 64 * MiB, chunkBytes: MiB } as const;
+  // Uninterrupted: 1 s to 5 s. Killed at 32 MiB at 7 s (started at 5 s), resumed from 33 MiB, saved at 10 s.
+  const uninterrupted: ResumeSend = { startedAt: 1000, sender: scenario({}), receiver: scenario({ doneAt: 5000 }) };
+  const resumed = (publishedBytes: number, killedPublishedBytes = 35 * MiB): ResumeSend => ({
+    startedAt: 5000,
+    kill: { killedAt: 7000, killedAtBytes: 32 * MiB, publishedBytes: killedPublishedBytes },
+    sender: scenario({ publishedBytes, windowBytes: 4 * MiB, sendStartOffset: 33 * MiB }),
+    receiver: scenario({ doneAt: 10_000, startOffset: 33 * MiB }),
+  });
+
+  it("counts what the resumed sender re-sent, and times the kill to the file saved against the uninterrupted send", () => {
+    expect(toResumeResult(spec, uninterrupted, resumed(31 * MiB + 2 * MiB))).toEqual({
+      broker: "mqtt",
+      sizeBytes: 64 * MiB,
+      chunkBytes: MiB,
+      windowBytes: 4 * MiB,
+      uninterruptedSeconds: 4,
+      killedAtBytes: 32 * MiB,
+      killedSenderPublishedBytes: 35 * MiB,
+      resumedFromBytes: 33 * MiB,
+      resentBytes: 2 * MiB,
+      killToDoneSeconds: 3,
+      totalSeconds: 5,
+      ratio: 1.25,
+    });
+  });
+
+  it("fails a resume that re-sent more than one window, or whose killed sender had published more than one past it, or a file saved short", () => {
+    expect(toResumeResult(spec, uninterrupted, resumed(31 * MiB + 4 * MiB)).resentBytes).toBe(4 * MiB);
+    expect(() => toResumeResult(spec, uninterrupted, resumed(31 * MiB + 4 * MiB + 1))).toThrow(/re-sent 4194305 bytes, more than its window of 4194304/);
+    expect(() => toResumeResult(spec, uninterrupted, resumed(31 * MiB, 38 * MiB))).toThrow(/published 5242880 bytes past where the resume started/);
+    expect(() => toResumeResult(spec, { ...uninterrupted, receiver: scenario({ bytes: 1 }) }, resumed(31 * MiB))).toThrow(/1 bytes saved of/);
+    expect(() => toResumeResult(spec, uninterrupted, uninterrupted)).toThrow(/not killed/);
+  });
+
+  it("renders a row per broker and the errors, and goes into the report when it ran", () => {
+    const result = toResumeResult(spec, uninterrupted, resumed(31 * MiB));
+    const rows = { sizeBytes: 64 * MiB, chunkBytes: MiB, results: [result], errors: [{ broker: "kafka" as const, error: "no \"scenario\" from the worker\nstack" }] };
+    const section = renderResume(rows);
+    expect(section).toContain("### Resume: a sender SIGKILLed half-way through 64 MiB");
+    expect(section).toContain("| mqtt | 4.0 | 32 MiB | 33 MiB | 0 B | 2 MiB | 4 MiB | 3.0 | 5.0 | 1.25x | matched |");
+    expect(section).toContain('- kafka: error: no "scenario" from the worker');
+    expect(section).not.toContain("stack");
+    expect(renderMarkdown(baseReport)).not.toContain("### Resume");
+    expect(renderMarkdown({ ...baseReport, resume: rows })).toContain(section);
   });
 });
 

@@ -1,6 +1,6 @@
 import type { BrokerName } from "./brokers";
 import type { RunFailure, RunMode, RunResult } from "./bench-run";
-import type { FailoverResult, FanInResult } from "./scenario-runner";
+import type { FailoverResult, FanInResult, ResumeResult } from "./scenario-runner";
 import { formatSize } from "./sizes";
 
 /** The goals the bench holds @stream to (issue 4). */
@@ -75,6 +75,14 @@ export interface FailoverRows {
   readonly errors: ReadonlyArray<{ readonly broker: BrokerName; readonly error: string }>;
 }
 
+/** The resume rows: per broker, a sender killed half-way and a second one resuming, against an uninterrupted send. */
+export interface ResumeRows {
+  readonly sizeBytes: number;
+  readonly chunkBytes: number;
+  readonly results: readonly ResumeResult[];
+  readonly errors: ReadonlyArray<{ readonly broker: BrokerName; readonly error: string }>;
+}
+
 /** Everything one bench invocation produced. */
 export interface BenchReport {
   readonly date: string;
@@ -95,6 +103,7 @@ export interface BenchReport {
   readonly flatness?: FlatnessRow;
   readonly fanIn?: FanInRows;
   readonly failover?: FailoverRows;
+  readonly resume?: ResumeRows;
   readonly runs: readonly RunResult[];
   readonly failures: readonly RunFailure[];
 }
@@ -267,6 +276,7 @@ export function renderMarkdown(report: BenchReport): string {
   }
   if (report.fanIn) parts.push("", renderFanIn(report.fanIn));
   if (report.failover) parts.push("", renderFailover(report.failover));
+  if (report.resume) parts.push("", renderResume(report.resume));
   if (report.skipped.length > 0) {
     parts.push("", "Skipped: " + report.skipped.map((skip) => `${skip.broker} (${skip.reason})`).join("; "));
   }
@@ -321,5 +331,31 @@ export function renderFailover(failover: FailoverRows): string {
     failover.errors,
     'The second receiver process starts the moment the first is killed, on the same destination and folder (`takeover: "continue"`); ' +
       "the sender publishes the Open again after `takeoverAfterMs` (core's default, 3 s) of silence. Total: the sender's first read to the file saved and verified.",
+  );
+}
+
+/** The resume section: one row per broker. */
+export function renderResume(resume: ResumeRows): string {
+  return renderSection(
+    `Resume: a sender SIGKILLed half-way through ${formatSize(resume.sizeBytes)}, a second one resuming, @stream, ${formatSize(resume.chunkBytes)} chunks`,
+    ["broker", "uninterrupted s", "killed at", "resumed from", "re-sent by the resumed sender", "killed sender's publishes past it", "window", "kill → saved, s", "total s", "total / uninterrupted", "SHA-256"],
+    resume.results.map((row) => [
+      row.broker,
+      fixed(row.uninterruptedSeconds, 1),
+      formatSize(row.killedAtBytes),
+      formatSize(row.resumedFromBytes),
+      formatSize(row.resentBytes),
+      formatSize(Math.max(0, row.killedSenderPublishedBytes - row.resumedFromBytes)),
+      formatSize(row.windowBytes),
+      fixed(row.killToDoneSeconds, 1),
+      fixed(row.totalSeconds, 1),
+      `${fixed(row.ratio, 2)}x`,
+      "matched",
+    ]),
+    resume.errors,
+    "The sender process is SIGKILLed once the receiver has saved half of the file; a second sender process starts at once with the same stream id and `resume: true`, " +
+      "and the receiver, still serving, continues its partial file. Re-sent: data payload bytes the resumed sender published beyond the rest of the file from where it resumed (counted at its transport). " +
+      "Killed sender's publishes past it: what went twice over both senders (its last count before the kill, so at least this). Both are held to one window. " +
+      "Total: the first sender's first read to the file saved and verified; uninterrupted: the same file sent once without a kill.",
   );
 }

@@ -48,12 +48,15 @@ export interface WorkerReport {
 /** Worker to orchestrator, over the IPC channel. */
 export type WorkerMessage =
   | { readonly type: "ready" }
+  /** Receivers: bytes saved so far; a resume sender: data payload bytes published so far (on each publish, so a killed one's count survives it). */
   | { readonly type: "progress"; readonly bytes: number }
   | { readonly type: "report"; readonly report: WorkerReport }
   | { readonly type: "error"; readonly message: string }
   /** Fan-in and failover workers ({@link ScenarioTask}): their measurement. */
   | { readonly type: "scenario"; readonly report: ScenarioReport }
-  /** A failover receiver has saved `bytes` (at least the task's `reachAtBytes`): the moment to kill it. */
+  /** A resume sender's measured send began (after connecting and any warm-up), at `at`. */
+  | { readonly type: "started"; readonly at: number }
+  /** A failover receiver has saved `bytes` (at least the task's `reachAtBytes`): the moment to kill it (or, for resume, its sender). */
   | { readonly type: "reached"; readonly bytes: number; readonly at: number };
 
 /** Orchestrator to receiver: the sender is done, so a raw receiver may stop once the broker goes quiet. */
@@ -64,9 +67,12 @@ export interface ScenarioTask {
   /**
    * `fanin-send`: `producers` clients each send `inputFile` at once; `fanin-receive`: one client
    * saves them all into `outputDir`; `failover-send`: one client sends `inputFile`;
-   * `failover-receive`: saves it into `outputDir`, taking over a dead receiver's partial file.
+   * `failover-receive`: saves it into `outputDir`, taking over a dead receiver's partial file;
+   * `resume-send`: one client sends `inputFile` under `streamId` (with `resume`: continuing a killed
+   * sender's stream), counting the data payload bytes it publishes; `resume-receive`: saves it into
+   * `outputDir`, waiting past an attempt whose sender died for the resumed one.
    */
-  readonly role: "fanin-send" | "fanin-receive" | "failover-send" | "failover-receive";
+  readonly role: "fanin-send" | "fanin-receive" | "failover-send" | "failover-receive" | "resume-send" | "resume-receive";
   readonly mode: "stream";
   readonly broker: Exclude<BrokerName, "memory">;
   readonly destination: string;
@@ -79,8 +85,14 @@ export interface ScenarioTask {
   readonly producers?: number;
   /** Receivers: the SHA-256 every saved file must have. */
   readonly expectedSha256?: string;
-  /** Failover receiver: says `reached` once it has saved this many bytes. */
+  /** Failover and resume receivers: say `reached` once they have saved this many bytes. */
   readonly reachAtBytes?: number;
+  /** Resume sender: the stream id, known to the orchestrator so that a second sender can resume it. */
+  readonly streamId?: string;
+  /** Resume sender: continue `streamId` from where the receiver's partial file ends (`resume: true`), without a warm-up. */
+  readonly resume?: boolean;
+  /** Resume sender: @stream's `windowBytes`; undefined leaves core's default. */
+  readonly windowBytes?: number;
 }
 
 /** What a fan-in or failover worker measured; epoch milliseconds as in {@link WorkerReport}. */
@@ -101,6 +113,12 @@ export interface ScenarioReport {
   readonly startOffset?: number;
   /** Whether the stream was a takeover (failover receiver). */
   readonly takeover?: boolean;
+  /** Resume sender: data payload bytes it published in its measured send, retransmissions included. */
+  readonly publishedBytes?: number;
+  /** Resume sender: the send's window (core's `windowBytes` as resolved for the transport): the most that may go twice. */
+  readonly windowBytes?: number;
+  /** Resume sender: where its send started, as the receiver asked (`SendResult.startOffset`). */
+  readonly sendStartOffset?: number;
   readonly cpuSeconds: number;
   readonly peakRssBytes: number;
 }

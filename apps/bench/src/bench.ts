@@ -9,12 +9,12 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { renderChartSvg } from "./bench-chart";
 import { parseBenchOptions, USAGE } from "./bench-options";
-import { type BenchReport, type FailoverRows, type FanInRows, type FlatnessRow, renderMarkdown, summarise, worstCell, formatRatio } from "./bench-report";
+import { type BenchReport, type FailoverRows, type FanInRows, type FlatnessRow, renderMarkdown, type ResumeRows, summarise, worstCell, formatRatio } from "./bench-report";
 import type { RunFailure, RunMode, RunResult } from "./bench-run";
 import { runOnce, type RunSpec } from "./bench-runner";
 import { BROKERS, type BrokerName, chunkSizesFor, isReachable } from "./brokers";
 import { ensureInputFile, sha256File } from "./input-file";
-import { type FailoverResult, type FanInResult, runFailover, runFanIn, type ScenarioSpec } from "./scenario-runner";
+import { type FailoverResult, type FanInResult, type ResumeResult, runFailover, runFanIn, runResume, type ScenarioSpec } from "./scenario-runner";
 import { adapterBuilt, adapterProblem } from "./stream-transports";
 import { formatSize, MiB } from "./sizes";
 
@@ -171,7 +171,7 @@ if (options.flatness) {
   flatness = { broker, chunkBytes, points, errors };
 }
 
-// Fan-in and failover: @stream alone, on each broker (not the in-memory transport: one process).
+// Fan-in, failover and resume: @stream alone, on each broker (not the in-memory transport: one process).
 const scenarioBrokers = brokers.filter((broker): broker is Exclude<BrokerName, "memory"> => broker !== "memory");
 const SCENARIO_CHUNK_BYTES = MiB;
 let scenarioFailures = 0;
@@ -229,6 +229,15 @@ if (options.failover && scenarioBrokers.length > 0) {
   failover = { sizeBytes, chunkBytes: SCENARIO_CHUNK_BYTES, ...rows };
 }
 
+let resume: ResumeRows | undefined;
+if (options.resume && scenarioBrokers.length > 0) {
+  const { sizeBytes, windowBytes } = options.resume;
+  const rows = await eachBroker<ResumeResult>(`resume ${formatSize(sizeBytes)}`, sizeBytes, (spec) => runResume(spec, windowBytes), (row) =>
+    `uninterrupted ${row.uninterruptedSeconds.toFixed(1)} s; killed at ${formatSize(row.killedAtBytes)}, resumed from ${formatSize(row.resumedFromBytes)}, re-sent ${formatSize(row.resentBytes)} (window ${formatSize(row.windowBytes)}), kill → done ${row.killToDoneSeconds.toFixed(1)} s, total ${row.totalSeconds.toFixed(1)} s (${row.ratio.toFixed(2)}x), SHA-256 matched`,
+  );
+  resume = { sizeBytes, chunkBytes: SCENARIO_CHUNK_BYTES, ...rows };
+}
+
 const report: BenchReport = {
   date: new Date().toISOString().slice(0, 10),
   machine: `${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB`,
@@ -245,6 +254,7 @@ const report: BenchReport = {
   ...(flatness ? { flatness } : {}),
   ...(fanIn ? { fanIn } : {}),
   ...(failover ? { failover } : {}),
+  ...(resume ? { resume } : {}),
   runs: results,
   failures,
 };

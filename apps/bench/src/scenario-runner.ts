@@ -11,10 +11,10 @@ const SCENARIO_WORKER = fileURLToPath(new URL("./scenario-worker.mjs", import.me
 const READY_TIMEOUT_MS = 120_000;
 /** How long a worker may take to exit after its report (its cleanup has 20 s of it). */
 const EXIT_TIMEOUT_MS = 30_000;
-/** Extra time a failover run may take: takeoverAfterMs, a new subscription, a Kafka rebalance. */
+/** Extra time a failover or resume run may take: takeoverAfterMs, a new process and subscription, a Kafka rebalance. */
 const TAKEOVER_ALLOWANCE_MS = 120_000;
 
-/** A fan-in or failover run to make. */
+/** A fan-in, failover or resume run to make. */
 export interface ScenarioSpec {
   readonly broker: Exclude<BrokerName, "memory">;
   readonly chunkBytes: number;
@@ -67,6 +67,31 @@ export interface FailoverResult {
   /** Whether the second receiver got the stream as a takeover. */
   readonly takeover: boolean;
   readonly receiverPeakRssMB: number;
+}
+
+/** A sender SIGKILLed half-way and a second sender process resuming its stream, against an uninterrupted send. */
+export interface ResumeResult {
+  readonly broker: BrokerName;
+  readonly sizeBytes: number;
+  readonly chunkBytes: number;
+  /** The senders' window (core's resolved `windowBytes`): the most a resume may send twice. */
+  readonly windowBytes: number;
+  /** The same file sent without a kill: the sender's first read to the file saved and verified. */
+  readonly uninterruptedSeconds: number;
+  /** What the receiver had saved when it said so (its sender was killed right then). */
+  readonly killedAtBytes: number;
+  /** Data payload bytes the killed sender had published (its last count before the kill: at least this). */
+  readonly killedSenderPublishedBytes: number;
+  /** Where the resumed send started: the receiver's partial file, cut to whole chunks. */
+  readonly resumedFromBytes: number;
+  /** Data payload bytes the resumed sender published beyond the `sizeBytes - resumedFromBytes` it had to. */
+  readonly resentBytes: number;
+  /** From the SIGKILL to the file saved and verified (the second sender's process start included). */
+  readonly killToDoneSeconds: number;
+  /** From the first sender's first read to the file saved and verified. */
+  readonly totalSeconds: number;
+  /** `totalSeconds` over `uninterruptedSeconds`. */
+  readonly ratio: number;
 }
 
 const MB = 1e6;
@@ -184,5 +209,111 @@ export function toFailoverResult(
     startOffset: receiver.startOffset ?? 0,
     takeover: receiver.takeover ?? false,
     receiverPeakRssMB: receiver.peakRssBytes / MB,
+  };
+}
+
+/** What one send of the resume scenario's file measured: the workers' reports, and the kill if there was one. */
+export interface ResumeSend {
+  readonly receiver: ScenarioReport;
+  /** The sender that finished: the resumed one after a kill. */
+  readonly sender: ScenarioReport;
+  /** The sending's first read: the first (killed) sender's after a kill. */
+  readonly startedAt: number;
+  readonly kill?: { readonly killedAt: number; readonly killedAtBytes: number; readonly publishedBytes: number };
+}
+
+/**
+ * One send of the resume scenario's file under a fresh stream id: a receiver saving it, then a
+ * sender; with `kill`, the sender is SIGKILLed once the receiver has saved half of the file and a
+ * second sender process is started at once with the same stream id and `resume: true`.
+ */
+async function sendForResume(spec: ScenarioSpec, windowBytes: number | undefined, kill: boolean): Promise<ResumeSend> {
+  const destination = destinationFor(kill ? "resume" : "resume-base", spec.broker);
+  const outputDir = join(spec.workDir, destination);
+  const base = { mode: "stream", broker: spec.broker, destination, chunkBytes: spec.chunkBytes, sizeBytes: spec.sizeBytes } as const;
+  const sendTask = { ...base, role: "resume-send", inputFile: spec.inputFile, streamId: randomUUID(), ...(windowBytes === undefined ? {} : { windowBytes }) } as const;
+  const deadline = runTimeoutMs(spec.sizeBytes) + (kill ? TAKEOVER_ALLOWANCE_MS : 0);
+  const workers: Worker[] = [];
+  try {
+    const receiving = spawn({ ...base, role: "resume-receive", outputDir, expectedSha256: spec.expectedSha256, ...(kill ? { reachAtBytes: Math.floor(spec.sizeBytes / 2) } : {}) }, spec.onProgress);
+    workers.push(receiving);
+    await receiving.wait("ready", READY_TIMEOUT_MS);
+    let publishedBytes = 0;
+    const first = spawn(sendTask, (published) => void (publishedBytes = published));
+    workers.push(first);
+    const started = Date.now();
+    const remaining = (): number => Math.max(60_000, deadline - (Date.now() - started));
+    let sending = first;
+    let killed: ResumeSend["kill"];
+    if (kill) {
+      const reached = await receiving.wait("reached", deadline);
+      first.child.kill("SIGKILL");
+      const killedAt = performance.timeOrigin + performance.now();
+      sending = spawn({ ...sendTask, resume: true });
+      workers.push(sending);
+      // Its IPC channel closes once every message it got out before dying has been read: its last
+      // count. Not waited for past a few seconds: a count, not the run, hangs on it.
+      await new Promise((resolve) => {
+        if (!first.child.connected) return resolve(undefined);
+        first.child.once("disconnect", resolve);
+        setTimeout(resolve, 5000).unref();
+      });
+      killed = { killedAt, killedAtBytes: reached.bytes, publishedBytes };
+    }
+    const { at: startedAt } = await first.wait("started", remaining());
+    const receiver = (await receiving.wait("scenario", remaining())).report;
+    const sender = (await sending.wait("scenario", remaining())).report;
+    await settle([sending, receiving], spec.onNote);
+    return { receiver, sender, startedAt, ...(killed ? { kill: killed } : {}) };
+  } finally {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await rm(outputDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Resume: the file sent once without a kill, then again with the sender SIGKILLed half-way (by
+ * the receiver's progress) and a second sender process resuming it (same stream id, `resume:
+ * true`); the receiver keeps serving and continues its partial file. `windowBytes` is the
+ * senders' window (undefined: core's default).
+ */
+export async function runResume(spec: ScenarioSpec, windowBytes?: number): Promise<ResumeResult> {
+  const uninterrupted = await sendForResume(spec, windowBytes, false);
+  const resumed = await sendForResume(spec, windowBytes, true);
+  return toResumeResult(spec, uninterrupted, resumed);
+}
+
+/**
+ * Turns the two sends into a {@link ResumeResult}. Throws unless both saved the whole file
+ * (the receivers checked its SHA-256) and the resumed sender re-sent at most one window, nor the
+ * killed one published more than a window past where the resume started: core's promise.
+ */
+export function toResumeResult(spec: Pick<ScenarioSpec, "broker" | "sizeBytes" | "chunkBytes">, uninterrupted: ResumeSend, resumed: ResumeSend): ResumeResult {
+  for (const { receiver } of [uninterrupted, resumed]) {
+    if (receiver.bytes !== spec.sizeBytes) throw new Error(`[stream] [bench] resume: ${receiver.bytes} bytes saved of ${spec.sizeBytes}`);
+  }
+  const { kill, sender } = resumed;
+  if (!kill) throw new Error("[stream] [bench] resume: the second send was not killed");
+  const resumedFromBytes = sender.sendStartOffset ?? 0;
+  const windowBytes = sender.windowBytes ?? Number.NaN;
+  const resentBytes = (sender.publishedBytes ?? 0) - (spec.sizeBytes - resumedFromBytes);
+  const sentTwiceBytes = kill.publishedBytes - resumedFromBytes;
+  if (!(resentBytes <= windowBytes)) throw new Error(`[stream] [bench] resume: the resumed sender re-sent ${resentBytes} bytes, more than its window of ${windowBytes}`);
+  if (!(sentTwiceBytes <= windowBytes)) throw new Error(`[stream] [bench] resume: the killed sender had published ${sentTwiceBytes} bytes past where the resume started (${resumedFromBytes}), more than its window of ${windowBytes}`);
+  const uninterruptedSeconds = (uninterrupted.receiver.doneAt - uninterrupted.startedAt) / 1000;
+  const totalSeconds = (resumed.receiver.doneAt - resumed.startedAt) / 1000;
+  return {
+    broker: spec.broker,
+    sizeBytes: spec.sizeBytes,
+    chunkBytes: spec.chunkBytes,
+    windowBytes,
+    uninterruptedSeconds,
+    killedAtBytes: kill.killedAtBytes,
+    killedSenderPublishedBytes: kill.publishedBytes,
+    resumedFromBytes,
+    resentBytes,
+    killToDoneSeconds: (resumed.receiver.doneAt - kill.killedAt) / 1000,
+    totalSeconds,
+    ratio: totalSeconds / uninterruptedSeconds,
   };
 }

@@ -1,11 +1,11 @@
 /**
- * One side of a fan-in or failover run ({@link ScenarioTask}), in a process of its own so the
+ * One side of a fan-in, failover or resume run ({@link ScenarioTask}), in a process of its own so the
  * receiver's peak RSS and CPU time are its own. Forked by scenario-runner.ts with the task as JSON
- * in argv[2]; talks back over IPC: `ready` once receiving, `progress`, `reached` (failover), then
+ * in argv[2]; talks back over IPC: `ready` once receiving, `progress`, `reached` (failover, resume), then
  * one `scenario` report or `error`.
  */
 import { rm } from "node:fs/promises";
-import { createStreamClient, type IncomingStream } from "@stream/core";
+import { createStreamClient, DATA_HEADER_BYTES, FrameType, type IncomingStream, readFrameType, resolveFlow, type StreamClient, type Transport } from "@stream/core";
 import { cpuSeconds, now, peakRssBytes, type ScenarioReport, type ScenarioTask, type WorkerMessage } from "./bench-run";
 import { createStreamTransport, removeStreamDestination } from "./stream-transports";
 
@@ -40,20 +40,81 @@ interface Outcome {
   readonly cleanup: () => Promise<void>;
 }
 
+/** What every send of a scenario uses: the task's destination and chunk size. */
+const sendOptions = (): { destination: string; chunkBytes: number } => ({ destination: task.destination, chunkBytes: task.chunkBytes });
+
+/** Sends each client's 1-byte warm-up stream: connects it and opens its inbox before the clock starts. */
+async function warmUp(clients: readonly StreamClient[]): Promise<void> {
+  await Promise.all(clients.map((client) => client.send(new Uint8Array(1), { ...sendOptions(), name: WARMUP_NAME })));
+}
+
 /** Sends `inputFile` from `count` clients at once, each with its own connection, warmed up first. */
 async function send(count: number): Promise<Outcome> {
   const inputFile = required(task.inputFile, "inputFile");
   const clients = await Promise.all(Array.from({ length: count }, async () => createStreamClient({ transport: await createStreamTransport(task.broker, task.chunkBytes) })));
-  const options = { destination: task.destination, chunkBytes: task.chunkBytes };
-  await Promise.all(clients.map((client) => client.send(new Uint8Array(1), { ...options, name: WARMUP_NAME })));
+  await warmUp(clients);
   const startedAt = now();
-  const results = await Promise.all(clients.map((client, index) => client.send(inputFile, { ...options, name: count === 1 ? "failover.bin" : `fan-in-${index}.bin` })));
+  const results = await Promise.all(clients.map((client, index) => client.send(inputFile, { ...sendOptions(), name: count === 1 ? "failover.bin" : `fan-in-${index}.bin` })));
   const doneAt = now();
   return {
     report: measured({ startedAt, doneAt, bytes: results.reduce((sum, result) => sum + result.byteCount, 0), streams: results.length }),
     cleanup: async () => {
       await Promise.all(clients.map((client) => client.close()));
     },
+  };
+}
+
+/**
+ * `transport`, calling `onData` with the payload bytes of each data frame published through it (a
+ * retransmission again): what a send really put on the broker, which its progress does not say.
+ */
+function countingData(transport: Transport, onData: (payloadBytes: number) => void): Transport {
+  return {
+    specificationVersion: transport.specificationVersion,
+    name: transport.name,
+    capabilities: transport.capabilities,
+    ...(transport.connection ? { connection: transport.connection } : {}),
+    publish(channel, frame, options) {
+      if (readFrameType(frame) === FrameType.Data) onData(frame.byteLength - DATA_HEADER_BYTES);
+      return transport.publish(channel, frame, options);
+    },
+    subscribe: (channel, handler, options) => transport.subscribe(channel, handler, options),
+    close: () => transport.close(),
+  };
+}
+
+/**
+ * Sends `inputFile` under the task's `streamId`, counting the data payload bytes published and
+ * telling the total as `progress` on each publish (so the count of a sender killed mid-stream is
+ * known up to its last publish). With `resume`, no warm-up: the clock of a restarted sender runs
+ * from its process's start, connection included.
+ */
+async function resumeSend(): Promise<Outcome> {
+  const inputFile = required(task.inputFile, "inputFile");
+  let published = 0;
+  const transport = countingData(await createStreamTransport(task.broker, task.chunkBytes), (payloadBytes) => {
+    published += payloadBytes;
+    void tell({ type: "progress", bytes: published });
+  });
+  const client = createStreamClient({ transport });
+  if (!task.resume) await warmUp([client]);
+  published = 0;
+  const flow = { chunkBytes: task.chunkBytes, ...(task.windowBytes === undefined ? {} : { windowBytes: task.windowBytes }) };
+  const startedAt = now();
+  void tell({ type: "started", at: startedAt });
+  const result = await client.send(inputFile, { ...sendOptions(), ...flow, name: "resume.bin", streamId: required(task.streamId, "streamId"), ...(task.resume ? { resume: true } : {}) });
+  const doneAt = now();
+  return {
+    report: measured({
+      startedAt,
+      doneAt,
+      bytes: result.byteCount,
+      streams: 1,
+      publishedBytes: published,
+      windowBytes: resolveFlow(transport.capabilities, flow).windowBytes,
+      sendStartOffset: result.startOffset,
+    }),
+    cleanup: () => client.close(),
   };
 }
 
@@ -105,14 +166,17 @@ async function fanInReceive(): Promise<Outcome> {
 }
 
 /**
- * Saves the one stream into `outputDir` (continuing a dead receiver's partial file there), saying
- * `reached` once `reachAtBytes` are saved: the first receiver is killed then, the second one
- * (without `reachAtBytes`) reports.
+ * Saves the one stream into `outputDir`, saying `reached` once `reachAtBytes` are saved.
+ * Failover: continuing a dead receiver's partial file there (the first receiver is killed at
+ * `reached`, the second one, without `reachAtBytes`, reports). Resume: its sender is killed at
+ * `reached`; the attempt that fails then is passed over, and the resumed one continues the
+ * partial file it kept.
  */
-async function failoverReceive(): Promise<Outcome> {
+async function saveOne(): Promise<Outcome> {
   const outputDir = required(task.outputDir, "outputDir");
+  const resuming = task.role === "resume-receive";
   const client = createStreamClient({ transport: await createStreamTransport(task.broker, task.chunkBytes) });
-  const receiver = client.receive(task.destination, { takeover: "continue" });
+  const receiver = client.receive(task.destination, resuming ? {} : { takeover: "continue" });
   let firstByteAt: number | undefined;
   let toldAt = 0;
   let reached = false;
@@ -130,7 +194,11 @@ async function failoverReceive(): Promise<Outcome> {
           void tell({ type: "progress", bytes: bytesReceived });
         }
       };
-      stream.saveTo(outputDir, { overwrite: true, onProgress }).then((result) => resolve({ doneAt: now(), stream, result }), reject);
+      stream.saveTo(outputDir, { overwrite: true, onProgress }).then(
+        (result) => resolve({ doneAt: now(), stream, result }),
+        // The attempt whose sender was killed fails (superseded or timed out): the resumed one follows.
+        (error: unknown) => (resuming && reached ? undefined : reject(error)),
+      );
     });
   });
   await receiver.ready;
@@ -165,7 +233,10 @@ function main(): Promise<Outcome> {
     case "fanin-receive":
       return fanInReceive();
     case "failover-receive":
-      return failoverReceive();
+    case "resume-receive":
+      return saveOne();
+    case "resume-send":
+      return resumeSend();
   }
 }
 

@@ -54,6 +54,7 @@ export {
   isChannelName,
   isDestinationName,
   parseManifest,
+  readFrameType,
 } from "./protocol/frame-codec";
 export { RangeSet } from "./range-set";
 export { safeFileName, type SaveOptions, type SaveProgress, type SaveResult } from "./save-to";

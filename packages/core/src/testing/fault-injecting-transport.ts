@@ -1,4 +1,4 @@
-import { DATA_HEADER_BYTES } from "../protocol/frame-codec";
+import { DATA_HEADER_BYTES, readFrameType } from "../protocol/frame-codec";
 import { FrameType } from "../protocol/frames";
 import type { PublishOptions, Transport } from "../transport";
 
@@ -30,7 +30,7 @@ function random(seed: number): () => number {
   };
 }
 
-const isDataFrame = (frame: Uint8Array): boolean => frame.byteLength >= DATA_HEADER_BYTES && frame[3] === FrameType.Data;
+const isDataFrame = (frame: Uint8Array): boolean => frame.byteLength >= DATA_HEADER_BYTES && readFrameType(frame) === FrameType.Data;
 const sequenceOf = (frame: Uint8Array): number => new DataView(frame.buffer, frame.byteOffset).getUint32(20);
 
 /**
