@@ -12,8 +12,10 @@ import {
   StreamTimeoutError,
   TargetFolderError,
   type IncomingStream,
+  type OutgoingStream,
   type SaveResult,
   type SendOptions,
+  type SendProgress,
   type StreamClient,
   type StreamError,
   type StreamReceiver,
@@ -91,6 +93,27 @@ async function until(what: string, condition: () => boolean, ms = 30_000): Promi
     if (Date.now() > deadline) assert.fail(`waited ${ms} ms for ${what}`);
     await sleep(10);
   }
+}
+
+/**
+ * Calls `act` from the progress event in which `outgoing` has half of `sizeBytes` acknowledged:
+ * at once, so that a fast transport cannot finish the stream meanwhile. Resolves then; rejects if
+ * the send ends first.
+ */
+function atHalfWay(outgoing: OutgoingStream, sizeBytes: number, act: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onProgress = ({ bytesAcknowledged }: SendProgress) => {
+      if (bytesAcknowledged < sizeBytes / 2) return;
+      outgoing.off("progress", onProgress);
+      act();
+      resolve();
+    };
+    outgoing.on("progress", onProgress);
+    outgoing.result.then(
+      () => reject(new Error("the send completed before half way")),
+      (error: unknown) => reject(new Error(`the send failed before half way: ${String(error)}`)),
+    );
+  });
 }
 
 /** The `.partial` files in `folder`. */
@@ -462,9 +485,11 @@ export function runConformanceSuite(options: ConformanceOptions): void {
               const arriving = nextStream(streams);
               const outgoing = sender.startSend(randomBytes(longBytes), { ...sendOptions, windowChunks: longWindowChunks, name: "cancelled.bin" });
               const saving = settling((await arriving).saveTo(dir));
-              await until("half of the stream acknowledged", () => outgoing.bytesAcknowledged >= longBytes / 2);
-              const cancelledAt = performance.now();
-              outgoing.cancel(new Error("the user changed their mind"));
+              let cancelledAt = 0;
+              await atHalfWay(outgoing, longBytes, () => {
+                cancelledAt = performance.now();
+                outgoing.cancel(new Error("the user changed their mind"));
+              });
               const sendError = await rejectionOf(outgoing.result);
               assert.ok(StreamAbortedError.isInstance(sendError), `sender got ${String(sendError)}`);
               assert.equal(outgoing.phase, "cancelled");
@@ -543,8 +568,7 @@ export function runConformanceSuite(options: ConformanceOptions): void {
                 const first = await newSender();
                 const doomed = first.client.startSend(source, sendOptions);
                 try {
-                  await until("half of the first attempt acknowledged", () => doomed.bytesAcknowledged >= longBytes / 2);
-                  first.crash(); // SIGKILL: not a word more
+                  await atHalfWay(doomed, longBytes, () => first.crash()); // SIGKILL: not a word more
                   if (!patient) {
                     await until("the receiver to give up on the dead sender", () => outcomes.length === 1);
                     assert.ok(StreamTimeoutError.isInstance(outcomes[0]), `saveTo got ${String(outcomes[0])}`);

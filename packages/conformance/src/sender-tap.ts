@@ -16,7 +16,7 @@ export interface SenderTap {
 
 /**
  * Wraps a sender's transport, real broker or in-memory, to count the data it publishes and to
- * crash it like a SIGKILL would, for the conformance suite's resume and cancel groups.
+ * crash it like a SIGKILL would, for the conformance suite's resume group.
  */
 export function tapSender(transport: Transport): SenderTap {
   let crashed = false;
