@@ -12,13 +12,17 @@ import {
   StreamTimeoutError,
   TargetFolderError,
   type IncomingStream,
+  type OutgoingStream,
+  type SaveResult,
   type SendOptions,
+  type SendProgress,
   type StreamClient,
   type StreamError,
   type StreamReceiver,
   type Transport,
 } from "@stream/core";
 import { type FaultOptions, withFaults } from "@stream/core/testing";
+import { type SenderTap, tapSender } from "./sender-tap";
 
 /** The test-runner functions the suite registers its tests with (vitest's, jest's, node:test's). */
 export interface TestApi {
@@ -40,7 +44,9 @@ export type ConformanceGroup =
   | "pull"
   | "refusal"
   | "withdrawal"
-  | "delivery";
+  | "delivery"
+  | "resume"
+  | "cancel";
 
 /** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions extends TestApi {
@@ -80,6 +86,39 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Waits until `condition` holds, checking every 10 ms; fails naming `what` after `ms`. */
+async function until(what: string, condition: () => boolean, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`waited ${ms} ms for ${what}`);
+    await sleep(10);
+  }
+}
+
+/**
+ * Calls `act` from the progress event in which `outgoing` has half of `sizeBytes` acknowledged:
+ * at once, so that a fast transport cannot finish the stream meanwhile. Resolves then; rejects if
+ * the send ends first.
+ */
+function atHalfWay(outgoing: OutgoingStream, sizeBytes: number, act: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onProgress = ({ bytesAcknowledged }: SendProgress) => {
+      if (bytesAcknowledged < sizeBytes / 2) return;
+      outgoing.off("progress", onProgress);
+      act();
+      resolve();
+    };
+    outgoing.on("progress", onProgress);
+    outgoing.result.then(
+      () => reject(new Error("the send completed before half way")),
+      (error: unknown) => reject(new Error(`the send failed before half way: ${String(error)}`)),
+    );
+  });
+}
+
+/** The `.partial` files in `folder`. */
+const partialFiles = async (folder: string): Promise<string[]> => (await readdir(folder)).filter((file) => file.endsWith(".partial"));
+
 /** A fresh temporary folder for `body`, removed afterwards. */
 async function withFolder(body: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "stream-conformance-"));
@@ -90,13 +129,13 @@ async function withFolder(body: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-/** Saves every stream of `streams` into `folderFor(n)` (n counts from 0), recording each outcome: a path or an error. */
+/** Saves every stream of `streams` into `folderFor(n)` (n counts from 0), recording each outcome: a `SaveResult` or an error. */
 function saveEach(streams: StreamReceiver, folderFor: (n: number) => string): unknown[] {
   const outcomes: unknown[] = [];
   void (async () => {
     for await (const stream of streams) {
       try {
-        outcomes.push((await stream.saveTo(folderFor(outcomes.length))).path);
+        outcomes.push(await stream.saveTo(folderFor(outcomes.length)));
       } catch (error) {
         outcomes.push(error); // the application goes on with the next stream
       }
@@ -114,6 +153,8 @@ interface Rig {
   readonly frameErrors: StreamError[];
   readonly streams: StreamReceiver;
   readonly options: Pick<SendOptions, "destination" | "chunkBytes">;
+  /** Another sending client, on a fresh transport wrapped in {@link tapSender}; closed with the rig. */
+  readonly newSender: () => Promise<SenderTap & { readonly client: StreamClient }>;
 }
 
 /**
@@ -137,11 +178,18 @@ export function runConformanceSuite(options: ConformanceOptions): void {
     const receiver = createStreamClient({ transport: receiverTransport });
     const frameErrors: StreamError[] = [];
     const streams = receiver.receive(destination, { onFrameError: (error) => frameErrors.push(error), gapTimeoutMs: 300 });
+    const clients = [sender, receiver];
+    const newSender = async () => {
+      const tap = tapSender(await options.createTransport());
+      const client = createStreamClient({ transport: tap.transport });
+      clients.push(client);
+      return { ...tap, client };
+    };
     try {
       await streams.ready;
-      await body({ destination, sender, receiver, senderTransport, frameErrors, streams, options: { destination, chunkBytes } });
+      await body({ destination, sender, receiver, senderTransport, frameErrors, streams, options: { destination, chunkBytes }, newSender });
     } finally {
-      await Promise.allSettled([sender.close(), receiver.close()]);
+      await Promise.allSettled(clients.map((client) => client.close()));
     }
   };
   const group = (key: ConformanceGroup, title: string, body: () => void): void => {
@@ -416,19 +464,141 @@ export function runConformanceSuite(options: ConformanceOptions): void {
           }),
         timeoutMs,
       );
+    });
+
+    // Many windows long, so "half way" is in the middle of the transfer, not in its last window.
+    const longBytes = chunkBytes * 128 + 999;
+    const longWindowChunks = 8;
+    /** When `promise` settles (`performance.now()`), and its error (undefined if it resolved). */
+    const settling = (promise: Promise<unknown>) =>
+      promise.then(
+        () => ({ error: undefined as unknown, at: performance.now() }),
+        (error: unknown) => ({ error, at: performance.now() }),
+      );
+
+    group("cancel", "cancel half way", () => {
       test(
-        "the receiver destroying its stream rejects the send with StreamAbortedError",
+        "the sender's cancel() rejects its send with StreamAbortedError (phase cancelled); the receiver's saveTo rejects with it within 2 s and leaves no partial file",
         () =>
-          withRig(undefined, async ({ sender, streams, options: sendOptions }) => {
-            const arriving = nextStream(streams);
-            const sent = sender.send(randomBytes(chunkBytes * 40), { ...sendOptions, windowChunks: 4 });
-            const stream = await arriving;
-            stream.destroy();
-            const sendError = await rejectionOf(sent);
-            assert.ok(StreamAbortedError.isInstance(sendError), `sender got ${String(sendError)}`);
-          }),
+          withRig(undefined, ({ sender, streams, options: sendOptions }) =>
+            withFolder(async (dir) => {
+              const arriving = nextStream(streams);
+              const outgoing = sender.startSend(randomBytes(longBytes), { ...sendOptions, windowChunks: longWindowChunks, name: "cancelled.bin" });
+              const saving = settling((await arriving).saveTo(dir));
+              let cancelledAt = 0;
+              await atHalfWay(outgoing, longBytes, () => {
+                cancelledAt = performance.now();
+                outgoing.cancel(new Error("the user changed their mind"));
+              });
+              const sendError = await rejectionOf(outgoing.result);
+              assert.ok(StreamAbortedError.isInstance(sendError), `sender got ${String(sendError)}`);
+              assert.equal(outgoing.phase, "cancelled");
+              const saved = await saving;
+              assert.ok(StreamAbortedError.isInstance(saved.error), `saveTo got ${String(saved.error)}`);
+              const afterMs = saved.at - cancelledAt;
+              assert.ok(afterMs < 2000, `saveTo rejected ${afterMs.toFixed(0)} ms after the cancel`);
+              assert.deepEqual(await readdir(dir), [], "nothing of the cancelled stream is kept, no partial file");
+              console.log(`[${name} cancel] sender cancel: the receiver's saveTo rejected ${afterMs.toFixed(0)} ms later`);
+            }),
+          ),
         timeoutMs,
       );
+      for (const how of ["reading", "saving"] as const) {
+        test(
+          `the receiver destroying its stream half way while ${how} rejects the send with StreamAbortedError within 2 s${how === "saving" ? ", and leaves no partial file" : ""}`,
+          () =>
+            withRig(undefined, ({ sender, streams, options: sendOptions }) =>
+              withFolder(async (dir) => {
+                const arriving = nextStream(streams);
+                const sending = settling(sender.send(randomBytes(longBytes), { ...sendOptions, windowChunks: longWindowChunks, name: "destroyed.bin" }));
+                const stream = await arriving;
+                let destroyedAt: number | undefined;
+                const destroy = () => {
+                  destroyedAt ??= performance.now();
+                  stream.destroy();
+                };
+                if (how === "reading") {
+                  let bytesRead = 0;
+                  for await (const part of stream) {
+                    bytesRead += (part as Buffer).byteLength;
+                    if (bytesRead >= longBytes / 2) {
+                      destroy();
+                      break;
+                    }
+                  }
+                } else {
+                  const saveError = await rejectionOf(stream.saveTo(dir, { onProgress: ({ bytesReceived }) => void (bytesReceived >= longBytes / 2 && destroy()) }));
+                  assert.ok(saveError instanceof Error, `saveTo got ${String(saveError)}`);
+                }
+                assert.ok(destroyedAt !== undefined, "the stream was destroyed half way");
+                const sent = await sending;
+                assert.ok(StreamAbortedError.isInstance(sent.error), `sender got ${String(sent.error)}`);
+                const afterMs = sent.at - destroyedAt;
+                assert.ok(afterMs < 2000, `the send rejected ${afterMs.toFixed(0)} ms after the receiver destroyed its stream`);
+                assert.deepEqual(await readdir(dir), [], "nothing of the destroyed stream is kept, no partial file");
+                console.log(`[${name} cancel] receiver destroy while ${how}: the send rejected ${afterMs.toFixed(0)} ms later`);
+              }),
+            ),
+          timeoutMs,
+        );
+      }
+    });
+
+    group("resume", "resume after the sender died", () => {
+      const cases = [
+        { model: "push", patient: false, title: "the receiver gave up on the silent sender (producerTimeoutMs), keeping its partial file" },
+        { model: "push", patient: true, title: "the new attempt supersedes the old one before the receiver noticed" },
+        { model: "pull", patient: true, title: "a pull: the resumed attempt is asked from where the partial file ends" },
+      ] as const;
+      for (const { model, patient, title } of cases) {
+        test(
+          `a sender killed half way sends again with the same streamId and resume: true; ${title}`,
+          () =>
+            withRig(undefined, ({ receiver, destination, newSender }) =>
+              withFolder(async (dir) => {
+                const source = join(dir, "movie.bin");
+                const folder = join(dir, "inbox");
+                const data = randomBytes(longBytes);
+                await writeFile(source, data);
+                const files = `${destination}.resume`;
+                const streams = receiver.receive(files, { producerTimeoutMs: patient ? 60_000 : 2000 });
+                await streams.ready;
+                const outcomes = saveEach(streams, () => folder);
+                const sendOptions: SendOptions = { destination: files, streamId: randomUUID(), chunkBytes, windowChunks: longWindowChunks, model, heartbeatMs: 500 };
+                const first = await newSender();
+                const doomed = first.client.startSend(source, sendOptions);
+                try {
+                  await atHalfWay(doomed, longBytes, () => first.crash()); // SIGKILL: not a word more
+                  if (!patient) {
+                    await until("the receiver to give up on the dead sender", () => outcomes.length === 1);
+                    assert.ok(StreamTimeoutError.isInstance(outcomes[0]), `saveTo got ${String(outcomes[0])}`);
+                    assert.match(String(outcomes[0]), /presumed dead/);
+                    assert.equal((await partialFiles(folder)).length, 1, "the partial file is kept for the resume");
+                  }
+                  const second = await newSender();
+                  const resumed = await second.client.send(source, { ...sendOptions, resume: true });
+                  assert.equal(resumed.sha256, sha256(data));
+                  const isSaved = (outcome: unknown): outcome is SaveResult => !(outcome instanceof Error);
+                  await until("the receiver to save the resumed stream", () => outcomes.some(isSaved));
+                  const saved = outcomes.find(isSaved) as SaveResult;
+                  assert.equal(saved.sha256, sha256(data));
+                  assert.equal(sha256(await readFile(saved.path)), sha256(data));
+                  assert.ok(saved.startOffset > 0, "the receiver continued its partial file");
+                  assert.equal(resumed.startOffset, saved.startOffset, "the sender knows where the receiver took up");
+                  // Resuming sends again at most what the first attempt had in flight: one window.
+                  const resent = second.dataBytes();
+                  assert.ok(resent <= longBytes - saved.startOffset + longWindowChunks * chunkBytes, `the resumed attempt sent ${resent} bytes from ${saved.startOffset}`);
+                  assert.ok(resent < longBytes, `the resumed attempt sent ${resent} bytes, the whole stream is ${longBytes}`);
+                  assert.deepEqual(await readdir(folder), ["movie.bin"], "one file, no partial file left");
+                  console.log(`[${name} resume] ${model}${patient ? ", superseding" : ""}: resumed from ${saved.startOffset} of ${longBytes} bytes, ${resent} sent again`);
+                } finally {
+                  doomed.cancel(); // the dead attempt's timers; what it publishes is dropped
+                }
+              }),
+            ),
+          timeoutMs,
+        );
+      }
     });
 
     group("garbage", "garbage on the destination", () => {

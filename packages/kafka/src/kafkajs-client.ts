@@ -1,7 +1,7 @@
 import { Lazy } from "@stream/core/adapter-kit";
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from "kafkajs";
 import { importLibrary, type ConsumerRequest, type KafkaClient, type KafkaConsumer } from "./kafka-client";
-import { toTransportError } from "./kafka-errors";
+import { kafkaErrorType, toTransportError } from "./kafka-errors";
 import type { KafkaTransportOptions, ResolvedKafkaSettings } from "./kafka-transport-options";
 import type { QueuedMessage } from "./ordered-batch-queue";
 
@@ -20,7 +20,7 @@ export async function createKafkajsClient(options: KafkaTransportOptions, settin
     }
     return (typeof injected === "function" ? await injected() : injected) as Kafka;
   });
-  const producer = new Lazy(async () => {
+  const producer = async () => {
     const created = (await kafka.get()).producer({
       createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -30,7 +30,7 @@ export async function createKafkajsClient(options: KafkaTransportOptions, settin
     });
     await created.connect();
     return created;
-  });
+  };
   const admin = new Lazy(async () => {
     const created = (await kafka.get()).admin();
     await created.connect();
@@ -41,21 +41,37 @@ export async function createKafkajsClient(options: KafkaTransportOptions, settin
 
 class KafkajsClient implements KafkaClient {
   readonly library = "kafkajs";
+  private producer: Lazy<Producer>;
 
   constructor(
     private readonly settings: ResolvedKafkaSettings,
     private readonly kafka: { get(): Promise<Kafka> },
-    private readonly producer: Lazy<Producer>,
+    private readonly makeProducer: () => Promise<Producer>,
     private readonly admin: Lazy<Admin>,
-  ) {}
+  ) {
+    this.producer = new Lazy(makeProducer);
+  }
 
   async produce(topic: string, messages: readonly QueuedMessage[]): Promise<void> {
-    await (await this.producer.get()).send({
-      topic,
-      acks: -1,
-      timeout: this.settings.ackTimeoutMs,
-      messages: messages.map(({ key, value }) => ({ key, value })),
-    });
+    const producer = this.producer;
+    try {
+      await (await producer.get()).send({
+        topic,
+        acks: -1,
+        timeout: this.settings.ackTimeoutMs,
+        messages: messages.map(({ key, value }) => ({ key, value })),
+      });
+    } catch (error) {
+      // kafkajs keeps every topic a producer ever wrote to in its metadata requests; once one of
+      // them is deleted (an inbox whose sender closed) each request fails with this code and the
+      // producer can write to no new topic again. A fresh producer forgets them; the caller
+      // tries again (a retryable error) or drops the frame (its topic is gone).
+      if (kafkaErrorType(error) === "UNKNOWN_TOPIC_OR_PARTITION" && this.producer === producer) {
+        this.producer = new Lazy(this.makeProducer);
+        void producer.peek()?.then((stale) => stale.disconnect()).catch(() => {});
+      }
+      throw error;
+    }
   }
 
   async listTopics(): Promise<string[]> {

@@ -201,6 +201,41 @@ describe.each(CLIENTS)("kafka transport on $name against the broker", (client) =
   });
 });
 
+describe.each(CLIENTS)("kafka transport on $name: inboxes that come and go", (client) => {
+  // kafkajs#1622: a kafkajs producer that once wrote to a topic since deleted fails every metadata
+  // request, so it could write to no new topic: a receiver could not answer any later sender.
+  test("after an inbox it wrote to was deleted, a frame still reaches a new inbox (at worst after one retryable failure)", async () => {
+    const replier = createKafkaTransport(client.options());
+    const first = createKafkaTransport(client.options());
+    const second = createKafkaTransport(client.options());
+    opened.push(replier, first, second);
+    const got: string[] = [];
+    const inboxA = freshChannel("inbox-a");
+    const subscription = await first.subscribe(inboxA, (bytes) => void got.push(text(bytes)), { kind: "inbox" });
+    await replier.publish(inboxA, frame("a"), { kind: "inbox", key: "s" });
+    await waitFor(() => got.includes("a"), 20_000, "the frame on the first inbox");
+    await subscription.close(); // deletes its topic (deleteInboxOnClose)
+    const admin = plainKafka().admin();
+    await admin.connect();
+    try {
+      for (let waitedMs = 0; (await admin.listTopics()).includes(inboxA); waitedMs += 200) {
+        if (waitedMs > 20_000) throw new Error(`topic ${inboxA} still there`);
+        await sleep(200);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    const inboxB = freshChannel("inbox-b");
+    await second.subscribe(inboxB, (bytes) => void got.push(text(bytes)), { kind: "inbox" });
+    const failed = await replier.publish(inboxB, frame("b"), { kind: "inbox", key: "s" }).catch((error: unknown) => error);
+    if (failed !== undefined) {
+      expect(TransportError.isInstance(failed) && failed.retryable, String(failed)).toBe(true);
+      await replier.publish(inboxB, frame("b"), { kind: "inbox", key: "s" });
+    }
+    await waitFor(() => got.includes("b"), 20_000, "the frame on the new inbox");
+  }, 60_000);
+});
+
 describe("kafka transport on an injected kafkajs client", () => {
   test("an injected client factory is used, and stays usable after the transport closes", async () => {
     const kafka = plainKafka();
