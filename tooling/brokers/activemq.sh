@@ -39,6 +39,18 @@ write_config() {
     <persistenceAdapter>
       <kahaDB directory="\${activemq.data}/kahadb"/>
     </persistenceAdapter>
+    <!-- expired messages (a stream's expireAfterMs) are dropped, not moved to ActiveMQ.DLQ -->
+    <destinationPolicy>
+      <policyMap>
+        <policyEntries>
+          <policyEntry queue=">">
+            <deadLetterStrategy>
+              <sharedDeadLetterStrategy processExpired="false"/>
+            </deadLetterStrategy>
+          </policyEntry>
+        </policyEntries>
+      </policyMap>
+    </destinationPolicy>
     <!-- the default 70% of a 512 MiB heap ran out of memory under 1 MiB messages -->
     <systemUsage>
       <systemUsage>

@@ -50,6 +50,19 @@ export function parseSeconds(text: string, option: string): number {
   return Math.round(value * 1000);
 }
 
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { "": 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses a positive duration into milliseconds: `90` or `90s` (seconds), `500ms`, `15m`, `1.5h`, `7d`. */
+export function parseDuration(text: string, option: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const factor = match ? DURATION_UNITS_MS[(match[2] as string).toLowerCase()] : undefined;
+  const ms = match && factor !== undefined ? Math.round(Number(match[1]) * factor) : Number.NaN;
+  if (!Number.isSafeInteger(ms) || ms < 1) {
+    throw new UsageError(`${option} "${text}" is not a duration`, `give seconds, or a number with ms, s, m, h or d (e.g. ${option} 15m)`);
+  }
+  return ms;
+}
+
 /** Checks `--dest` before connecting, with a message that says what is allowed. */
 export function checkDestination(destination: string | undefined): string {
   if (destination === undefined) throw new UsageError("--dest <name> is required", "name the queue / topic, e.g. --dest files");

@@ -3,6 +3,7 @@ import {
   SourceChangedError,
   StreamAbortedError,
   StreamError,
+  StreamExpiredError,
   StreamTimeoutError,
   TargetFolderError,
   TransportError,
@@ -85,6 +86,7 @@ function messageOf(error: unknown): string {
  */
 const CLI_WORDS: ReadonlyArray<readonly [RegExp, string]> = [
   [/\bidleTimeoutMs\b/g, "--timeout"],
+  [/\bexpireAfterMs\b/g, "--expire"],
   [/\bchunkBytes\b/g, "--chunk-bytes"],
   [/\bwindowChunks\b/g, "--window"],
   [/\bmaxFrameBytes\b/g, "the largest message the adapter sends"],
@@ -227,6 +229,13 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
       "check that the broker is running and that the host and port in --broker are right, then run the command again",
     );
   }
+  if (chain.some((item) => StreamExpiredError.isInstance(item))) {
+    return make(
+      ExitCode.StreamAborted,
+      "the stream expired (--expire) before a receiver had all of it; the broker drops what is left of it",
+      "send it again, with a longer --expire or with the receiver running",
+    );
+  }
   if (chain.some((item) => StreamTimeoutError.isInstance(item)) && context.heardFromReceiver === false) {
     return make(
       ExitCode.DestinationMissing,
@@ -250,7 +259,9 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
       ? make(ExitCode.BrokerUnreachable, `lost the connection to the broker${at}`, "check that the broker is up and reachable, then run the command again")
       : make(ExitCode.Failure, "the broker refused the request", "see the message above; running the command again as is will not help");
   }
-  if (error instanceof RangeError && detail.startsWith("[stream]")) {
+  // Options core refuses for this broker or this send (a RangeError, or a TypeError such as
+  // --expire on Kafka): the command line is at fault.
+  if ((error instanceof RangeError || error instanceof TypeError) && detail.startsWith("[stream]")) {
     return make(ExitCode.Usage, "", "run `stream send --help` for the options");
   }
   return make(ExitCode.Failure, "unexpected error", "if this looks like a bug, report it with the command you ran (credentials are never printed)");

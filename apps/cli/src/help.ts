@@ -35,6 +35,9 @@ Options:
   --window <n>          messages in flight before waiting for acknowledgements
                         (default: 16 MiB of chunks, at least 4)
   --timeout <seconds>   give up after this long without a word from a receiver (default 120)
+  --expire <duration>   the broker drops the file's messages nobody took after this long, e.g.
+                        30m, 2h, 7d (RabbitMQ, ActiveMQ, MQTT 5; not Kafka); a receiver refuses
+                        it once expired, and the send fails if not delivered by then (default: never)
   --transactional       the receiver sees the file only once all of it has arrived and been
                         verified (it spools it first); by default it writes while this sends
   --push                the default, named: store-and-forward, the chunks go out through

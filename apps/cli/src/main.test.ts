@@ -322,6 +322,26 @@ describe("stream (in-process)", () => {
     expect(await readdir(out)).toEqual([]);
   });
 
+  it("send --expire: a file nobody took by then fails (exit 7) and the broker drops it; a bad duration or a broker without expiry is a usage error", async () => {
+    const broker = new MemoryBroker();
+    const file = join(dir, "data.bin");
+    await writeFile(file, randomBytes(1000));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "later", "--expire", "500ms"], { importer: memoryAdapter(broker) });
+    expect(sent.code).toBe(ExitCode.StreamAborted);
+    expect(sent.stderr).toContain("the stream expired (--expire) before a receiver had all of it");
+    // What it left in the broker is all due: none of it reaches a receiver that starts now.
+    const left = broker.channel("later").parked;
+    expect(left.length).toBeGreaterThan(0);
+    expect(left.every(({ expiresAtMs }) => expiresAtMs !== undefined && expiresAtMs <= Date.now())).toBe(true);
+    const bad = await run(["send", file, "--broker", "amqp://h", "--dest", "later", "--expire", "soon"], { importer: memoryAdapter(broker) });
+    expect(bad.code).toBe(ExitCode.Usage);
+    expect(bad.stderr).toContain('--expire "soon" is not a duration');
+    const noExpiry = memoryAdapter(broker, () => createMemoryTransport({ broker, capabilities: { messageExpiry: false } }));
+    const refused = await run(["send", file, "--broker", "amqp://h", "--dest", "later", "--expire", "1h"], { importer: noExpiry });
+    expect(refused.code).toBe(ExitCode.Usage);
+    expect(refused.stderr).toContain("expire needs a broker that drops expired messages");
+  });
+
   it("exits 6 when no receiver takes the stream", async () => {
     const file = join(dir, "data.bin");
     await writeFile(file, randomBytes(1000));

@@ -50,6 +50,7 @@ describe("createActivemqTransport (no broker needed)", () => {
       retention: "until-consumed",
       exclusiveConsumer: true,
       brokerAcks: true,
+      messageExpiry: true,
     });
   });
 

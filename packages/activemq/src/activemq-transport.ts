@@ -21,7 +21,8 @@ import type { ActivemqTransportOptions } from "./activemq-transport-options";
  * the `stompit` client.
  *
  * - Stream channels are queues (`/queue/<channel>`), frames sent `persistent` with
- *   `JMSXGroupID: <key>` so ActiveMQ's message groups keep one stream on one consumer. A publish
+ *   `JMSXGroupID: <key>` so ActiveMQ's message groups keep one stream on one consumer, and with
+ *   `expires` (`PublishOptions.expiresAtMs`) when the send has an expiry. A publish
  *   resolves on the broker's RECEIPT, after a persistent frame is on disk.
  * - Inbox channels are topics (`/topic/<channel>`): every subscriber gets every frame, nothing is
  *   kept for absent subscribers.
@@ -99,6 +100,9 @@ class ActivemqTransport implements Transport, SubscriptionHost {
       retention: "until-consumed",
       exclusiveConsumer: true,
       brokerAcks: true,
+      // STOMP `expires`. ActiveMQ Classic moves expired persistent messages to ActiveMQ.DLQ unless
+      // its dead-letter strategy says `processExpired="false"` (see the README).
+      messageExpiry: true,
     });
   }
 
@@ -123,6 +127,8 @@ class ActivemqTransport implements Transport, SubscriptionHost {
       persistent: kind === "stream" && this.settings.persistent ? "true" : "false",
     };
     if (kind === "stream") headers.JMSXGroupID = options.key;
+    // STOMP `expires` is JMSExpiration: absolute ms since the epoch, on the broker's clock.
+    if (options.expiresAtMs !== undefined) headers.expires = Math.max(1, Math.ceil(options.expiresAtMs));
     const send = (connection: Connection): Promise<void> =>
       connection.sendWithReceipt("SEND", headers, body, options.signal);
     // Sent synchronously when connected: STOMP frames leave in call order, which keeps a key's

@@ -46,7 +46,8 @@ export type ConformanceGroup =
   | "withdrawal"
   | "delivery"
   | "resume"
-  | "cancel";
+  | "cancel"
+  | "expiry";
 
 /** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions extends TestApi {
@@ -704,6 +705,44 @@ export function runConformanceSuite(options: ConformanceOptions): void {
               assert.equal(sha256(await readFile(join(dir, "report.pdf"))), sha256(data));
             }),
           ),
+        timeoutMs,
+      );
+    });
+
+    group("expiry", "a stream that expires in the broker (expireAfterMs)", () => {
+      test(
+        "nobody took it: after its expiry a receiver gets no frame of it, while the same send without expiry is delivered",
+        () =>
+          withRig(undefined, async ({ sender, receiver, senderTransport, destination, options: sendOptions }) => {
+            const { messageExpiry, brokerAcks, retention } = senderTransport.capabilities;
+            const data = randomBytes(chunkBytes * 3 + 5);
+            const stored = { ...sendOptions, flowControl: "broker" as const };
+            const [expiring, kept] = [`${destination}.expiring`, `${destination}.kept`];
+            if (!messageExpiry) {
+              // Refused up front rather than leave frames in the broker it promised would go.
+              const refused = await rejectionOf(sender.send(data, { ...sendOptions, destination: expiring, expireAfterMs: 2000 }));
+              assert.ok(refused instanceof TypeError && /messageExpiry/.test(refused.message), `send got ${String(refused)}`);
+              return;
+            }
+            // A broker that keeps nothing for an absent receiver has nothing to expire.
+            if (!brokerAcks || retention === "none") return;
+            const sent = await sender.send(data, { ...stored, destination: expiring, expireAfterMs: 2000 });
+            await sender.send(data, { ...stored, destination: kept });
+            await sleep(Date.parse(sent.manifest.expiresAt ?? "") - Date.now() + 500);
+            // Through a plain subscription, so that a stray Data or End counts as much as the Open.
+            const late = await options.createTransport();
+            let frames = 0;
+            try {
+              await late.subscribe(expiring, () => void (frames += 1), { kind: "stream" });
+              await sleep(3000);
+            } finally {
+              await late.close();
+            }
+            assert.equal(frames, 0, "frames of the expired stream were delivered");
+            const later = receiver.receive(kept);
+            assert.equal(sha256(await readAll(await nextStream(later))), sha256(data));
+            await later.close();
+          }),
         timeoutMs,
       );
     });

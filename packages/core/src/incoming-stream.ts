@@ -6,6 +6,7 @@ import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { type RetryPolicy, withRetries } from "./backoff";
 import { StreamError } from "./errors/stream-error";
+import { StreamExpiredError } from "./errors/stream-expired-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TargetFolderError } from "./errors/target-folder-error";
@@ -709,6 +710,19 @@ export class IncomingStream extends Readable {
   tick(now: number): void {
     if (this.currentPhase === "verified" && now - this.lastAckAt >= KEEPALIVE_MS) this.sendAck(false);
     if (this.isSettled) return;
+    const { expiresAt } = this.manifest;
+    if (expiresAt !== undefined && now >= Date.parse(expiresAt)) {
+      // The broker drops what of it is still queued: the missing frames will not come.
+      const reason = `the stream expired at ${expiresAt} before this receiver had all of it`;
+      this.reply({ type: FrameType.Abort, streamId: this.streamId, code: AbortCode.TimedOut, reason });
+      this.fail(
+        new StreamExpiredError({
+          message: `[stream] stream ${this.streamId} (${this.manifest.name}): ${reason} (${this.verifiedOffset} bytes); the broker may have dropped the rest. Send it again with a longer expireAfterMs.`,
+          expiresAt,
+        }),
+      );
+      return;
+    }
     // A stream waiting for this side (not read or placed yet: a pull, a takeover, a resume) hears
     // from its sender only as heartbeats, so a producerTimeoutMs shorter than their interval
     // would take a live sender for dead; once asked for, its silence counts from then.

@@ -4,6 +4,7 @@ import { crc32 } from "./checksum";
 import { IntegrityError } from "./errors/integrity-error";
 import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { StreamError } from "./errors/stream-error";
+import { StreamExpiredError } from "./errors/stream-expired-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { TransportError } from "./errors/transport-error";
@@ -102,6 +103,8 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   private outcome: "completed" | "failed" | "cancelled" | undefined;
   private failure: StreamError | undefined;
   private openManifest: Manifest | undefined;
+  /** `manifest.expiresAt` in ms since the epoch: what every frame is published with. */
+  private expiresAtMs: number | undefined;
   private sizeBytes: number | undefined;
   private sent: Omit<SendResult, "bytesPublished"> | undefined;
 
@@ -258,6 +261,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     if (this.failure) throw this.failure; // cancelled meanwhile: nothing went out
     this.sizeBytes = this.options.sizeBytes ?? info.sizeBytes;
     this.openManifest = createManifest(this.plan, this.options, info, inbox?.channel ?? "");
+    if (this.openManifest.expiresAt !== undefined) this.expiresAtMs = Date.parse(this.openManifest.expiresAt);
     this.unregister = inbox?.register(this.streamId, (frame) => this.onControl(frame));
     this.unwatch = this.context.connection?.watch(() => {
       this.report();
@@ -557,6 +561,10 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
 
   private watch(): void {
     const at = Date.now();
+    if (this.expiresAtMs !== undefined && at >= this.expiresAtMs) {
+      this.expire();
+      return;
+    }
     // The connection is being re-established, our publishes held or retried (see
     // StreamClientOptions.retry, whose deadline bounds it): the receiver's silence is expected,
     // and resending would only queue more behind them.
@@ -592,6 +600,25 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
           `[stream] no receiver acknowledged stream ${this.streamId} (${this.out.name}) on ${destination} within ${idleTimeoutMs} ms, ` +
           "so it was withdrawn: a receiver that starts later discards it, and it is safe to send again (under the same streamId or a new one). " +
           "Is a receiver running? Otherwise raise idleTimeoutMs.",
+      }),
+    );
+  }
+
+  /**
+   * The stream's expiry passed before it was delivered: the broker may be dropping its frames, so
+   * the send fails. The Abort carries the same expiry: a live receiver gets it at once, and a
+   * queue with nobody reading drops it with the rest.
+   */
+  private expire(): void {
+    const expiresAt = this.out.expiresAt ?? "";
+    this.abort(
+      AbortCode.TimedOut,
+      `the stream expired at ${expiresAt} before it was delivered`,
+      new StreamExpiredError({
+        message:
+          `[stream] stream ${this.streamId} (${this.out.name}) on ${this.plan.destination} expired at ${expiresAt} (expireAfterMs ${String(this.plan.expireAfterMs)}) ` +
+          "before a receiver had all of it; the broker drops what is left of it. Send it again, with a longer expireAfterMs if the receiver needs more time.",
+        expiresAt,
       }),
     );
   }
@@ -651,7 +678,12 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     // Cancelling stops the send's publishes (and their retries), but not the Abort that tells the receiver.
     const stoppable = type !== FrameType.Abort;
     return this.context.transport
-      .publish(this.plan.destination, frame, { key: this.streamId, kind: "stream", ...(stoppable ? { signal: this.signal } : {}) })
+      .publish(this.plan.destination, frame, {
+        key: this.streamId,
+        kind: "stream",
+        ...(stoppable ? { signal: this.signal } : {}),
+        ...(this.expiresAtMs === undefined ? {} : { expiresAtMs: this.expiresAtMs }),
+      })
       .finally(() => {
         if (this.frames.release(frame) && sequence !== undefined && !this.window.holds(frame) && !this.failure) this.frames.recycle(frame);
       })

@@ -19,6 +19,8 @@ export interface SendPlan {
   readonly idleTimeoutMs: number;
   readonly heartbeatMs: number;
   readonly takeoverAfterMs: number;
+  /** `SendOptions.expireAfterMs`, checked against the transport. */
+  readonly expireAfterMs: number | undefined;
 }
 
 /** How often an idle sender publishes a Heartbeat by default (`SendOptions.heartbeatMs`). */
@@ -58,6 +60,16 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
   }
   const takeoverAfterMs = options.takeoverAfterMs ?? 3000;
   if (!(takeoverAfterMs > 0)) throw new RangeError("[stream] takeoverAfterMs must be a positive number of ms (Infinity turns takeover off)");
+  const { expireAfterMs } = options;
+  if (expireAfterMs !== undefined) {
+    if (!Number.isSafeInteger(expireAfterMs) || expireAfterMs < 1) throw new RangeError("[stream] expireAfterMs must be a positive whole number of ms");
+    if (transport.capabilities.messageExpiry !== true) {
+      throw new TypeError(
+        `[stream] expireAfterMs needs a broker that drops expired messages by itself; ${transport.name} does not ` +
+          "(capabilities.messageExpiry), so the frames would stay. Leave expireAfterMs out and bound the broker's own retention (Kafka: the topic's retention.ms).",
+      );
+    }
+  }
   return {
     destination,
     streamId,
@@ -68,6 +80,7 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
     idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     takeoverAfterMs,
+    expireAfterMs,
   };
 }
 
@@ -89,5 +102,6 @@ export function createManifest(plan: SendPlan, options: SendOptions, source: Sou
     replyTo,
     windowChunks: plan.flow.windowChunks,
     windowBytes: plan.flow.windowBytes,
+    ...(plan.expireAfterMs === undefined ? {} : { expiresAt: new Date(Date.now() + plan.expireAfterMs).toISOString() }),
   };
 }

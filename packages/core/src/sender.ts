@@ -109,6 +109,18 @@ export interface SendOptions extends FlowOptions {
    * the receiver). Needs `streamId` and end-to-end flow control.
    */
   readonly resume?: boolean | { readonly acknowledgedBytes: number };
+  /**
+   * Gives the stream a time to live, in ms from its Open: every frame is published with the
+   * broker's own per-message expiry at that one instant (`manifest.expiresAt`), so a stream that
+   * nobody takes (no receiver, a withdrawn send, a receiver dead for good) is dropped by the broker
+   * instead of staying in its queue for ever. A receiver refuses a stream whose expiry has passed
+   * (some frames may be gone) and fails one not received whole by then; a send still going at that
+   * instant fails with `StreamExpiredError`. Needs a transport that declares
+   * `capabilities.messageExpiry` (RabbitMQ, ActiveMQ, MQTT 5): others refuse the send with a
+   * `TypeError` (Kafka has only its topic's `retention.ms`). Clocks of sender, broker and receiver
+   * are taken to agree to well under the expiry. @default no expiry
+   */
+  readonly expireAfterMs?: number;
 }
 
 /** What a completed send reports. */

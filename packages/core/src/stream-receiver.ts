@@ -4,6 +4,7 @@ import { ProtocolError } from "./errors/protocol-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import { TransportError } from "./errors/transport-error";
 import { StreamError } from "./errors/stream-error";
+import { StreamExpiredError } from "./errors/stream-expired-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { IncomingStream } from "./incoming-stream";
@@ -381,22 +382,35 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     void sending.finally(() => this.replies.delete(sending));
   }
 
+  /** Refuses the stream of `manifest` on its Open: its sender is told (Abort Rejected), and what else of it comes is dropped. */
+  private refuseOpen(manifest: Manifest, reason: string): void {
+    const { streamId, replyTo } = manifest;
+    this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
+    this.dropOrphans(streamId);
+    this.ended.set(streamId, undefined);
+  }
+
   private open(manifest: Manifest): void {
     if (this.closed) return;
     const { streamId, replyTo } = manifest;
     const maxWindowBytes = this.options.maxWindowBytes ?? 64 * 1024 * 1024;
+    const { expiresAt } = manifest;
+    if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) {
+      // Its frames are being dropped by the broker: waiting for them could only end in a gap.
+      const reason = `it expired at ${expiresAt} (the sender's expireAfterMs), so the broker may already have dropped some of its frames; send it again`;
+      this.refuseOpen(manifest, reason);
+      this.rememberAborted(manifest); // its repeated Opens are dropped unseen
+      this.options.onFrameError?.(new StreamExpiredError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}`, expiresAt }));
+      return;
+    }
     if (manifest.windowBytes > maxWindowBytes) {
       const reason = `its window of ${manifest.windowBytes} bytes exceeds this receiver's maxWindowBytes ${maxWindowBytes}; send with a smaller windowBytes`;
-      this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
-      this.ended.set(streamId, undefined);
+      this.refuseOpen(manifest, reason);
       this.options.onFrameError?.(new ProtocolError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}` }));
       return;
     }
     if (manifest.takeover && this.options.takeover === "discard") {
-      const reason = 'the receiver discards streams whose first receiver died (takeover: "discard"); send again';
-      this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
-      this.dropOrphans(streamId);
-      this.ended.set(streamId, undefined);
+      this.refuseOpen(manifest, 'the receiver discards streams whose first receiver died (takeover: "discard"); send again');
       this.emit("takeoverDiscarded", manifest);
       return;
     }

@@ -51,6 +51,13 @@ export interface TransportCapabilities {
    * resolving means only that the frame left this process.
    */
   readonly brokerAcks: boolean;
+  /**
+   * Whether the broker drops a frame by itself once {@link PublishOptions.expiresAtMs} has passed
+   * (AMQP per-message `expiration`, STOMP `expires`, MQTT 5 message expiry interval), so a stream
+   * nobody takes does not stay in the broker for ever. Absent means `false`: core refuses a send
+   * with `expireAfterMs` on such a transport rather than leave frames it promised would go.
+   */
+  readonly messageExpiry?: boolean;
 }
 
 /** Options for one {@link Transport.publish}. */
@@ -64,6 +71,13 @@ export interface PublishOptions {
   readonly key: string;
   /** Aborts waiting for the broker's acknowledgement. */
   readonly signal?: AbortSignal;
+  /**
+   * When the broker may drop the frame if no consumer has taken it, in ms since the epoch (one
+   * instant for every frame of a stream, its `manifest.expiresAt`, retransmissions included). Only
+   * given to a transport that declares `capabilities.messageExpiry`; an adapter maps it onto its
+   * broker's per-message expiry, relative or absolute, and leaves the frame without one when absent.
+   */
+  readonly expiresAtMs?: number;
 }
 
 /**

@@ -69,6 +69,8 @@ class KafkaTransport implements Transport {
       retention: "log",
       exclusiveConsumer: true,
       brokerAcks: true,
+      // Kafka has no per-message time to live: a topic keeps everything for its retention.ms.
+      messageExpiry: false,
     });
   }
 

@@ -14,7 +14,10 @@ describe("createMqttTransport (no broker)", () => {
       retention: "none",
       exclusiveConsumer: false,
       brokerAcks: false,
+      messageExpiry: true,
     });
+    // MQTT 3.1.1 has no message expiry interval.
+    expect(createMqttTransport({ protocolVersion: 4 }).capabilities.messageExpiry).toBe(false);
   });
 
   test("maxFrameBytes is configurable within MQTT's packet limit", () => {

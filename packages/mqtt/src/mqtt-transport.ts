@@ -92,6 +92,8 @@ class MqttTransport implements Transport {
       // A PUBACK means "queued in the broker's memory": Mosquitto drops queued QoS 1 messages
       // past max_queued_messages / max_queued_bytes without telling the publisher.
       brokerAcks: false,
+      // MQTT 5's Message Expiry Interval; MQTT 3.1.1 has none.
+      messageExpiry: this.options.protocolVersion === 5,
     } satisfies TransportCapabilities);
   }
 
@@ -244,7 +246,7 @@ class MqttTransport implements Transport {
       this.inflight += 1;
       // While the connection is down mqtt.js keeps the frame and sends it after the reconnect;
       // a frame in flight when it dropped is sent again then. Either resolves on its PUBACK.
-      client.publish(topic, payload, { qos: this.options.qos }, (error) => {
+      client.publish(topic, payload, { qos: this.options.qos, ...this.expiryOf(options) }, (error) => {
         this.inflight -= 1;
         if (error) call.reject(mqttErrors.wrap(`publishing to ${topic} failed`, error));
         else call.resolve();
@@ -254,6 +256,16 @@ class MqttTransport implements Transport {
     this.waiting.push({ send, call });
     this.sendWaiting();
     return call.promise;
+  }
+
+  /**
+   * The publish properties that carry `expiresAtMs`: MQTT 5's Message Expiry Interval, whole
+   * seconds counted from when the broker takes the frame (at least 1: 0 is not "already due").
+   * Nothing on an MQTT 3.1.1 connection (`capabilities.messageExpiry` is then false).
+   */
+  private expiryOf({ expiresAtMs }: PublishOptions): { properties?: { messageExpiryInterval: number } } {
+    if (expiresAtMs === undefined || this.protocolVersion !== 5) return {};
+    return { properties: { messageExpiryInterval: Math.max(1, Math.ceil((expiresAtMs - Date.now()) / 1000)) } };
   }
 
   /**

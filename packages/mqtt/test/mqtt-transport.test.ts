@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { TransportError } from "@stream/core";
-import { connectAsync } from "mqtt";
+import { connect, connectAsync } from "mqtt";
 import { describe, expect, test } from "vitest";
 import { createMqttTransport } from "../src/index";
 import { MQTT_URL, eventually, freshChannel, plainClient, sleep } from "./broker";
@@ -109,6 +109,36 @@ describe.each([5, 4] as const)("mqtt v%i through the broker, checked with a plai
       expect(received).toEqual(["in time"]);
     } finally {
       await Promise.all([publisher.close(), consumer.close()]);
+    }
+  });
+
+  test("expiresAtMs: on MQTT 5 the broker drops a frame a disconnected session holds once due; 3.1.1 declares it cannot", async () => {
+    const transport = createMqttTransport(transportOptions);
+    expect(transport.capabilities.messageExpiry).toBe(protocolVersion === 5);
+    if (protocolVersion !== 5) return void (await transport.close());
+    const channel = freshChannel("expiry");
+    const clientId = `expiry-${randomBytes(4).toString("hex")}`;
+    const session = { protocolVersion, clientId, clean: false, properties: { sessionExpiryInterval: 60 } } as const;
+    // A receiver's session that subscribed and went away: the broker queues frames for it.
+    const away = await plainClient(session);
+    await away.subscribeAsync(`stream/${channel}`, { qos: 1 });
+    await away.endAsync();
+    try {
+      await transport.publish(channel, Buffer.from("expiring"), { key: "s1", kind: "stream", expiresAtMs: Date.now() + 1000 });
+      await transport.publish(channel, Buffer.from("kept"), { key: "s2", kind: "stream" });
+      await sleep(2500);
+      const seen: Array<{ payload: string; expiry: number | undefined }> = [];
+      // Listening before the CONNACK: the session's queued frames follow it at once.
+      const back = connect(MQTT_URL, { ...session, reconnectPeriod: 0 });
+      back.on("message", (_topic, payload, packet) => seen.push({ payload: payload.toString(), expiry: packet.properties?.messageExpiryInterval }));
+      await eventually(() => seen.length > 0, 5000, "the kept frame");
+      await sleep(300);
+      await back.endAsync();
+      expect(seen).toEqual([{ payload: "kept", expiry: undefined }]);
+    } finally {
+      await transport.close();
+      const cleanup = await plainClient({ protocolVersion, clientId, clean: true });
+      await cleanup.endAsync();
     }
   });
 

@@ -11,6 +11,8 @@ export class PublishJob extends PendingCall {
     readonly kind: ChannelKind,
     readonly frame: Uint8Array,
     signal: AbortSignal | undefined,
+    /** `PublishOptions.expiresAtMs`: sent as the message's `expiration`, counted from when it is sent. */
+    readonly expiresAtMs: number | undefined,
   ) {
     super(signal);
   }
@@ -51,7 +53,7 @@ export class RabbitmqPublisher {
 
   /** Resolves once RabbitMQ confirmed the frame. */
   publish(channel: string, frame: Uint8Array, options: PublishOptions): Promise<void> {
-    const job = new PublishJob(channel, options.kind, frame, options.signal);
+    const job = new PublishJob(channel, options.kind, frame, options.signal, options.expiresAtMs);
     if (job.settled) return job.promise;
     this.#jobs.push(job);
     if (!this.#pumping) void this.#pump();
@@ -108,7 +110,13 @@ export class RabbitmqPublisher {
         inbox ? this.settings.inboxExchange : "",
         job.channel,
         content,
-        { persistent: !inbox && this.settings.persistent, contentType: "application/octet-stream" },
+        {
+          persistent: !inbox && this.settings.persistent,
+          contentType: "application/octet-stream",
+          // Per-message TTL, relative ms as a string; "0" (already due) still reaches a consumer
+          // that is ready for it, and is dropped otherwise.
+          ...(job.expiresAtMs === undefined ? {} : { expiration: String(Math.max(0, Math.ceil(job.expiresAtMs - Date.now()))) }),
+        },
         (error: unknown) => {
           publisher.pending.delete(job);
           if (error == null) job.resolve();

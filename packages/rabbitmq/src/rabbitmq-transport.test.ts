@@ -21,6 +21,7 @@ describe("createRabbitmqTransport (no broker)", () => {
       retention: "until-consumed",
       exclusiveConsumer: true,
       brokerAcks: true,
+      messageExpiry: true,
     });
   });
 

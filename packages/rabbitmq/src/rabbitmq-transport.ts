@@ -82,6 +82,9 @@ class RabbitmqTransport implements Transport, SubscriptionHost {
       retention: "until-consumed",
       exclusiveConsumer: this.#singleActiveConsumer,
       brokerAcks: true,
+      // Per-message `expiration`: an expired frame is dropped (or dead-lettered, when the queue
+      // has a dead-letter exchange) once it reaches the head of its queue.
+      messageExpiry: true,
     });
     this.#supervisor = new ConnectionSupervisor(rabbitmqConnectionOptions(options, (error) => this.report(error)));
     this.#publisher = new RabbitmqPublisher(this.#supervisor, this);

@@ -50,6 +50,27 @@ describe("rabbitmq transport on the broker", () => {
     }
   });
 
+  test("a frame with expiresAtMs carries it as its expiration, and RabbitMQ drops it from the queue once due", async () => {
+    const [expiring, kept] = [destination(), destination()];
+    const publisher = transport();
+    await publisher.publish(expiring, randomBytes(100), { key: "stream-1", kind: "stream", expiresAtMs: Date.now() + 60_000 });
+    for (let i = 0; i < 3; i++) await publisher.publish(expiring, randomBytes(100), { key: "stream-2", kind: "stream", expiresAtMs: Date.now() + 1000 });
+    await publisher.publish(kept, randomBytes(100), { key: "stream-3", kind: "stream" });
+    const connection = await plainConnection();
+    try {
+      const amqp = await connection.createChannel();
+      const first = await amqp.get(expiring, { noAck: true });
+      expect(first === false ? undefined : Number(first.properties.expiration)).toBeGreaterThan(55_000);
+      expect((await inspectQueue(expiring))?.messageCount).toBe(3);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect((await inspectQueue(expiring))?.messageCount).toBe(0);
+      const plain = await amqp.get(kept, { noAck: true });
+      expect(plain === false ? "gone" : plain.properties.expiration).toBeUndefined();
+    } finally {
+      await connection.close();
+    }
+  });
+
   test("frames published with the plain client arrive through the adapter in order, acked only after the handler", async () => {
     const channel = destination();
     const count = 300;

@@ -4,7 +4,7 @@ import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createStreamClient, defaultStateDir, type SendOptions, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
 import type { BrokerTarget } from "../broker-url";
-import { checkDestination, parseCommandArgs, parseCount, parseSeconds, parseSize } from "../args";
+import { checkDestination, parseCommandArgs, parseCount, parseDuration, parseSeconds, parseSize } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { CliError, UsageError } from "../cli-errors";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
@@ -28,6 +28,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       push: { type: "boolean" },
       pull: { type: "boolean" },
       timeout: { type: "string" },
+      expire: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -48,6 +49,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   const chunkBytes = values["chunk-bytes"] === undefined ? undefined : parseSize(values["chunk-bytes"], "--chunk-bytes");
   const windowChunks = values.window === undefined ? undefined : parseCount(values.window, "--window");
   const idleTimeoutMs = values.timeout === undefined ? undefined : parseSeconds(values.timeout, "--timeout");
+  const expireAfterMs = values.expire === undefined ? undefined : parseDuration(values.expire, "--expire");
   if (values.name !== undefined && values.name.trim() === "") throw new UsageError("--name must not be empty");
   if (values.push && values.pull) throw new UsageError("--push and --pull are opposites: pick one", "--push (the default) sends the chunks at once; --pull only once a receiver takes the file");
 
@@ -89,6 +91,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
         ...(values.transactional ? { delivery: "transactional" as const } : {}),
         ...(values.pull ? { model: "pull" as const } : {}),
         ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+        ...(expireAfterMs === undefined ? {} : { expireAfterMs }),
         ...watch,
       }),
     );

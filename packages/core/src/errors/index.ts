@@ -4,6 +4,7 @@ export { IntegrityError } from "./integrity-error";
 export { StreamAbortedError } from "./stream-aborted-error";
 export { StreamRefusedError } from "./stream-refused-error";
 export { StreamTimeoutError } from "./stream-timeout-error";
+export { StreamExpiredError } from "./stream-expired-error";
 export { TransportError } from "./transport-error";
 export { BrokerUnreachableError } from "./broker-unreachable-error";
 export { UnsafePathError } from "./unsafe-path-error";

@@ -325,7 +325,10 @@ export function parseManifest(json: unknown): Manifest {
   if (m.delivery !== undefined && m.delivery !== "streaming" && m.delivery !== "transactional") {
     fail('manifest.delivery must be "streaming" or "transactional"');
   }
-  const { sizeBytes, delivery } = m;
+  if (m.expiresAt !== undefined && (typeof m.expiresAt !== "string" || Number.isNaN(Date.parse(m.expiresAt)))) {
+    fail("manifest.expiresAt must be an ISO date");
+  }
+  const { sizeBytes, delivery, expiresAt } = m;
   return {
     streamId: m.streamId,
     name: m.name,
@@ -340,5 +343,6 @@ export function parseManifest(json: unknown): Manifest {
     windowBytes: m.windowBytes,
     ...(takeover === undefined ? {} : { takeover: { acknowledgedBytes: takeover.acknowledgedBytes as number } }),
     ...(delivery === undefined ? {} : { delivery }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
   };
 }

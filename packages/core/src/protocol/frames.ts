@@ -61,6 +61,12 @@ export interface Manifest {
    * `"streaming"`. Optional: receivers that predate it drop it and stream it.
    */
   readonly delivery?: Delivery;
+  /**
+   * When the broker drops the stream's frames that nobody has taken (`SendOptions.expireAfterMs`),
+   * ISO 8601. A receiver refuses a stream whose expiry has passed, and fails one not received whole
+   * by then: some of its frames may be gone. Optional: receivers that predate it drop it.
+   */
+  readonly expiresAt?: string;
 }
 
 /**

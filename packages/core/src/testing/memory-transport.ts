@@ -18,8 +18,11 @@ interface Subscriber {
 interface Channel {
   readonly kind: SubscribeOptions["kind"] | undefined;
   readonly subscribers: Subscriber[];
-  /** Frames of a stream channel waiting for a subscriber, as a durable queue would keep them. */
-  readonly parked: Array<{ frame: Uint8Array; key: string }>;
+  /**
+   * Frames of a stream channel waiting for a subscriber, as a durable queue would keep them; one
+   * past its `expiresAtMs` is dropped instead of delivered, as a broker's message expiry does.
+   */
+  readonly parked: Array<{ frame: Uint8Array; key: string; expiresAtMs?: number | undefined }>;
 }
 
 /**
@@ -101,7 +104,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
     subscriber.queue.push(frame);
     void pump(subscriber);
   };
-  const route = (channel: Channel, frame: Uint8Array, key: string): void => {
+  const route = (channel: Channel, frame: Uint8Array, key: string, expiresAtMs?: number): void => {
     const live = channel.subscribers.filter((subscriber) => !subscriber.closed);
     if (channel.kind === "inbox") {
       for (const subscriber of live) deliver(subscriber, frame);
@@ -109,7 +112,7 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
     }
     const target = live[hashKey(key) % live.length];
     if (target) deliver(target, frame);
-    else channel.parked.push({ frame, key });
+    else channel.parked.push({ frame, key, expiresAtMs });
   };
 
   return {
@@ -123,23 +126,27 @@ export function createMemoryTransport(options: MemoryTransportOptions = {}): Mem
       retention: "until-consumed",
       exclusiveConsumer: true,
       brokerAcks: true,
+      messageExpiry: true,
       ...options.capabilities,
     },
-    async publish(name, frame, { key }) {
+    async publish(name, frame, { key, expiresAtMs }) {
       if (crashed) return; // a dead process's frames never arrive
       if (closed) throw new TransportError({ message: "[stream] [memory] publish on a closed transport", retryable: false });
       if (frame.byteLength > this.capabilities.maxFrameBytes) {
         throw new TransportError({ message: `[stream] [memory] frame of ${frame.byteLength} bytes exceeds maxFrameBytes`, retryable: false });
       }
       // A broker has its own copy once it acknowledges: the publisher may reuse its buffer.
-      route(broker.channel(name), new Uint8Array(frame), key);
+      route(broker.channel(name), new Uint8Array(frame), key, expiresAtMs);
     },
     async subscribe(name, handler, subscribeOptions): Promise<Subscription> {
       const channel = broker.channel(name, subscribeOptions.kind);
       const subscriber: Subscriber = { handler, queue: [], pumping: false, closed: false };
       channel.subscribers.push(subscriber);
       own.add(subscriber);
-      for (const { frame, key } of channel.parked.splice(0)) route(channel, frame, key);
+      const now = Date.now();
+      for (const { frame, key, expiresAtMs } of channel.parked.splice(0)) {
+        if (expiresAtMs === undefined || expiresAtMs > now) route(channel, frame, key, expiresAtMs);
+      }
       const close = async (): Promise<void> => {
         subscriber.closed = true;
         own.delete(subscriber);
