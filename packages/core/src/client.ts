@@ -89,7 +89,11 @@ export interface StreamClient {
   resumeSaveTo(id: string, options?: ResumeSaveOptions): Promise<SaveResult>;
   /** Receives the streams sent to `destination`; see {@link StreamReceiver}. */
   receive(destination: string, options?: ReceiveOptions): StreamReceiver;
-  /** Closes receivers, the inboxes and (unless `closeTransport: false`) the transport. */
+  /**
+   * Closes receivers, the inboxes and (unless `closeTransport: false`) the transport. Sends still
+   * going are stopped as if their process had ended: they reject with a retryable
+   * `StreamAbortedError`, their receivers keep what they saved, and a resume continues them.
+   */
   close(): Promise<void>;
 }
 
@@ -121,15 +125,34 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     receivers.add(receiver);
     return receiver;
   };
-  const startSend = (source: StreamSource, options: SendOptions): OutgoingStream =>
-    new OutgoingStream(source, options, {
+  /** Sends going on, each with what `close` waits for once it has stopped them (the journal's last word too). */
+  const sending = new Map<OutgoingStream, Promise<unknown>>();
+  const track = (outgoing: OutgoingStream, done: Promise<unknown>): void => {
+    const settled = done.then(
+      () => {},
+      () => {},
+    );
+    sending.set(outgoing, settled);
+    void settled.then(() => {
+      if (sending.get(outgoing) === settled) sending.delete(outgoing);
+    });
+  };
+  const startSend = (source: StreamSource, options: SendOptions): OutgoingStream => {
+    const outgoing = new OutgoingStream(source, options, {
       transport,
       openInbox: () => openInbox(options.destination),
       ...(retrying?.connection ? { connection: retrying.connection } : {}),
     });
+    track(outgoing, outgoing.result);
+    return outgoing;
+  };
   const send = async (source: StreamSource, options: SendOptions): Promise<SendResult> => {
     const outgoing = startSend(source, options);
-    if (journal && typeof source === "string") return journalSend(journal, outgoing, source, options, brokerLabel);
+    if (journal && typeof source === "string") {
+      const journaled = journalSend(journal, outgoing, source, options, brokerLabel);
+      track(outgoing, journaled);
+      return journaled;
+    }
     // A promise of its own: one nobody awaits still reports its rejection, as it always did.
     return await outgoing.result;
   };
@@ -169,6 +192,9 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
     },
     receive: (destination, options) => receive(destination, options),
     async close() {
+      // Sends still going stop as if their process ended (resumable), not waiting for their timeouts.
+      for (const outgoing of sending.keys()) outgoing.interrupt();
+      await Promise.all(sending.values());
       await Promise.allSettled([...receivers].map((receiver) => receiver.close()));
       await Promise.allSettled([...inboxes.values()].map(async (inbox) => (await inbox).close()));
       if (closeTransport) await transport.close();

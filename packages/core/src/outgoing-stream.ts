@@ -238,6 +238,19 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     this.cancelling.abort(reason);
   }
 
+  /**
+   * @internal Its client is closing: the send stops where it is, without an Abort, as if its
+   * process had ended, so the receiver keeps what it saved and a resume continues it.
+   */
+  interrupt(): void {
+    this.fail(
+      new StreamAbortedError({
+        message: `[stream] the client was closed while sending ${this.streamId}; nothing told the receiver, which keeps what it saved: send again with { streamId, resume: true } (resumeSend for a journaled send) to continue`,
+        retryable: true,
+      }),
+    );
+  }
+
   // ---- The send loop ----
 
   private async run(): Promise<SendResult> {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { createStreamClient, type StreamClient } from "./client";
+import { StreamAbortedError } from "./errors/stream-aborted-error";
 import { decodeFrame } from "./protocol/frame-codec";
 import { FrameType } from "./protocol/frames";
 import type { SaveResult } from "./save-to";
@@ -107,6 +108,35 @@ describe("resume: a sender killed half way sends again with the same streamId an
       expect((await readdir(folder)).filter((name) => name.endsWith(".partial"))).toEqual([]);
     }, 20_000);
   }
+
+  test("a client closed mid-send stops it at once, resumable: the receiver keeps what it saved and the resume continues it", async () => {
+    const broker = new MemoryBroker();
+    const folder = join(dir, "inbox");
+    const source = join(dir, "source.bin");
+    const bytes = randomBytes(SIZE);
+    await writeFile(source, bytes);
+    const receiving = await savingReceiver(broker, folder, 60_000);
+    const streamId = randomUUID();
+    const first = countingClient(broker);
+    const interrupted = first.client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW });
+    const outcome = interrupted.then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await until(() => receiving.progress() >= SIZE / 2);
+    const closingAt = Date.now();
+    await first.client.close();
+    const error = await outcome;
+    expect(Date.now() - closingAt).toBeLessThan(2000); // not its idle timeout (120 s)
+    expect(StreamAbortedError.isInstance(error) && error.retryable).toBe(true);
+    const second = countingClient(broker);
+    const resumed = await second.client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW, resume: true });
+    expect(resumed.sha256).toBe(sha256(bytes));
+    expect(resumed.startOffset).toBeGreaterThan(0);
+    await until(() => receiving.outcomes.some((saved) => !(saved instanceof Error)));
+    const saved = receiving.outcomes.find((saved): saved is SaveResult => !(saved instanceof Error)) as SaveResult;
+    expect((await readFile(saved.path)).equals(bytes)).toBe(true);
+  }, 20_000);
 
   test("resume needs the streamId of the attempt it continues", async () => {
     const { client } = countingClient(new MemoryBroker());
