@@ -645,6 +645,10 @@ export class IncomingStream extends Readable {
       this.integrityFailure(`the SHA-256 of the ${end.byteCount} bytes received differs from the sender's`);
       return;
     }
+    if (this.manifest.sha256 !== undefined && digest.toString("hex") !== this.manifest.sha256) {
+      this.integrityFailure(`the SHA-256 of the ${end.byteCount} bytes received differs from the one its manifest announced`);
+      return;
+    }
     this.settle("verified");
     // The sender hears "complete" once the bytes are handed over: when the application has read
     // to the end, or (saveTo) when the file has its final name. Until then, keepalives.

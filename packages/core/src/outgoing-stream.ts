@@ -450,6 +450,13 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     const { streamId } = this;
     const chunkCount = this.chunkCount ?? 0;
     const byteCount = this.sourceEnd;
+    const announced = this.out.sha256;
+    if (announced !== undefined && digest.toString("hex") !== announced) {
+      const reason = `the source's SHA-256 is ${digest.toString("hex")}, not the ${announced} its manifest announced`;
+      const error = new IntegrityError({ message: `[stream] stream ${streamId} (${this.out.name}): ${reason}; nothing was completed. Send it with its true sha256 (or none).`, retryable: false });
+      this.abort(AbortCode.SourceFailed, reason, error);
+      throw error;
+    }
     const end = encodeFrame({ type: FrameType.End, streamId, chunkCount, byteCount, sha256: digest });
     const startOffset = Math.min(byteCount, (this.pullFrom ?? 0) * this.plan.flow.chunkBytes);
     this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out, startOffset };

@@ -55,6 +55,9 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
   if (options.delivery === "transactional" && options.model === "pull") {
     throw new TypeError('[stream] a pull stream moves when its receiver reads it; delivery "transactional" needs model "push"');
   }
+  if (options.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(options.sha256)) {
+    throw new TypeError("[stream] sha256 must be the content's SHA-256 as 64 lower-case hex digits");
+  }
   if (options.resume && (options.streamId === undefined || !endToEnd)) {
     throw new TypeError("[stream] resume continues an earlier attempt: it needs that attempt's streamId and end-to-end flow control");
   }
@@ -103,5 +106,6 @@ export function createManifest(plan: SendPlan, options: SendOptions, source: Sou
     windowChunks: plan.flow.windowChunks,
     windowBytes: plan.flow.windowBytes,
     ...(plan.expireAfterMs === undefined ? {} : { expiresAt: new Date(Date.now() + plan.expireAfterMs).toISOString() }),
+    ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
   };
 }

@@ -47,6 +47,13 @@ export interface SendOptions extends FlowOptions {
   readonly contentType?: string;
   /** Application key/values carried in the manifest. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * The content's SHA-256 (64 lower-case hex digits), when known before sending: carried in the
+   * manifest, so receivers see it with the stream's name and size before taking a byte, and
+   * checked at the end on both sides (a source that does not match is aborted with an
+   * `IntegrityError`, and a receiver refuses bytes that do not match it).
+   */
+  readonly sha256?: string;
   /** Total bytes, when the source cannot tell (a file's size is read from disk). The receiver holds the sender to it. */
   readonly sizeBytes?: number;
   /** Push streams at once; pull waits until a receiver asks for the stream. @default "push" */

@@ -7,6 +7,9 @@ import {
   PROTOCOL_VERSION,
 } from "./frames";
 
+/** A SHA-256 as the manifest carries it. */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
 /** `SF`: the first two bytes of every frame. */
 const MAGIC_0 = 0x53;
 const MAGIC_1 = 0x46;
@@ -328,7 +331,10 @@ export function parseManifest(json: unknown): Manifest {
   if (m.expiresAt !== undefined && (typeof m.expiresAt !== "string" || Number.isNaN(Date.parse(m.expiresAt)))) {
     fail("manifest.expiresAt must be an ISO date");
   }
-  const { sizeBytes, delivery, expiresAt } = m;
+  if (m.sha256 !== undefined && (typeof m.sha256 !== "string" || !SHA256_HEX.test(m.sha256))) {
+    fail("manifest.sha256 must be 64 lower-case hex digits");
+  }
+  const { sizeBytes, delivery, expiresAt, sha256 } = m;
   return {
     streamId: m.streamId,
     name: m.name,
@@ -344,5 +350,6 @@ export function parseManifest(json: unknown): Manifest {
     ...(takeover === undefined ? {} : { takeover: { acknowledgedBytes: takeover.acknowledgedBytes as number } }),
     ...(delivery === undefined ? {} : { delivery }),
     ...(expiresAt === undefined ? {} : { expiresAt }),
+    ...(sha256 === undefined ? {} : { sha256 }),
   };
 }

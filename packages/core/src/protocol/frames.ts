@@ -67,6 +67,13 @@ export interface Manifest {
    * by then: some of its frames may be gone. Optional: receivers that predate it drop it.
    */
   readonly expiresAt?: string;
+  /**
+   * The SHA-256 of the whole content (64 lower-case hex digits), when the sender knew it before
+   * sending (`SendOptions.sha256`): a receiver may decide on it before taking a byte (a file it
+   * already has), and holds the stream to it as to the End frame's. Optional: receivers that
+   * predate it drop it.
+   */
+  readonly sha256?: string;
 }
 
 /**
