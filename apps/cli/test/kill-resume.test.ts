@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat, utimes } from "node:fs/promises";
+import { mkdtemp, open, readdir, rm, stat, utimes } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -165,4 +165,66 @@ describe.runIf(firstBroker)("`stream resume` of a file changed since its send wa
       await broker.cleanUp(destination).catch(() => {});
     }
   }, 120_000);
+});
+
+describe.runIf(firstBroker)("`stream resume <id>` of a receive whose process was SIGKILLed", () => {
+  it(`checks the partial file against the journal: a byte flipped in it is reported (partial-mismatch) and not continued; the file saved is exact (${firstBroker?.name})`, async () => {
+    const broker = firstBroker as BrokerUnderTest;
+    const destination = freshDestination(`${broker.key}-kill-mismatch`);
+    // Each side its own journal, as on two machines.
+    const receiverEnv = await privateState();
+    const senderEnv = await privateState();
+    const out = await mkdtemp(join(dir, `${broker.key}-mismatch-`));
+    const first = start(["receive", "--broker", broker.url, "--dest", destination, "--out", out, "--once", "--json"], receiverEnv);
+    let sender: ReturnType<typeof start> | undefined;
+    try {
+      await first.waitForEvent("listening");
+      sender = start(["send", source, "--broker", broker.url, "--dest", destination, ...FLOW], senderEnv);
+      // The journal takes a checkpoint at a write a second or more after the last: the sender is
+      // held (SIGSTOP) for that second, let go for a few more chunks, and held again, so the
+      // receiver dies half way with a checkpoint journaled, however fast the broker is.
+      await first.waitFor("a few chunks received", (event) => event.event === "progress" && Number(event.bytes) >= 4 * 1024 * 1024, 90_000);
+      sender.child.kill("SIGSTOP");
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      sender.child.kill("SIGCONT");
+      // Past what can have come in before the hold (a progress event is up to 250 ms old), about half way.
+      await first.waitFor("nearly half the file received", (event) => event.event === "progress" && Number(event.bytes) >= (SIZE * 7) / 16, 60_000);
+      sender.child.kill("SIGSTOP");
+      for (let tries = 0; ; tries++) {
+        const [listed] = parseEvents((await run(["ls", "--json"], receiverEnv)).stdout);
+        if (Number(listed?.bytesDone) > 0) break;
+        if (tries > 50) throw new Error("the receive's journal entry never recorded its bytes");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      first.child.kill("SIGKILL");
+      expect((await first.finished).code).toBeNull();
+      const [entry] = parseEvents((await run(["ls", "--json"], receiverEnv)).stdout);
+      expect(entry).toMatchObject({ event: "transfer", direction: "receive", name: "movie.bin", destination });
+      const [partial] = await partialFiles(out);
+      const path = join(out, partial as string);
+      // A byte of the verified prefix flipped on disk (a bad sector, a hand that should not have).
+      const handle = await open(path, "r+");
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, 1000);
+      byte[0] = (byte[0] as number) ^ 0xff;
+      await handle.write(byte, 0, 1, 1000);
+      await handle.close();
+      sender.child.kill("SIGCONT");
+
+      const resumed = await run(["resume", String(entry?.id), "--json"], receiverEnv);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const events = parseEvents(resumed.stdout);
+      expect(events).toContainEqual(expect.objectContaining({ event: "partial-mismatch", command: "resume" }));
+      const done = events.at(-1) ?? {};
+      expect(done).toMatchObject({ event: "done", bytes: SIZE, sha256: sourceSha256, path: join(out, "movie.bin") });
+      // The flipped byte is before every checkpoint: nothing of the partial file could be kept.
+      expect(done.startOffset).toBe(0);
+      expect(await sha256File(join(out, "movie.bin"))).toBe(sourceSha256);
+      expect((await sender.finished).code).toBe(0);
+      expect(parseEvents((await run(["ls", "--json"], receiverEnv)).stdout)).toEqual([]);
+    } finally {
+      for (const child of [first, sender]) child?.child.kill("SIGKILL");
+      await broker.cleanUp(destination).catch(() => {});
+    }
+  }, 150_000);
 });
