@@ -29,6 +29,8 @@ import type { Transport } from "./transport";
  * - `"queued"`: a receiver holds it queued behind other streams (its Acks say `windowChunks: 0`);
  *   nothing is resent until the receiver asks for it.
  * - `"sending"`: a receiver takes it; chunks go out as its acknowledgements free the window.
+ * - `"paused"`: {@link OutgoingStream.pause}: no new chunk goes out (those in flight are still
+ *   acknowledged, heartbeats keep the receiver from taking the sender for dead) until `resume()`.
  * - `"reconnecting"`: publishes fail and are being retried while the adapter reconnects
  *   (`SendProgress.connection`); the idle and retransmit clocks wait.
  * - `"finishing"`: every chunk and the End are out; waiting for the receiver's final Ack (or,
@@ -39,7 +41,7 @@ import type { Transport } from "./transport";
  * - `"cancelled"`: {@link OutgoingStream.cancel} or the send's `signal`; `result` rejects with a
  *   `StreamAbortedError`.
  */
-export type SendPhase = "opening" | "waiting" | "queued" | "sending" | "reconnecting" | "finishing" | "completed" | "failed" | "cancelled";
+export type SendPhase = "opening" | "waiting" | "queued" | "sending" | "paused" | "reconnecting" | "finishing" | "completed" | "failed" | "cancelled";
 
 /** Events of an {@link OutgoingStream}. */
 export interface OutgoingStreamEvents {
@@ -239,6 +241,28 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   }
 
   /**
+   * Holds the send: no new chunk is published until {@link resume} (the phase says `"paused"`);
+   * chunks in flight are still acknowledged, and heartbeats tell the receiver the sender lives.
+   * The receiver's `producerTimeoutMs` still bounds a pause from its side only if the sender's
+   * heartbeats stop, i.e. if the sender dies.
+   */
+  pause(): void {
+    if (this.outcome || this.pausedByApp) return;
+    this.pausedByApp = true;
+    this.updatePhase();
+  }
+
+  /** Lets a {@link pause}d send go on. */
+  resume(): void {
+    if (!this.pausedByApp) return;
+    this.pausedByApp = false;
+    this.updatePhase();
+    this.nudge();
+  }
+
+  private pausedByApp = false;
+
+  /**
    * @internal Its client is closing: the send stops where it is, without an Abort, as if its
    * process had ended, so the receiver keeps what it saved and a resume continues it.
    */
@@ -400,6 +424,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
         const offset = sequence * chunkBytes;
         const publishing = sequence >= publishFrom;
         this.sourceEnd = offset + payload.byteLength;
+        if (publishing && this.pausedByApp) await this.until(() => !this.pausedByApp || this.rewindTo !== undefined);
         if (publishing) await this.window.waitForRoom();
         await this.hash(sequence, payload);
         if (this.failure) throw this.failure;
@@ -747,6 +772,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     if (this.outcome) return this.outcome;
     if (this.stage === "opening") return "opening";
     if (this.context.connection?.state === "reconnecting") return "reconnecting";
+    if (this.pausedByApp && this.stage === "sending") return "paused";
     if (!this.plan.endToEnd) return this.stage;
     if (this.queued) return "queued";
     const asked = !this.waitsForRequest || this.pullFrom !== undefined;

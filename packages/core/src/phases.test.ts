@@ -99,6 +99,36 @@ describe("OutgoingStream and IncomingStream phases", () => {
     expect(received.phases).toEqual([["waiting", "receiving", "verifying", "verified", "completed"]]);
   });
 
+  test("pause() holds a send (phase \"paused\", nothing new published, the receiver waits without giving up); resume() finishes it", async () => {
+    const broker = new MemoryBroker();
+    const receiver = client(broker).receive("phases", { producerTimeoutMs: 400 });
+    await receiver.ready;
+    const received = receiving(receiver, readToEnd);
+    const data = randomBytes(64 * CHUNK);
+    const outgoing = client(broker).startSend(data, { destination: "phases", ...FLOW, heartbeatMs: 100 });
+    const sent = phasesOf<SendPhase>(outgoing);
+    await new Promise<void>((resolve) => {
+      const onProgress = () => {
+        if (outgoing.bytesAcknowledged < 8 * CHUNK) return;
+        outgoing.off("progress", onProgress);
+        outgoing.pause();
+        resolve();
+      };
+      outgoing.on("progress", onProgress);
+    });
+    expect(outgoing.phase).toBe("paused");
+    await new Promise((resolve) => setTimeout(resolve, 100)); // what was in flight lands
+    const held = outgoing.bytesSent;
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // longer than the receiver's producerTimeoutMs
+    expect(outgoing.bytesSent).toBe(held);
+    expect(held).toBeLessThan(data.byteLength);
+    outgoing.resume();
+    const result = await outgoing.result;
+    expect(result.byteCount).toBe(data.byteLength);
+    expect((await received.settled()).map((outcome) => outcome.status)).toEqual(["fulfilled"]);
+    expect(sent).toEqual(["opening", "waiting", "sending", "paused", "sending", "finishing", "completed"]);
+  });
+
   test("two sends into one receiver (concurrency 1): the second is queued until the first is read", async () => {
     const { broker, receiver } = await setUp();
     let secondQueued!: () => void;
