@@ -50,7 +50,12 @@ export function withFaults(transport: Transport, faults: FaultOptions): Transpor
     return send(channel, waiting.frame, waiting.options);
   };
   return {
-    ...transport,
+    specificationVersion: transport.specificationVersion,
+    name: transport.name,
+    // A getter on the adapter's class: read through, never copied (a copy would freeze it).
+    get connection() {
+      return transport.connection;
+    },
     capabilities: {
       ...transport.capabilities,
       redelivery: transport.capabilities.redelivery && !faults.lossRate,
