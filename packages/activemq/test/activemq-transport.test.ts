@@ -50,6 +50,7 @@ describe("activemq transport: what reaches the broker", () => {
       retention: "until-consumed",
       exclusiveConsumer: true,
       brokerAcks: true,
+      messageExpiry: true,
     });
   });
 

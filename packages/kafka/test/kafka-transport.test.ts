@@ -28,6 +28,7 @@ describe.each(CLIENTS)("kafka transport on $name against the broker", (client) =
       retention: "log",
       exclusiveConsumer: true,
       brokerAcks: true,
+      messageExpiry: false,
     });
   });
 
