@@ -325,8 +325,10 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   /** Returns the chunk to publish from: 0, or for a pull or a resume where the receiver's first Request asks from. */
   private async waitForPull(): Promise<number> {
     if (!this.waitsForRequest) return 0;
-    await this.until(() => this.pullFrom !== undefined);
-    const from = this.pullFrom ?? 0;
+    // A resume of a stream its receiver already has whole is answered with the final Ack instead:
+    // nothing is published (the source is only read and hashed for the result).
+    await this.until(() => this.pullFrom !== undefined || this.receiverComplete);
+    const from = this.pullFrom ?? (this.receiverComplete ? Number.MAX_SAFE_INTEGER : 0);
     this.window.reset(from);
     return from;
   }
@@ -483,7 +485,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
       throw error;
     }
     const end = encodeFrame({ type: FrameType.End, streamId, chunkCount, byteCount, sha256: digest });
-    const startOffset = Math.min(byteCount, (this.pullFrom ?? 0) * this.plan.flow.chunkBytes);
+    const startOffset = this.pullFrom === undefined && this.receiverComplete ? byteCount : Math.min(byteCount, (this.pullFrom ?? 0) * this.plan.flow.chunkBytes);
     this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out, startOffset };
     this.setStage("finishing");
     if (this.plan.endToEnd && !this.heardFromReceiver) {

@@ -138,6 +138,25 @@ describe("resume: a sender killed half way sends again with the same streamId an
     expect((await readFile(saved.path)).equals(bytes)).toBe(true);
   }, 20_000);
 
+  test("a resume of a stream its receiver already saved whole (from a new process, a new inbox) is answered at once; nothing is published", async () => {
+    const broker = new MemoryBroker();
+    const folder = join(dir, "inbox");
+    const source = join(dir, "source.bin");
+    const bytes = randomBytes(SIZE);
+    await writeFile(source, bytes);
+    const receiving = await savingReceiver(broker, folder, 60_000);
+    const streamId = randomUUID();
+    await countingClient(broker).client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW });
+    await until(() => receiving.outcomes.length === 1);
+    const again = countingClient(broker);
+    const startedAt = Date.now();
+    const resumed = await again.client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW, resume: true });
+    expect(Date.now() - startedAt).toBeLessThan(5000); // not the idle timeout (120 s)
+    expect(resumed).toMatchObject({ sha256: sha256(bytes), byteCount: SIZE, startOffset: SIZE, bytesPublished: 0 });
+    expect(again.counted.dataBytes).toBe(0);
+    expect(receiving.outcomes).toHaveLength(1); // saved once
+  }, 20_000);
+
   test("resume needs the streamId of the attempt it continues", async () => {
     const { client } = countingClient(new MemoryBroker());
     await expect(client.send(randomBytes(10), { destination: "files", resume: true })).rejects.toThrow(TypeError);

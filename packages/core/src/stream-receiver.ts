@@ -296,7 +296,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
         // A late duplicate of a completed stream. If its sender missed the final ack, it asks
         // again with its end frame (or, silent for long, with a takeover Open).
         if (frame.type === FrameType.End || (frame.type === FrameType.Open && frame.manifest.takeover)) {
-          this.reply(finalAck, frame.streamId, this.replyTo.get(streamId));
+          // An Open says where its sender listens now: a resume from a new process has a new inbox.
+          this.reply(finalAck, frame.streamId, frame.type === FrameType.Open ? frame.manifest.replyTo : this.replyTo.get(streamId));
         }
         return undefined;
       }
