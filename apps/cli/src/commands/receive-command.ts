@@ -1,8 +1,7 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, type IncomingStream, E2eKeyError,
-  PartialFileMismatchError, type StreamError, StreamWithdrawnError, sweepPartialFiles, type TransferJournal } from "@stream/core";
+import { createStreamClient, E2eKeyError, type IncomingStream, PartialFileMismatchError, type StreamError, StreamWithdrawnError, sweepPartialFiles, type TransferJournal } from "@stream/core";
 import { e2eKeys } from "../e2e-keys";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
