@@ -300,7 +300,11 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     const info = await describeSource(this.source);
     if (this.failure) throw this.failure; // cancelled meanwhile: nothing went out
     this.sizeBytes = this.options.sizeBytes ?? info.sizeBytes;
-    this.openManifest = createManifest(this.plan, this.options, info, inbox?.channel ?? "");
+    const manifest = createManifest(this.plan, this.options, info, inbox?.channel ?? "");
+    const { cipher } = this.plan;
+    this.wireManifest = cipher ? cipher.sealManifest(manifest) : manifest;
+    // What the sender reports keeps the sealed fields in the clear, and says how it was sealed.
+    this.openManifest = this.wireManifest.e2e ? { ...manifest, e2e: this.wireManifest.e2e } : manifest;
     if (this.openManifest.expiresAt !== undefined) this.expiresAtMs = Date.parse(this.openManifest.expiresAt);
     this.unregister = inbox?.register(this.streamId, (frame) => this.onControl(frame));
     this.unwatch = this.context.connection?.watch(() => {
@@ -319,9 +323,8 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
    * when it is offered to another receiver.
    */
   private openFrame(takeover?: TakeoverInfo): Uint8Array {
-    const { cipher } = this.plan;
-    this.wireManifest ??= cipher ? cipher.sealManifest(this.out) : this.out;
-    const manifest = takeover ? { ...this.wireManifest, takeover } : this.wireManifest;
+    const wire = this.wireManifest ?? this.out;
+    const manifest = takeover ? { ...wire, takeover } : wire;
     return encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest });
   }
 

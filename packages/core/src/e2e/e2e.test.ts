@@ -10,6 +10,7 @@ import { IntegrityError } from "../errors/integrity-error";
 import { StreamRefusedError } from "../errors/stream-refused-error";
 import type { StreamError } from "../errors/stream-error";
 import type { IncomingStream } from "../incoming-stream";
+import { TransferJournal } from "../journal";
 import { DATA_HEADER_BYTES, decodeFrame, encodeFrame } from "../protocol/frame-codec";
 import { type Frame, FrameType } from "../protocol/frames";
 import type { SaveResult } from "../save-to";
@@ -60,7 +61,7 @@ function tappedClient(broker: MemoryBroker, tamper?: (frame: Uint8Array) => Uint
 }
 
 /** A receiver saving every stream into `folder`, recording outcomes and frame errors. */
-async function savingReceiver(broker: MemoryBroker, folder: string, options: ReceiveOptions = {}) {
+async function savingReceiver(broker: MemoryBroker, folder: string, options: ReceiveOptions = {}, onBytes?: (bytes: number) => void) {
   const client = createStreamClient({ transport: createMemoryTransport({ broker }) });
   clients.push(client);
   const frameErrors: StreamError[] = [];
@@ -71,7 +72,10 @@ async function savingReceiver(broker: MemoryBroker, folder: string, options: Rec
   let progress = 0;
   receiver.on("stream", (stream: IncomingStream) => {
     streams.push(stream);
-    stream.saveTo(folder, { onProgress: ({ bytesReceived }) => void (progress = bytesReceived) }).then(
+    stream.saveTo(folder, { onProgress: ({ bytesReceived }) => {
+      progress = bytesReceived;
+      onBytes?.(bytesReceived);
+    } }).then(
       (saved) => outcomes.push(saved),
       (error: Error) => outcomes.push(error),
     );
@@ -108,6 +112,7 @@ describe("end-to-end encryption", () => {
     expect((await readFile(saved.path)).equals(bytes)).toBe(true);
     expect(saved.sha256).toBe(sha256(bytes));
     expect(sent.sha256).toBe(sha256(bytes));
+    expect(sent.manifest).toMatchObject({ name: NAME, e2e: { keyId: "team-a" } });
     expect(receiving.streams[0]?.manifest).toMatchObject({ name: NAME, metadata: { owner: "finance" }, sizeBytes: SIZE, e2e: { keyId: "team-a" } });
     // What went through the broker: no name, no metadata, no size, no SHA-256, no 64-byte run of the content.
     const wire = Buffer.concat(sender.published);
@@ -266,12 +271,14 @@ describe("end-to-end encryption", () => {
     const source = join(dir, "source.bin");
     const bytes = randomBytes(SIZE);
     await writeFile(source, bytes);
-    const receiving = await savingReceiver(broker, folder, { keys: new E2eKeyring([KEY]), producerTimeoutMs: 60_000 });
-    const streamId = randomUUID();
     const first = tappedClient(broker);
+    // Killed (SIGKILL: not a word more) as soon as the receiver has saved half, so never whole.
+    const receiving = await savingReceiver(broker, folder, { keys: new E2eKeyring([KEY]), producerTimeoutMs: 60_000 }, (bytes) => {
+      if (bytes >= SIZE / 2) first.transport.crash();
+    });
+    const streamId = randomUUID();
     send(first.client, source, { streamId }).catch(() => {});
     await until(() => receiving.progress() >= SIZE / 2);
-    first.transport.crash();
     const second = tappedClient(broker);
     const resumed = await send(second.client, source, { streamId, resume: true, heartbeatMs: 100 });
     expect(resumed.sha256).toBe(sha256(bytes));
@@ -328,6 +335,24 @@ describe("end-to-end encryption", () => {
       else bySequence.set(sequence, Buffer.from(frame));
     }
   }, 20_000);
+});
+
+describe("a journaled encrypted send", () => {
+  test("records its key id, never its key, and resumes only with a key", async () => {
+    const source = join(dir, "source.bin");
+    await writeFile(source, randomBytes(SIZE));
+    const journal = new TransferJournal({ dir: join(dir, "state") });
+    const client = createStreamClient({ transport: createMemoryTransport(), journal });
+    clients.push(client);
+    const failed = await send(client, source, { idleTimeoutMs: 300 }).catch((error: unknown) => error);
+    expect(String(failed)).toMatch(/withdrawn/);
+    const [record] = await journal.list();
+    expect(record?.e2eKeyId).toBe("team-a");
+    const stored = (await readdir(journal.dir)).map((name) => join(journal.dir, name));
+    for (const file of stored) expect((await readFile(file)).includes(Buffer.from(KEY.key).toString("base64"))).toBe(false);
+    const refused = await client.resumeSend(record?.id ?? "").catch((error: unknown) => error);
+    expect(E2eKeyError.isInstance(refused) && refused.keyId).toBe("team-a");
+  });
 });
 
 describe("E2eKeyring", () => {
