@@ -17,6 +17,11 @@ describe("parseBenchOptions", () => {
     expect(parse(["--quick"])).toMatchObject({ quick: true, sizeBytes: 16 * MiB, chunks: [256 * KiB], rounds: 1, flatness: undefined });
   });
 
+  it("--e2e encrypts @stream's transfers; off by default", () => {
+    expect(parse([]).e2e).toBe(false);
+    expect(parse(["--e2e"]).e2e).toBe(true);
+  });
+
   it("--stream-window sets @stream's window alone; --window sets both", () => {
     expect(parse(["--window", "32"])).toMatchObject({ windowChunks: 32, streamWindowChunks: undefined });
     expect(parse(["--stream-window", "64"])).toMatchObject({ windowChunks: 16, streamWindowChunks: 64 });

@@ -32,6 +32,8 @@ export interface BenchOptions {
   readonly windowChunks: number;
   /** @stream's `windowChunks`, to see what another window buys. @default core's own default (16 MiB in flight) */
   readonly streamWindowChunks: number | undefined;
+  /** @stream's transfers encrypted end to end (`SendOptions.encryption`), to measure what it costs. @default false */
+  readonly e2e: boolean;
   /** The fan-in row: this many producers, each streaming `sizeBytes`, into one consumer; undefined: off (`--fan-in 0`). */
   readonly fanIn: { readonly producers: number; readonly sizeBytes: number } | undefined;
   /** The failover row: a receiver killed half-way through a file of this size; undefined: off. */
@@ -48,7 +50,7 @@ export const MAX_SIZE_BYTES = 10 * GiB;
 
 export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rabbitmq,mqtt,kafka,kafkajs] [--chunks 64KiB,256KiB,1MiB,max]
                   [--size 1GiB] [--rounds 2] [--out results] [--flatness-size 4GiB] [--flatness-broker rabbitmq]
-                  [--no-flatness] [--window 16] [--stream-window N] [--profile]
+                  [--no-flatness] [--window 16] [--stream-window N] [--e2e] [--profile]
                   [--fan-in 100] [--fan-in-size 8MiB] [--failover | --no-failover] [--failover-size 128MiB]
                   [--no-resume] [--resume-size 256MiB] [--resume-window 16MiB]
   --quick      16 MiB, 256 KiB chunks, one round, every reachable broker: the CI's correctness smoke
@@ -62,6 +64,7 @@ export const USAGE = `usage: pnpm bench [--quick] [--brokers memory,activemq,rab
   --out        results folder (default apps/bench/results)
   --window     the raw sender's unconfirmed publishes (default 16)
   --stream-window  @stream's windowChunks (default: core's default, 16 MiB in flight), to see what another buys
+  --e2e        @stream's transfers encrypted end to end (AES-256-GCM), to see what it costs
   --from       render results.md and chart.svg again from a results.json (into its folder, or --out)
   --profile    run every worker under node --cpu-prof (profiles in <out>/profiles)
   --fan-in     producers streaming at once into one consumer, per broker (default 100, --quick 10; 0: off)
@@ -96,6 +99,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
       window: { type: "string" },
       from: { type: "string" },
       "stream-window": { type: "string" },
+      e2e: { type: "boolean", default: false },
       "fan-in": { type: "string" },
       "fan-in-size": { type: "string" },
       failover: { type: "boolean" },
@@ -157,6 +161,7 @@ export function parseBenchOptions(argv: readonly string[], env: NodeJS.ProcessEn
     from: values.from === undefined ? undefined : resolve(values.from),
     windowChunks,
     streamWindowChunks,
+    e2e: values.e2e ?? false,
     fanIn: producers === 0 ? undefined : { producers, sizeBytes: fanInBytes },
     failover,
     resume: values["no-resume"] ? undefined : { sizeBytes: resumeBytes, windowBytes: resumeWindow },

@@ -95,6 +95,8 @@ export interface BenchReport {
   readonly windowChunks: number;
   /** @stream's windowChunks; undefined: core's default. */
   readonly streamWindowChunks: number | undefined;
+  /** @stream's transfers were encrypted end to end (`--e2e`); absent in reports that predate it. */
+  readonly e2e?: boolean;
   readonly command: string;
   /** 1-minute load average when the runs began and ended. */
   readonly loadAverage: { readonly start: number; readonly end: number };
@@ -249,7 +251,7 @@ export function renderMarkdown(report: BenchReport): string {
     `## @stream vs raw clients — ${report.date}`,
     "",
     `${report.machine}, Node ${report.node}. File ${formatSize(report.sizeBytes)}, ${report.rounds} round(s), best of the rounds shown (RSS: highest). ` +
-      `@stream window ${report.streamWindowChunks === undefined ? "core's default (16 MiB, at least 4 chunks, in flight)" : `${report.streamWindowChunks} chunks`}; raw senders keep at most ${report.windowChunks} publishes unconfirmed. ` +
+      `@stream window ${report.streamWindowChunks === undefined ? "core's default (16 MiB, at least 4 chunks, in flight)" : `${report.streamWindowChunks} chunks`}${report.e2e ? ", encrypted end to end (AES-256-GCM, --e2e)" : ""}; raw senders keep at most ${report.windowChunks} publishes unconfirmed. ` +
       `Load average (1 min) ${report.loadAverage.start.toFixed(1)} at start, ${report.loadAverage.end.toFixed(1)} at end.`,
     ...(report.quick ? quickRunSummary(report).flatMap((line) => ["", line]) : []),
     "",

@@ -1,3 +1,4 @@
+import { e2eKey } from "@stream/core";
 import type { BrokerName } from "./brokers";
 
 /** Which side of the comparison a run is: the broker's raw client, or @stream over its adapter. */
@@ -20,6 +21,8 @@ export interface WorkerTask {
   /** Chunks in flight: @stream's window, the raw sender's bound on unconfirmed publishes. */
   /** Chunks in flight; for @stream, undefined leaves core's default. */
   readonly windowChunks: number | undefined;
+  /** @stream's transfer is encrypted end to end with {@link BENCH_E2E_KEY}. */
+  readonly e2e?: boolean;
 }
 
 /** What a worker measured; times are epoch milliseconds with sub-millisecond precision. */
@@ -165,3 +168,6 @@ export const cpuSeconds = (): number => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
 };
+
+/** The key of `--e2e` runs: fixed, since the bench measures what encryption costs, not secrecy. */
+export const BENCH_E2E_KEY = e2eKey(Buffer.alloc(32, 0x5e), "bench");

@@ -18,6 +18,8 @@ export interface RunSpec {
   readonly workDir: string;
   /** Chunks in flight; for @stream, undefined leaves core's default. */
   readonly windowChunks: number | undefined;
+  /** @stream's transfers encrypted end to end (`--e2e`). */
+  readonly e2e?: boolean;
   /** Runs the workers under `node --cpu-prof`, profiles into this folder. */
   readonly profileDir?: string;
   /** Bytes received so far, about once a second. */
@@ -141,7 +143,7 @@ export function runTimeoutMs(sizeBytes: number): number {
 export async function runOnce(spec: RunSpec): Promise<RunResult> {
   const destination = `bench.${spec.broker}.${spec.mode}.${spec.chunkBytes}.${randomUUID().slice(0, 8)}`;
   const outputFile = join(spec.workDir, `${destination}.out`);
-  const base = { mode: spec.mode, broker: spec.broker, destination, sizeBytes: spec.sizeBytes, chunkBytes: spec.chunkBytes, windowChunks: spec.windowChunks };
+  const base = { mode: spec.mode, broker: spec.broker, destination, sizeBytes: spec.sizeBytes, chunkBytes: spec.chunkBytes, windowChunks: spec.windowChunks, e2e: spec.e2e === true };
   const deadline = runTimeoutMs(spec.sizeBytes);
   const workers: Worker[] = [];
   try {

@@ -6,7 +6,7 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
 import { createStreamClient, type IncomingStream } from "@stream/core";
-import { cpuSeconds, now, type ParentMessage, peakRssBytes, type WorkerMessage, type WorkerReport, type WorkerTask } from "./bench-run";
+import { BENCH_E2E_KEY, cpuSeconds, now, type ParentMessage, peakRssBytes, type WorkerMessage, type WorkerReport, type WorkerTask } from "./bench-run";
 import type { RawClient } from "./raw/raw-client";
 import { sendRawFile } from "./raw/raw-sender";
 import { RawSink } from "./raw/raw-sink";
@@ -123,11 +123,20 @@ async function rawReceive(): Promise<Outcome> {
   return { report, cleanup: () => consumer.close() };
 }
 
+/** What every @stream send of this task is given besides its destination. */
+function streamOptions() {
+  return {
+    chunkBytes: task.chunkBytes,
+    ...(task.windowChunks === undefined ? {} : { windowChunks: task.windowChunks }),
+    ...(task.e2e ? { encryption: BENCH_E2E_KEY } : {}),
+  };
+}
+
 async function streamSend(): Promise<Outcome> {
   if (task.broker === "memory") throw new Error("[stream] [bench] the memory transport runs as one local process");
   const setupFrom = now();
   const client = createStreamClient({ transport: await createStreamTransport(task.broker, task.chunkBytes) });
-  const options = { destination: task.destination, chunkBytes: task.chunkBytes, ...(task.windowChunks === undefined ? {} : { windowChunks: task.windowChunks }) };
+  const options = { ...streamOptions(), destination: task.destination };
   // A long-lived client has connected and opened its inbox before the file that matters.
   await client.send(new Uint8Array(1), { ...options, name: WARMUP_NAME });
   const startedAt = now();
@@ -164,7 +173,7 @@ async function streamReceive(): Promise<Outcome> {
   const { broker } = task;
   if (broker === "memory") throw new Error("[stream] [bench] the memory transport runs as one local process");
   const client = createStreamClient({ transport: await createStreamTransport(broker, task.chunkBytes) });
-  const receiver = client.receive(task.destination);
+  const receiver = client.receive(task.destination, task.e2e ? { keys: [BENCH_E2E_KEY] } : {});
   await receiver.ready;
   await tell({ type: "ready" });
   const { firstByteAt, doneAt, result } = await receiveOne(receiver, required(task.outputFile, "outputFile"));
@@ -199,11 +208,11 @@ async function local(): Promise<Outcome> {
   const sender = createStreamClient({ transport: createMemoryTransport({ broker }) });
   const receiver = createStreamClient({ transport: createMemoryTransport({ broker }) });
   try {
-    const streams = receiver.receive(task.destination);
+    const streams = receiver.receive(task.destination, task.e2e ? { keys: [BENCH_E2E_KEY] } : {});
     await streams.ready;
     const startedAt = now();
     const received = receiveOne(streams, outputFile);
-    const sent = await sender.send(inputFile, { destination: task.destination, chunkBytes: task.chunkBytes, ...(task.windowChunks === undefined ? {} : { windowChunks: task.windowChunks }) });
+    const sent = await sender.send(inputFile, { ...streamOptions(), destination: task.destination });
     const { firstByteAt, doneAt, result } = await received;
     if (result.sha256 !== sent.sha256) throw new Error(`[stream] [bench] SHA-256 mismatch: sent ${sent.sha256}, received ${result.sha256}`);
     return { report: measured({ startedAt, firstByteAt, doneAt, bytes: result.byteCount, chunks: result.chunkCount, sha256: result.sha256 }) };

@@ -107,7 +107,7 @@ async function measure(spec: Omit<RunSpec, "workDir" | "windowChunks" | "onProgr
     }
   };
   try {
-    const runSpec = { ...spec, inputFile: spec.inputFile ?? inputFile, workDir, windowChunks: spec.mode === "stream" ? options.streamWindowChunks : options.windowChunks, onProgress, onNote: (note: string) => log(`${label}  note: ${note}`), ...(profileDir ? { profileDir } : {}) };
+    const runSpec = { ...spec, inputFile: spec.inputFile ?? inputFile, workDir, windowChunks: spec.mode === "stream" ? options.streamWindowChunks : options.windowChunks, e2e: spec.mode === "stream" && options.e2e, onProgress, onNote: (note: string) => log(`${label}  note: ${note}`), ...(profileDir ? { profileDir } : {}) };
     const result = await runOnce(runSpec).catch(async (error: unknown) => {
       // A package's dist/ being rebuilt (tsup cleans it first) while a worker starts is a race of
       // a shared work tree, not a result: wait for the build to land and run once more, saying so.
@@ -247,6 +247,7 @@ const report: BenchReport = {
   rounds: options.rounds,
   windowChunks: options.windowChunks,
   streamWindowChunks: options.streamWindowChunks,
+  e2e: options.e2e,
   command: `pnpm bench ${process.argv.slice(2).join(" ")}`.trim(),
   loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
   skipped,

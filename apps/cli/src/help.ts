@@ -11,6 +11,7 @@ Usage:
                                                         receive streams into a folder until stopped
   stream ls [--json]                                    unfinished transfers (a send or receive that failed or was killed)
   stream resume <id> [--broker <url>]                   continue one from where the partial file ends
+  stream keygen [--id <keyId>]                          a new key for --e2e-key (end-to-end encryption)
   stream <command> --help                               the options of one command
 
 Broker URLs:
@@ -43,6 +44,9 @@ Options:
   --push                the default, named: store-and-forward, the chunks go out through
                         the broker at once, paced by the receiver's acknowledgements
   --pull                announce the file and send it only when a receiver reads or saves it
+  --e2e-key <file>      encrypt end to end with the first key of this file (\`stream keygen\`
+                        writes one; default: $STREAM_E2E_KEY if set): neither the broker nor
+                        anyone reading it sees the content, the name or the size
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help
 `;
@@ -70,6 +74,8 @@ Options:
   --concurrency <n> streams taken at once (default 1): others wait in order, their senders told
                     they are queued; a stream is never interleaved with another
   --keep-partial    never remove the temporary files other (dead) receivers left in --out
+  --e2e-key <file>  keys to open end-to-end encrypted streams with (default: $STREAM_E2E_KEY);
+                    one under a key id not held is refused, its sender told, nothing written
   --json            print one JSON event per line on stdout (listening, start, progress, done, error)
   -h, --help        this help
 `;
@@ -117,7 +123,21 @@ send is resumed unless --receive.
 Options:
   --broker <url>  the broker (default: the one the journal recorded; credentials come from the
                   URL or STREAM_BROKER_USER / STREAM_BROKER_PASSWORD, never from the journal)
+  --e2e-key <file> the keys of an end-to-end encrypted transfer (default: $STREAM_E2E_KEY); the
+                  journal never records a key, so give it again
   --receive       resume the receive of <id>, not its send
   --json          print one JSON event per line on stdout
   -h, --help      this help
+`;
+
+export const KEYGEN_HELP = `Usage: stream keygen [--id <keyId>]
+
+Prints a new random 256-bit key for end-to-end encryption as a line of a key file,
+<keyId>:<base64>. Give the same file to the sender and the receiver (--e2e-key <file>), or its
+line to both in $STREAM_E2E_KEY. A key file may hold several lines: a sender seals with the
+first, a receiver opens any stream whose key id it holds (the key id travels in the clear).
+
+Options:
+  --id <keyId>      the key's id, 1-64 of A-Z a-z 0-9 . _ - (default: derived from the key)
+  -h, --help        this help
 `;

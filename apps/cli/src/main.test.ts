@@ -122,6 +122,38 @@ describe("stream (in-process)", () => {
     expect(createHash("sha256").update(await readFile(join(out, "photo (1).jpg"))).digest("hex")).toBe(sha256);
   });
 
+  it("--e2e-key: keygen writes a key file; send and receive with it round-trip; a receiver without it refuses and writes nothing", async () => {
+    const broker = new MemoryBroker();
+    const keyFile = join(dir, "team.key");
+    const keygen = await run(["keygen", "--id", "team"]);
+    expect(keygen.code).toBe(0);
+    expect(keygen.stdout).toMatch(/^team:[A-Za-z0-9+/]{43}=\n$/);
+    await writeFile(keyFile, keygen.stdout);
+    const bytes = randomBytes(300_000);
+    const file = join(dir, "secret-plans.pdf");
+    await writeFile(file, bytes);
+    const out = join(dir, "out");
+    const withKey = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--e2e-key", keyFile, "--json"], { importer: memoryAdapter(broker) });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const sent = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--e2e-key", keyFile, "--json"], { importer: memoryAdapter(broker) });
+    expect(sent.code).toBe(0);
+    expect((await withKey).code).toBe(0);
+    expect((await readFile(join(out, "secret-plans.pdf"))).equals(bytes)).toBe(true);
+    const bare = join(dir, "bare");
+    const stop = new AbortController();
+    const state = { STREAM_STATE_DIR: join(dir, "state") };
+    const without = run(["receive", "--broker", "amqp://h", "--dest", "other", "--out", bare, "--json"], { importer: memoryAdapter(broker), env: state, signal: stop.signal });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const refused = await run(["send", file, "--broker", "amqp://h", "--dest", "other", "--json"], { importer: memoryAdapter(broker), env: { ...state, STREAM_E2E_KEY: keygen.stdout } });
+    expect(refused.code).toBe(ExitCode.StreamAborted);
+    expect(refused.stdout).toContain("the receiver has no key team for this end-to-end encrypted stream");
+    expect(await readdir(bare)).toEqual([]);
+    stop.abort();
+    expect((await without).stdout).toContain('"code":"STREAM_E2E_KEY","keyId":"team"');
+    const bad = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--e2e-key", file]);
+    expect(bad.code).toBe(ExitCode.Usage);
+  });
+
   it("--transactional: the receiver writes the file only once all of it is verified; two sends at once are taken one at a time, the second told it waits", async () => {
     const broker = new MemoryBroker();
     const files = [join(dir, "first.bin"), join(dir, "second.bin")];

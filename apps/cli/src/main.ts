@@ -5,6 +5,7 @@ import { UsageError } from "./cli-errors";
 import type { CommandContext } from "./commands/command-context";
 import { demoCommand } from "./commands/demo-command";
 import { lsCommand, resumeCommand } from "./commands/journal-commands";
+import { keygenCommand } from "./commands/keygen-command";
 import { receiveCommand } from "./commands/receive-command";
 import { sendCommand } from "./commands/send-command";
 import { describeFailure } from "./describe-failure";
@@ -30,6 +31,7 @@ const COMMANDS = {
   demo: demoCommand,
   ls: lsCommand,
   resume: resumeCommand,
+  keygen: keygenCommand,
 } as const;
 
 /** Runs `stream <argv...>` and resolves with the exit code. Never rejects. */
@@ -54,7 +56,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<E
     }
     const run = COMMANDS[command as keyof typeof COMMANDS];
     if (!Object.hasOwn(COMMANDS, command) || run === undefined) {
-      throw new UsageError(`unknown command "${command}"`, "the commands are demo, send, receive, ls and resume; run `stream --help`");
+      throw new UsageError(`unknown command "${command}"`, "the commands are demo, send, receive, ls, resume and keygen; run `stream --help`");
     }
     return await run(args, {
       output,

@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   createStreamClient,
+  E2eKeyError,
+  e2eKey,
   IntegrityError,
   ProtocolError,
   StreamAbortedError,
@@ -47,7 +49,8 @@ export type ConformanceGroup =
   | "delivery"
   | "resume"
   | "cancel"
-  | "expiry";
+  | "expiry"
+  | "e2e";
 
 /** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions extends TestApi {
@@ -742,6 +745,47 @@ export function runConformanceSuite(options: ConformanceOptions): void {
             const later = receiver.receive(kept);
             assert.equal(sha256(await readAll(await nextStream(later))), sha256(data));
             await later.close();
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("e2e", "end-to-end encryption", () => {
+      const key = e2eKey(randomBytes(32), "conformance");
+      test(
+        "an encrypted multi-chunk file round-trips to the receiver holding the key, name and metadata restored",
+        () =>
+          withRig(undefined, async ({ sender, receiver, destination, options: sendOptions }) => {
+            const sealed = receiver.receive(`${destination}.e2e`, { keys: [key], requireEncryption: true });
+            try {
+              await sealed.ready;
+              const data = randomBytes(chunkBytes * 4 + 321);
+              const arriving = nextStream(sealed);
+              const sent = sender.send(data, { ...sendOptions, destination: `${destination}.e2e`, name: "sealed.bin", metadata: { team: "a" }, encryption: key });
+              const stream = await arriving;
+              assert.equal(stream.manifest.name, "sealed.bin");
+              assert.deepEqual(stream.manifest.metadata, { team: "a" });
+              assert.equal(stream.manifest.e2e?.keyId, "conformance");
+              assert.equal(sha256(await readAll(stream)), sha256(data));
+              assert.equal((await sent).sha256, sha256(data));
+              assert.equal((await stream.result).sha256, sha256(data));
+            } finally {
+              await sealed.close();
+            }
+          }),
+        timeoutMs,
+      );
+      test(
+        "a receiver without the key refuses it (E2eKeyError), its sender told, nothing handed over",
+        () =>
+          withRig(undefined, async ({ sender, streams, frameErrors, options: sendOptions }) => {
+            let handed = 0;
+            streams.on("stream", () => void (handed += 1));
+            const refused = await rejectionOf(sender.send(randomBytes(chunkBytes * 2), { ...sendOptions, name: "sealed.bin", encryption: key }));
+            assert.ok(StreamRefusedError.isInstance(refused), `send got ${String(refused)}`);
+            assert.match(refused.reason, /no key conformance/);
+            assert.ok(frameErrors.some((error) => E2eKeyError.isInstance(error)), "the receiver reported an E2eKeyError");
+            assert.equal(handed, 0);
           }),
         timeoutMs,
       );

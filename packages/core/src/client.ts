@@ -1,3 +1,4 @@
+import { E2eKeyError } from "./errors/e2e-key-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import type { IncomingStream } from "./incoming-stream";
 import { Inbox } from "./inbox";
@@ -165,6 +166,13 @@ export function createStreamClient(options: StreamClientOptions): StreamClient {
       const record = await journal?.get(id, "send");
       if (!record) throw new TypeError(`[stream] the journal${journal ? ` in ${journal.dir}` : " (none: pass createStreamClient({ journal }))"} has no unfinished send ${id}`);
       const { path, options: resumed } = await resumeOptions(record);
+      if (record.e2eKeyId !== undefined && overrides.encryption === undefined) {
+        // Never in the clear what was sealed: the journal keeps the key id, not the key.
+        throw new E2eKeyError({
+          message: `[stream] [e2e] send ${id} was encrypted end to end under key ${record.e2eKeyId}; resume it with that key (resumeSend(id, { encryption }), stream resume --e2e-key FILE)`,
+          keyId: record.e2eKeyId,
+        });
+      }
       return send(path, { ...resumed, ...overrides });
     },
     async resumeSaveTo(id, options = {}) {

@@ -37,9 +37,13 @@ const DEFAULT_WINDOW_BYTES = 16 * MiB;
 /** Fewest chunks in flight by default, so large chunks still overlap sending and acknowledging. */
 const MIN_WINDOW_CHUNKS = 4;
 
-/** Applies the defaults of {@link FlowOptions} for a transport with these capabilities. */
-export function resolveFlow(capabilities: TransportCapabilities, options: FlowOptions = {}): ResolvedFlow {
-  const fits = capabilities.maxFrameBytes - DATA_HEADER_BYTES;
+/**
+ * Applies the defaults of {@link FlowOptions} for a transport with these capabilities;
+ * `overheadBytes` is what each Data frame carries besides its chunk and header (an encrypted
+ * stream's tag), so that chunk, header and overhead fit `maxFrameBytes`.
+ */
+export function resolveFlow(capabilities: TransportCapabilities, options: FlowOptions = {}, overheadBytes = 0): ResolvedFlow {
+  const fits = capabilities.maxFrameBytes - DATA_HEADER_BYTES - overheadBytes;
   if (fits < 1) {
     throw new RangeError(`[stream] transport maxFrameBytes ${capabilities.maxFrameBytes} leaves no room for a chunk`);
   }

@@ -15,6 +15,7 @@ import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
 import type { SaveJournal } from "./journaled-receive";
 import { RangeSet } from "./range-set";
+import { E2E_TAG_BYTES, type StreamCipher } from "./e2e/stream-cipher";
 import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { Spool } from "./spool";
 import { DEFAULT_HEARTBEAT_MS } from "./send-plan";
@@ -71,6 +72,8 @@ export interface IncomingStreamContext {
   readonly spooled?: (stream: IncomingStream) => void;
   /** How often `'status'` is emitted while the stream goes on (`ReceiveOptions.statusIntervalMs`). */
   readonly statusIntervalMs?: number;
+  /** The stream's keys, when it is encrypted end to end: chunks are opened, and the End checked, with them. */
+  readonly cipher?: StreamCipher | undefined;
   /** Set when the receiver keeps a journal: records a `saveTo` of the stream into `directory` there. */
   readonly journal?: (stream: IncomingStream, directory: string, options: SaveOptions | undefined) => SaveJournal;
 }
@@ -497,22 +500,30 @@ export class IncomingStream extends Readable {
 
   private acceptData(frame: DataFrame): void {
     const { chunkBytes, sizeBytes } = this.manifest;
-    const { sequence, offset, payload } = frame;
+    const { sequence, offset } = frame;
+    const { cipher } = this.context;
     if (this.received.has(sequence)) return; // A duplicate: already delivered or held.
-    if (payload.byteLength === 0 || payload.byteLength > chunkBytes || offset !== sequence * chunkBytes) {
-      this.integrityFailure(`chunk ${sequence} claims offset ${offset} and ${payload.byteLength} bytes; chunks are ${chunkBytes} bytes`);
+    // An encrypted chunk travels with its tag.
+    const chunkLength = frame.payload.byteLength - (cipher ? E2E_TAG_BYTES : 0);
+    if (chunkLength <= 0 || chunkLength > chunkBytes || offset !== sequence * chunkBytes) {
+      this.integrityFailure(`chunk ${sequence} claims offset ${offset} and ${chunkLength} bytes; chunks are ${chunkBytes} bytes`);
       return;
     }
-    if (sizeBytes !== undefined && offset + payload.byteLength > sizeBytes) {
-      this.integrityFailure(`chunk ${sequence} ends at byte ${offset + payload.byteLength}, past the ${sizeBytes} bytes the manifest declared`);
+    if (sizeBytes !== undefined && offset + chunkLength > sizeBytes) {
+      this.integrityFailure(`chunk ${sequence} ends at byte ${offset + chunkLength}, past the ${sizeBytes} bytes the manifest declared`);
       return;
     }
     if (this.end && sequence >= this.end.chunkCount) {
       this.integrityFailure(`chunk ${sequence} arrived after an end frame that counted ${this.end.chunkCount} chunks`);
       return;
     }
-    if (crc32(payload) !== frame.crc32) {
-      this.integrityFailure(`chunk ${sequence} (bytes ${offset}-${offset + payload.byteLength}) failed its CRC-32 check`);
+    if (crc32(frame.payload) !== frame.crc32) {
+      this.integrityFailure(`chunk ${sequence} (bytes ${offset}-${offset + chunkLength}) failed its CRC-32 check`);
+      return;
+    }
+    const payload = cipher ? cipher.openData(frame) : frame.payload;
+    if (payload === undefined) {
+      this.integrityFailure(`chunk ${sequence} (byte ${offset}) does not open under the stream's key: it was changed on the way`);
       return;
     }
     this.received.add(sequence);
@@ -641,7 +652,8 @@ export class IncomingStream extends Readable {
       this.integrityFailure(`received ${this.verifiedOffset} bytes; the end frame says ${end.byteCount}`);
       return;
     }
-    if (!digest.equals(end.sha256)) {
+    const { cipher } = this.context;
+    if (cipher ? !cipher.checkEnd(end.sha256, end.chunkCount, end.byteCount, digest) : !digest.equals(end.sha256)) {
       this.integrityFailure(`the SHA-256 of the ${end.byteCount} bytes received differs from the sender's`);
       return;
     }

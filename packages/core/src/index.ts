@@ -28,6 +28,8 @@ export {
 } from "./transport";
 export { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 export * from "./errors/index";
+export { defaultKeyId, E2E_KEY_BYTES, type E2eKey, E2eKeyring, e2eKey } from "./e2e/e2e-keyring";
+export { E2E_TAG_BYTES } from "./e2e/stream-cipher";
 export {
   AbortCode,
   FrameType,
@@ -44,6 +46,7 @@ export {
   type OpenFrame,
   type RequestFrame,
   type TakeoverInfo,
+  type E2eInfo,
 } from "./protocol/frames";
 export {
   DATA_HEADER_BYTES,

@@ -21,6 +21,8 @@ export interface TransferRecord {
   readonly source?: { readonly path: string; readonly sizeBytes: number; readonly mtimeMs: number };
   /** The send's chunk size: a resume uses the same. */
   readonly chunkBytes?: number;
+  /** An end-to-end encrypted send: the id of its key (never the key), which a resume must be given again. */
+  readonly e2eKeyId?: string;
   /** A receive: the folder it saves into (its partial file carries the stream id). */
   readonly folder?: string;
   /** A receive: its partial file, removed with the entry when it expires. */

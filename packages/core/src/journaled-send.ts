@@ -31,6 +31,7 @@ export async function journalSend(
     updatedAt: new Date().toISOString(),
     source: { path, sizeBytes: file.size, mtimeMs: file.mtimeMs },
     ...(outgoing.manifest ? { chunkBytes: outgoing.manifest.chunkBytes } : options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+    ...(outgoing.manifest?.e2e ? { e2eKeyId: outgoing.manifest.e2e.keyId } : {}),
     ...(error === undefined ? {} : { error }),
   });
   let writing = journal.write(entry(0));

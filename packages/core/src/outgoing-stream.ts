@@ -11,7 +11,8 @@ import { TransportError } from "./errors/transport-error";
 import { FramePool } from "./frame-pool";
 import type { Inbox } from "./inbox";
 import { DATA_HEADER_BYTES, encodeFrame, readFrameType, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
-import { AbortCode, type AbortFrame, type AckFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { AbortCode, type AbortFrame, type AckFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
+import { E2E_TAG_BYTES } from "./e2e/stream-cipher";
 import type { ConnectionWatch } from "./transport";
 import { createManifest, planSend, type SendPlan } from "./send-plan";
 import type { SendOptions, SendProgress, SendResult } from "./sender";
@@ -105,6 +106,8 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   private outcome: "completed" | "failed" | "cancelled" | undefined;
   private failure: StreamError | undefined;
   private openManifest: Manifest | undefined;
+  /** {@link openManifest} as the Open carries it: sealed, when the stream is encrypted. */
+  private wireManifest: Manifest | undefined;
   /** `manifest.expiresAt` in ms since the epoch: what every frame is published with. */
   private expiresAtMs: number | undefined;
   private sizeBytes: number | undefined;
@@ -297,7 +300,11 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     const info = await describeSource(this.source);
     if (this.failure) throw this.failure; // cancelled meanwhile: nothing went out
     this.sizeBytes = this.options.sizeBytes ?? info.sizeBytes;
-    this.openManifest = createManifest(this.plan, this.options, info, inbox?.channel ?? "");
+    const manifest = createManifest(this.plan, this.options, info, inbox?.channel ?? "");
+    const { cipher } = this.plan;
+    this.wireManifest = cipher ? cipher.sealManifest(manifest) : manifest;
+    // What the sender reports keeps the sealed fields in the clear, and says how it was sealed.
+    this.openManifest = this.wireManifest.e2e ? { ...manifest, e2e: this.wireManifest.e2e } : manifest;
     if (this.openManifest.expiresAt !== undefined) this.expiresAtMs = Date.parse(this.openManifest.expiresAt);
     this.unregister = inbox?.register(this.streamId, (frame) => this.onControl(frame));
     this.unwatch = this.context.connection?.watch(() => {
@@ -308,7 +315,22 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     this.watchdog = setInterval(() => this.watch(), Math.max(50, Math.min(retransmitAfterMs, heartbeatMs, takeoverAfterMs) / 2));
     this.lastHeardAt = this.lastProgressAt = Date.now();
     this.setStage("sending"); // before the Open: a receiver may answer within the publish
-    void this.publish(encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest: this.openManifest }));
+    void this.publish(this.openFrame());
+  }
+
+  /**
+   * The Open as published: the manifest (sealed when the stream is encrypted), with `takeover`
+   * when it is offered to another receiver.
+   */
+  private openFrame(takeover?: TakeoverInfo): Uint8Array {
+    const wire = this.wireManifest ?? this.out;
+    const manifest = takeover ? { ...wire, takeover } : wire;
+    return encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest });
+  }
+
+  /** Payload bytes of Data frame `frame`: its chunk, without an encrypted stream's tag. */
+  private chunkBytesOf(frame: Uint8Array): number {
+    return frame.byteLength - DATA_HEADER_BYTES - (this.plan.cipher ? E2E_TAG_BYTES : 0);
   }
 
   /** The manifest once the Open is out. */
@@ -454,8 +476,16 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     this.hashedChunks += 1;
   }
 
-  private publishChunk(frame: Uint8Array, sequence: number, offset: number, payload: Uint8Array): void {
-    writeDataHeader(frame, { streamId: this.id, sequence, offset, crc32: crc32(payload) });
+  private publishChunk(chunk: Uint8Array, sequence: number, offset: number, payload: Uint8Array): void {
+    let frame = chunk;
+    const { cipher } = this.plan;
+    if (cipher) {
+      // Sealed into a frame of its own; the plain one goes back to the pool (the hasher copied it).
+      frame = cipher.sealData(sequence, offset, payload);
+      this.frames.recycle(chunk);
+    }
+    // The CRC-32 covers what travels: the sealed chunk and its tag, when encrypted.
+    writeDataHeader(frame, { streamId: this.id, sequence, offset, crc32: crc32(frame.subarray(DATA_HEADER_BYTES)) });
     this.window.add(sequence, frame);
     void this.publish(frame, sequence);
     this.bytesOut = offset + payload.byteLength;
@@ -484,7 +514,9 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
       this.abort(AbortCode.SourceFailed, reason, error);
       throw error;
     }
-    const end = encodeFrame({ type: FrameType.End, streamId, chunkCount, byteCount, sha256: digest });
+    // An encrypted stream's End carries a keyed tag in place of the SHA-256, which would name the content.
+    const sha256 = this.plan.cipher ? this.plan.cipher.endTag(chunkCount, byteCount, digest) : digest;
+    const end = encodeFrame({ type: FrameType.End, streamId, chunkCount, byteCount, sha256 });
     const startOffset = this.pullFrom === undefined && this.receiverComplete ? byteCount : Math.min(byteCount, (this.pullFrom ?? 0) * this.plan.flow.chunkBytes);
     this.sent = { streamId, byteCount, chunkCount, sha256: digest.toString("hex"), manifest: this.out, startOffset };
     this.setStage("finishing");
@@ -681,7 +713,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     if (at - this.lastHeardAt > retransmitAfterMs && at - this.lastProgressAt > retransmitAfterMs) {
       this.lastProgressAt = at;
       if (lossy && (window.size > 0 || this.endFrame)) {
-        if (!this.heardFromReceiver) void this.publish(encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest: this.out }));
+        if (!this.heardFromReceiver) void this.publish(this.openFrame());
         this.resendFrom(window.acknowledged);
       } else if (this.endFrame) {
         void this.publish(this.endFrame);
@@ -710,8 +742,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     if (at - this.lastHeardAt <= takeoverAfterMs || at - this.lastTakeoverAt <= takeoverAfterMs) return;
     this.lastTakeoverAt = at;
     this.takeoverPending = true;
-    const takeover = { acknowledgedBytes: this.bytesIn };
-    void this.publish(encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest: { ...this.out, takeover } }));
+    void this.publish(this.openFrame({ acknowledgedBytes: this.bytesIn }));
   }
 
   // ---- Publishing ----
@@ -721,7 +752,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     this.lastPublishedAt = Date.now();
     this.frames.hold(frame);
     const type = readFrameType(frame);
-    if (type === FrameType.Data) this.bytesPublished += frame.byteLength - DATA_HEADER_BYTES;
+    if (type === FrameType.Data) this.bytesPublished += this.chunkBytesOf(frame);
     // Cancelling stops the send's publishes (and their retries), but not the Abort that tells the receiver.
     const stoppable = type !== FrameType.Abort;
     return this.context.transport
@@ -738,7 +769,7 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
         () => {
           if (this.plan.endToEnd || sequence === undefined) return;
           this.window.release(sequence);
-          this.bytesIn += frame.byteLength - DATA_HEADER_BYTES;
+          this.bytesIn += this.chunkBytesOf(frame);
           this.report();
         },
         (error: unknown) =>

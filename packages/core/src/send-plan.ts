@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { type E2eKey, E2eKeyring, e2eKey } from "./e2e/e2e-keyring";
+import { E2E_TAG_BYTES, StreamCipher } from "./e2e/stream-cipher";
 import { type ResolvedFlow, resolveFlow } from "./flow-options";
 import { MAX_DESTINATION_CHARS, isDestinationName, isStreamId } from "./protocol/frame-codec";
 import type { Manifest } from "./protocol/frames";
@@ -21,6 +23,8 @@ export interface SendPlan {
   readonly takeoverAfterMs: number;
   /** `SendOptions.expireAfterMs`, checked against the transport. */
   readonly expireAfterMs: number | undefined;
+  /** This attempt's keys, when the stream is encrypted end to end (`SendOptions.encryption`). */
+  readonly cipher: StreamCipher | undefined;
 }
 
 /** How often an idle sender publishes a Heartbeat by default (`SendOptions.heartbeatMs`). */
@@ -40,7 +44,7 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
   const streamId = options.streamId ?? randomUUID();
   if (!isStreamId(streamId)) throw new TypeError("[stream] streamId must be a lower-case UUID");
   options.signal?.throwIfAborted();
-  const flow = resolveFlow(transport.capabilities, options);
+  const flow = resolveFlow(transport.capabilities, options, options.encryption ? E2E_TAG_BYTES : 0);
   const endToEnd = (options.flowControl ?? "end-to-end") === "end-to-end";
   const { brokerAcks, retention, redelivery } = transport.capabilities;
   if (!endToEnd && (!brokerAcks || retention === "none")) {
@@ -84,6 +88,7 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     takeoverAfterMs,
     expireAfterMs,
+    cipher: options.encryption ? StreamCipher.forSend(sendingKey(options.encryption), streamId) : undefined,
   };
 }
 
@@ -108,4 +113,9 @@ export function createManifest(plan: SendPlan, options: SendOptions, source: Sou
     ...(plan.expireAfterMs === undefined ? {} : { expiresAt: new Date(Date.now() + plan.expireAfterMs).toISOString() }),
     ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
   };
+}
+
+/** The key a send seals with: the key given (checked), or a keyring's first. */
+function sendingKey(encryption: E2eKey | E2eKeyring): E2eKey {
+  return encryption instanceof E2eKeyring ? encryption.primary : e2eKey(encryption.key, encryption.keyId);
 }

@@ -1,4 +1,5 @@
 import type { FlowOptions } from "./flow-options";
+import type { E2eKey, E2eKeyring } from "./e2e/e2e-keyring";
 import type { SendPhase } from "./outgoing-stream";
 import type { Delivery, DeliveryModel, Manifest } from "./protocol/frames";
 import type { TransferStatus } from "./transfer-status";
@@ -54,6 +55,15 @@ export interface SendOptions extends FlowOptions {
    * `IntegrityError`, and a receiver refuses bytes that do not match it).
    */
   readonly sha256?: string;
+  /**
+   * Encrypts the stream end to end with this key (or a keyring's first key): AES-256-GCM per chunk,
+   * the frame header as associated data, and the manifest's name, content type, metadata, size and
+   * SHA-256 sealed too, so neither the broker nor anyone reading it can read or change the stream
+   * unseen. Only the key id travels in the clear; receivers need the same key under that id
+   * (`ReceiveOptions.keys`). Each chunk carries a 16-byte tag, so chunks are 16 bytes smaller
+   * than the transport's frame limit allows. See docs/protocol.md, "End-to-end encryption".
+   */
+  readonly encryption?: E2eKey | E2eKeyring;
   /** Total bytes, when the source cannot tell (a file's size is read from disk). The receiver holds the sender to it. */
   readonly sizeBytes?: number;
   /** Push streams at once; pull waits until a receiver asks for the stream. @default "push" */

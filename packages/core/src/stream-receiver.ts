@@ -8,6 +8,9 @@ import { StreamExpiredError } from "./errors/stream-expired-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { IncomingStream } from "./incoming-stream";
+import { type E2eKey, E2eKeyring } from "./e2e/e2e-keyring";
+import { StreamCipher } from "./e2e/stream-cipher";
+import { E2eKeyError } from "./errors/e2e-key-error";
 import type { TransferJournal } from "./journal";
 import { journalReceive } from "./journaled-receive";
 import { checkStatusInterval } from "./transfer-status";
@@ -111,6 +114,15 @@ export interface ReceiveOptions {
    * emitted while it goes on; `saveTo`'s `statusIntervalMs` changes it for one stream. @default 1000
    */
   readonly statusIntervalMs?: number;
+  /**
+   * The keys to open end-to-end encrypted streams with (`SendOptions.encryption`), by key id. A
+   * stream under a key id not held here is refused (its sender gets a `StreamRefusedError` naming
+   * the key id, `onFrameError` an {@link E2eKeyError}) and nothing of it is written; one whose
+   * sealed manifest, chunk or End was changed on the way fails with an `IntegrityError`.
+   */
+  readonly keys?: E2eKeyring | readonly E2eKey[];
+  /** Refuse streams that are not encrypted end to end (`onFrameError` gets an {@link E2eKeyError}). @default false */
+  readonly requireEncryption?: boolean;
 }
 
 /** @internal What the client gives a receiver besides its options. */
@@ -218,6 +230,8 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private readonly queued = new Map<string, QueuedStream>();
   private readonly concurrency: number;
   private readonly maxStreams: number;
+  /** {@link ReceiveOptions.keys} as a keyring. */
+  private readonly keys: E2eKeyring | undefined;
   /** Streams handed over so far; see {@link ReceiveOptions.maxStreams}. */
   private taken = 0;
 
@@ -232,6 +246,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
     this.concurrency = streamCount("concurrency", options.concurrency, 1);
     this.maxStreams = streamCount("maxStreams", options.maxStreams, Number.POSITIVE_INFINITY);
+    this.keys = options.keys === undefined || options.keys instanceof E2eKeyring ? options.keys : new E2eKeyring(options.keys);
     checkStatusInterval(options.statusIntervalMs, "statusIntervalMs");
     // Spool files a receiver that died left behind go once abandoned, as saveTo's partial files do.
     if (!options.keepPartial) void sweepPartials(options.spoolDir ?? defaultSpoolDir(), options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, "");
@@ -290,6 +305,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     if (this.internals.onlyStreamId !== undefined && streamId !== this.internals.onlyStreamId) return undefined;
     // A late copy of the Open of an attempt its sender aborted (a new attempt has a new createdAt).
     if (frame.type === FrameType.Open && this.abortedOpens.has(openKey(frame.manifest))) return undefined;
+    if (frame.type === FrameType.Open) {
+      const manifest = this.unseal(frame.manifest);
+      if (!manifest) return undefined;
+      frame = { ...frame, manifest };
+    }
     if (this.ended.has(streamId)) {
       const finalAck = this.ended.get(streamId);
       if (finalAck) {
@@ -383,10 +403,40 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     void sending.finally(() => this.replies.delete(sending));
   }
 
-  /** Refuses the stream of `manifest` on its Open: its sender is told (Abort Rejected), and what else of it comes is dropped. */
-  private refuseOpen(manifest: Manifest, reason: string): void {
+  /**
+   * The manifest of an Open, its sealed fields restored when the stream is encrypted end to end;
+   * `undefined` when the stream is refused: no key under its key id, a seal that does not hold, a
+   * plain stream when only encrypted ones are taken. The sender is told (without any secret: the
+   * key id is in the clear anyway) unless the stream is already here (a forged Open does not end it).
+   */
+  private unseal(wire: Manifest): Manifest | undefined {
+    if (!wire.e2e && !this.options.requireEncryption) return wire;
+    let failure: StreamError;
+    try {
+      if (!wire.e2e) {
+        throw new E2eKeyError({ message: `[stream] [e2e] stream ${wire.streamId} is not end-to-end encrypted and this receiver takes only encrypted streams (requireEncryption); it was refused` });
+      }
+      return StreamCipher.forManifest(wire, this.keys).openManifest(wire);
+    } catch (error) {
+      failure = StreamError.isInstance(error) ? error : new ProtocolError({ message: `[stream] [e2e] ${String(error)}`, cause: error });
+    }
+    this.options.onFrameError?.(failure);
+    const { streamId } = wire;
+    if (this.streams.has(streamId) || this.ended.get(streamId) || this.queued.has(streamId)) return undefined;
+    const reason = E2eKeyError.isInstance(failure)
+      ? failure.keyId === undefined
+        ? "the receiver takes only end-to-end encrypted streams"
+        : `the receiver has no key ${failure.keyId} for this end-to-end encrypted stream`
+      : "its sealed manifest does not open under the receiver's key: changed on the way, or another key under the same id";
+    this.refuseOpen(wire, reason, E2eKeyError.isInstance(failure) ? AbortCode.Rejected : AbortCode.IntegrityFailed);
+    this.rememberAborted(wire); // its repeated Opens are dropped unseen
+    return undefined;
+  }
+
+  /** Refuses the stream of `manifest` on its Open: its sender is told (Abort `code`, Rejected by default), and what else of it comes is dropped. */
+  private refuseOpen(manifest: Manifest, reason: string, code: AbortCode = AbortCode.Rejected): void {
     const { streamId, replyTo } = manifest;
-    this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason }, streamId, replyTo);
+    this.reply({ type: FrameType.Abort, streamId, code, reason }, streamId, replyTo);
     this.dropOrphans(streamId);
     this.ended.set(streamId, undefined);
   }
@@ -475,6 +525,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       ...(this.options.statusIntervalMs === undefined ? {} : { statusIntervalMs: this.options.statusIntervalMs }),
       ...(spool ? { spoolDir: this.options.spoolDir ?? defaultSpoolDir(), spooled: (verified: IncomingStream) => this.spooled(verified) } : {}),
       ...(this.internals.journal ? { journal: this.journalFor(this.internals.journal) } : {}),
+      ...(manifest.e2e ? { cipher: StreamCipher.forManifest(manifest, this.keys) } : {}),
     });
     this.streams.set(streamId, stream);
     if (!spool) {

@@ -1,8 +1,9 @@
 import { performance } from "node:perf_hooks";
-import { createStreamClient, type TransferJournal, type TransferRecord } from "@stream/core";
+import { createStreamClient, type E2eKeyring, type TransferJournal, type TransferRecord } from "@stream/core";
 import { parseCommandArgs } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
+import { e2eKeys } from "../e2e-keys";
 import { describeFailure } from "../describe-failure";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes } from "../format";
@@ -60,7 +61,7 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   const { values, positionals } = parseCommandArgs(
     "resume",
     args,
-    { broker: { type: "string" }, receive: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    { broker: { type: "string" }, receive: { type: "boolean" }, "e2e-key": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     true,
   );
   if (values.help) {
@@ -69,12 +70,14 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   }
   if (positionals.length !== 1) throw new UsageError("resume takes the id of one unfinished transfer", "`stream ls` lists them");
   const id = positionals[0] as string;
+  // An encrypted transfer resumes only with its key: the journal never records one.
+  const keys = e2eKeys(values["e2e-key"], context.env);
   const journal = cliJournal(context);
   // Sender and receiver on one machine journal the same id twice: the send, unless --receive.
   const record = values.receive ? undefined : await journal.get(id, "send");
   if (!record) {
     const receive = await journal.get(id, "receive");
-    if (receive) return resumeReceive(receive, journal, values.broker, context);
+    if (receive) return resumeReceive(receive, journal, values.broker, context, keys);
     throw new UsageError(`no unfinished ${values.receive ? "receive" : "transfer"} ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
   }
   // The broker the journal recorded (credentials from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD), unless --broker.
@@ -85,14 +88,20 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
     context.output.emit({ event: "resume", command: "resume", streamId: id, acknowledgedBytes: record.bytesDone });
     context.output.note(`resuming ${record.name}: the receiver continues its partial file (about ${formatBytes(record.bytesDone)} were acknowledged)`);
     const description = { streamId: id, name: record.name, sizeBytes: record.sizeBytes, target, destination: record.destination };
-    return await sendAndReport(context, description, (watch) => client.resumeSend(id, { signal: context.signal, ...watch }));
+    return await sendAndReport(context, description, (watch) => client.resumeSend(id, { signal: context.signal, ...(keys ? { encryption: keys } : {}), ...watch }));
   } finally {
     await closeWithin(() => client.close());
   }
 }
 
 /** `stream resume <id>` of a receive: waits for its sender to offer the stream again and continues the partial file. */
-async function resumeReceive(record: TransferRecord, journal: TransferJournal, broker: string | undefined, context: CommandContext): Promise<ExitCodeValue> {
+async function resumeReceive(
+  record: TransferRecord,
+  journal: TransferJournal,
+  broker: string | undefined,
+  context: CommandContext,
+  keys: E2eKeyring | undefined,
+): Promise<ExitCodeValue> {
   const { output } = context;
   const target = brokerOption(broker ?? record.broker, context);
   context.failure.destination = record.destination;
@@ -109,6 +118,7 @@ async function resumeReceive(record: TransferRecord, journal: TransferJournal, b
         onStatus: (status) => view.update(status),
         statusIntervalMs: STATUS_INTERVAL_MS,
         onFrameError: reportFrameError(output, "resume"),
+        ...(keys ? { keys } : {}),
       });
       const seconds = (performance.now() - startedAt) / 1000;
       view.finish(`received ${name} -> ${saved.path}: ${formatBytes(saved.byteCount)} (continued from ${formatBytes(saved.startOffset)}), SHA-256 verified\n  sha256 ${saved.sha256}`);

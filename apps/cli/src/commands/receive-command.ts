@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, type IncomingStream, PartialFileMismatchError, type StreamError, StreamWithdrawnError, sweepPartialFiles, type TransferJournal } from "@stream/core";
+import { createStreamClient, E2eKeyError, type IncomingStream, PartialFileMismatchError, type StreamError, StreamWithdrawnError, sweepPartialFiles, type TransferJournal } from "@stream/core";
+import { e2eKeys } from "../e2e-keys";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
@@ -104,6 +105,12 @@ export async function receiveOne(
  */
 export function reportFrameError(output: Output, command: string): (error: StreamError) => void {
   return (error) => {
+    if (E2eKeyError.isInstance(error)) {
+      // A stream sealed under a key this receiver lacks: refused, its sender told; say so here too.
+      output.emit({ event: "refused", command, code: error.code, keyId: error.keyId, message: error.message });
+      output.note(`${error.message.replace(/^\[stream\] \[e2e\] /, "")}; give this receiver the sender's key with --e2e-key <file>`);
+      return;
+    }
     if (!PartialFileMismatchError.isInstance(error)) return;
     output.emit({ event: "partial-mismatch", command, path: error.path, claimedBytes: error.claimedBytes, keptBytes: error.keptBytes, message: error.message });
     output.note(error.message.replace(/^\[stream\] /, ""));
@@ -135,6 +142,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       once: { type: "boolean" },
       concurrency: { type: "string" },
       "keep-partial": { type: "boolean" },
+      "e2e-key": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -155,6 +163,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
   // One stream at most to standard output: a second would be glued onto the first.
   const once = values.once === true || toStdout;
   const concurrency = values.concurrency === undefined ? 1 : parseCount(values.concurrency, "--concurrency");
+  const keys = e2eKeys(values["e2e-key"], context.env);
   let target: ReceiveTarget;
   if (toStdout) {
     target = { stdout: context.stdout };
@@ -181,6 +190,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       onFrameError: reportFrameError(output, "receive"),
       statusIntervalMs: STATUS_INTERVAL_MS,
       ...(once ? { maxStreams: 1 } : {}),
+      ...(keys ? { keys } : {}),
     });
     receiver.on("queued", (manifest) => {
       output.emit({ event: "queued", command: "receive", streamId: manifest.streamId, name: manifest.name });

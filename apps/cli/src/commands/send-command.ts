@@ -4,6 +4,7 @@ import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createStreamClient, defaultStateDir, type SendOptions, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
 import type { BrokerTarget } from "../broker-url";
+import { e2eKeys } from "../e2e-keys";
 import { checkDestination, parseCommandArgs, parseCount, parseDuration, parseSeconds, parseSize } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { CliError, UsageError } from "../cli-errors";
@@ -29,6 +30,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       pull: { type: "boolean" },
       timeout: { type: "string" },
       expire: { type: "string" },
+      "e2e-key": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -50,6 +52,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   const windowChunks = values.window === undefined ? undefined : parseCount(values.window, "--window");
   const idleTimeoutMs = values.timeout === undefined ? undefined : parseSeconds(values.timeout, "--timeout");
   const expireAfterMs = values.expire === undefined ? undefined : parseDuration(values.expire, "--expire");
+  const encryption = e2eKeys(values["e2e-key"], context.env);
   if (values.name !== undefined && values.name.trim() === "") throw new UsageError("--name must not be empty");
   if (values.push && values.pull) throw new UsageError("--push and --pull are opposites: pick one", "--push (the default) sends the chunks at once; --pull only once a receiver takes the file");
 
@@ -92,6 +95,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
         ...(values.pull ? { model: "pull" as const } : {}),
         ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
         ...(expireAfterMs === undefined ? {} : { expireAfterMs }),
+        ...(encryption ? { encryption } : {}),
         ...watch,
       }),
     );

@@ -12,3 +12,4 @@ export { TargetFolderError, type TargetFolderErrorOptions } from "./target-folde
 export { SourceChangedError } from "./source-changed-error";
 export { StreamWithdrawnError } from "./stream-withdrawn-error";
 export { PartialFileMismatchError } from "./partial-file-mismatch-error";
+export { E2eKeyError } from "./e2e-key-error";

@@ -9,6 +9,10 @@ import {
 
 /** A SHA-256 as the manifest carries it. */
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** `manifest.e2e`'s fields: a key id, 16 bytes of salt, and sealed bytes, base64url. */
+const E2E_KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const E2E_SALT = /^[A-Za-z0-9_-]{22}$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 /** `SF`: the first two bytes of every frame. */
 const MAGIC_0 = 0x53;
@@ -334,6 +338,14 @@ export function parseManifest(json: unknown): Manifest {
   if (m.sha256 !== undefined && (typeof m.sha256 !== "string" || !SHA256_HEX.test(m.sha256))) {
     fail("manifest.sha256 must be 64 lower-case hex digits");
   }
+  const e2e = m.e2e as Record<string, unknown> | undefined;
+  if (
+    e2e !== undefined &&
+    (typeof e2e !== "object" || e2e === null || typeof e2e.keyId !== "string" || !E2E_KEY_ID.test(e2e.keyId) ||
+      typeof e2e.salt !== "string" || !E2E_SALT.test(e2e.salt) || typeof e2e.sealed !== "string" || !BASE64URL.test(e2e.sealed))
+  ) {
+    fail("manifest.e2e must be { keyId, salt, sealed }: a key id, 16 bytes of salt and the sealed fields, base64url");
+  }
   const { sizeBytes, delivery, expiresAt, sha256 } = m;
   return {
     streamId: m.streamId,
@@ -351,5 +363,6 @@ export function parseManifest(json: unknown): Manifest {
     ...(delivery === undefined ? {} : { delivery }),
     ...(expiresAt === undefined ? {} : { expiresAt }),
     ...(sha256 === undefined ? {} : { sha256 }),
+    ...(e2e === undefined ? {} : { e2e: { keyId: e2e.keyId as string, salt: e2e.salt as string, sealed: e2e.sealed as string } }),
   };
 }

@@ -74,6 +74,24 @@ export interface Manifest {
    * predate it drop it.
    */
   readonly sha256?: string;
+  /**
+   * Set when the stream is end-to-end encrypted (`SendOptions.encryption`): its chunks are
+   * sealed, and so are `name`, `contentType`, `metadata`, `sizeBytes` and `sha256`, which the
+   * Open carries here instead (empty placeholders in their place). A receiver holding the key
+   * restores them before anyone sees the manifest. Optional: receivers that predate it drop it,
+   * see only sealed bytes, and fail the stream at its End.
+   */
+  readonly e2e?: E2eInfo;
+}
+
+/** What an end-to-end encrypted stream's Open says in the clear about its encryption. */
+export interface E2eInfo {
+  /** The id of the shared key the stream is sealed under: receivers pick their key by it. */
+  readonly keyId: string;
+  /** This attempt's random salt (16 bytes, base64url), mixed into the stream's keys. */
+  readonly salt: string;
+  /** The sealed manifest fields (AES-256-GCM, tag last), base64url. */
+  readonly sealed: string;
 }
 
 /**
