@@ -28,6 +28,7 @@ export {
 } from "./transport";
 export { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 export * from "./errors/index";
+export { isTlsCertificateError, type Pem, type TlsOptions } from "./adapter-kit/tls";
 export {
   AbortCode,
   FrameType,

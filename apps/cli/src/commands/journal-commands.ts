@@ -8,7 +8,7 @@ import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes } from "../format";
 import { STATUS_INTERVAL_MS } from "../output";
 import { LS_HELP, RESUME_HELP } from "../help";
-import { brokerOption, type CommandContext, closeWithin } from "./command-context";
+import { BROKER_OPTIONS, type BrokerOptionValues, brokerOption, type CommandContext, closeWithin } from "./command-context";
 import { reportFrameError } from "./receive-command";
 import { cliJournal, journalLabel, sendAndReport } from "./send-command";
 
@@ -60,7 +60,7 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   const { values, positionals } = parseCommandArgs(
     "resume",
     args,
-    { broker: { type: "string" }, receive: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    { ...BROKER_OPTIONS, receive: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     true,
   );
   if (values.help) {
@@ -74,11 +74,11 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   const record = values.receive ? undefined : await journal.get(id, "send");
   if (!record) {
     const receive = await journal.get(id, "receive");
-    if (receive) return resumeReceive(receive, journal, values.broker, context);
+    if (receive) return resumeReceive(receive, journal, values, context);
     throw new UsageError(`no unfinished ${values.receive ? "receive" : "transfer"} ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
   }
   // The broker the journal recorded (credentials from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD), unless --broker.
-  const target = brokerOption(values.broker ?? record.broker, context);
+  const target = brokerOption(values.broker ?? record.broker, context, values);
   context.failure.destination = record.destination;
   const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer), journal, brokerLabel: journalLabel(target) });
   try {
@@ -92,9 +92,9 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
 }
 
 /** `stream resume <id>` of a receive: waits for its sender to offer the stream again and continues the partial file. */
-async function resumeReceive(record: TransferRecord, journal: TransferJournal, broker: string | undefined, context: CommandContext): Promise<ExitCodeValue> {
+async function resumeReceive(record: TransferRecord, journal: TransferJournal, values: BrokerOptionValues, context: CommandContext): Promise<ExitCodeValue> {
   const { output } = context;
-  const target = brokerOption(broker ?? record.broker, context);
+  const target = brokerOption(values.broker ?? record.broker, context, values);
   context.failure.destination = record.destination;
   const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer), journal, brokerLabel: journalLabel(target) });
   const { id, name } = record;

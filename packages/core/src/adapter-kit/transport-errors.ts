@@ -48,7 +48,7 @@ export interface TransportErrors {
 }
 
 const TLS_ADVICE =
-  "a TLS certificate did not verify: give the CA that signed the broker's certificate (tls.ca), connect by a name it carries, and give a client certificate (tls.cert, tls.key) where the broker wants one";
+  "check the TLS settings: the CA that signed the broker's certificate (tls.ca), a host name that certificate carries, and a client certificate (tls.cert, tls.key) where the broker wants one";
 
 function defaultDetail(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
