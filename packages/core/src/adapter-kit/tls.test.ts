@@ -39,6 +39,7 @@ describe("isTlsCertificateError", () => {
   it("finds the code along the cause chain", () => {
     expect(isTlsCertificateError(untrusted)).toBe(true);
     expect(isTlsCertificateError(new Error("wrapped", { cause: new Error("again", { cause: untrusted }) }))).toBe(true);
+    expect(isTlsCertificateError(new AggregateError([new Error("first"), untrusted], "all attempts failed"))).toBe(true);
     expect(isTlsCertificateError(Object.assign(new Error("refused"), { code: "ECONNREFUSED" }))).toBe(false);
     expect(isTlsCertificateError(undefined)).toBe(false);
   });
@@ -46,6 +47,8 @@ describe("isTlsCertificateError", () => {
   it("makes transportErrors call it permanent, with advice about the CA", () => {
     const errors = transportErrors({ name: "mqtt", isRetryable: () => true });
     const error = errors.wrap("could not connect to mqtts://h:8883", untrusted);
+    const hidden = errors.wrap("listing topics", new AggregateError([untrusted], "Listing topics failed."));
+    expect(hidden.message).toMatch(/^\[stream\] \[mqtt\] listing topics: Listing topics failed\. \(unable to verify the first certificate\); check the TLS/);
     expect(TransportError.isInstance(error)).toBe(true);
     expect(error.retryable).toBe(false);
     expect(error.message).toMatch(/^\[stream\] \[mqtt\] could not connect to mqtts:\/\/h:8883: unable to verify the first certificate; .*tls\.ca/);

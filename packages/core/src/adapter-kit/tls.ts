@@ -42,20 +42,21 @@ export const TLS_UNVERIFIED_WARNING = "STREAM_TLS_UNVERIFIED";
  *
  * @param adapterName the transport's `name`, for the `[stream] [<adapterName>]` prefix.
  * @param host the broker host connected to (the default `servername`; an IP address is checked
- *   against the certificate's IP entries, as TLS sends no IP as a server name).
+ *   against the certificate's IP entries, as TLS sends no IP as a server name). Leave it out for
+ *   a client that connects to several hosts (Kafka): Node then checks each host it connects to.
  */
-export function nodeTlsOptions(adapterName: string, tls: TlsOptions, host: string): ConnectionOptions {
+export function nodeTlsOptions(adapterName: string, tls: TlsOptions, host?: string): ConnectionOptions {
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
     throw new TypeError(`[stream] [${adapterName}] tls.cert and tls.key go together: give both (mutual TLS) or neither`);
   }
   const verify = tls.verify ?? true;
   if (!verify) {
     process.emitWarning(
-      `[stream] [${adapterName}] TLS certificate checks are OFF for ${host} (tls.verify: false): anyone between here and the broker can read and alter the stream and the password. Use this with a test broker only; give the broker's CA (tls.ca) instead.`,
+      `[stream] [${adapterName}] TLS certificate checks are OFF${host === undefined ? "" : ` for ${host}`} (tls.verify: false): anyone between here and the broker can read and alter the stream and the password. Use this with a test broker only; give the broker's CA (tls.ca) instead.`,
       { code: TLS_UNVERIFIED_WARNING },
     );
   }
-  const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
+  const servername = tls.servername ?? (host !== undefined && isIP(host) === 0 ? host : undefined);
   const pem = (value: Pem): string | Buffer => (typeof value === "string" ? value : Buffer.from(value));
   const ca = tls.ca === undefined ? undefined : Array.isArray(tls.ca) ? (tls.ca as readonly Pem[]).map(pem) : [pem(tls.ca as Pem)];
   return {
@@ -90,15 +91,23 @@ const UNTRUSTED_CODES = new Set([
 ]);
 
 /**
- * Whether `error` (or an error it wraps, as `cause`) says a TLS certificate did not verify: the
- * broker's (an unknown CA, a wrong name, expired), or the broker refused ours or wanted one.
- * Never retryable: the same certificates fail the same way every time.
+ * Whether `error`, or an error it wraps (`cause`, kafkajs' `originalError`, an `AggregateError`'s
+ * `errors`), says a TLS certificate did not verify: the broker's (an unknown CA, a wrong name,
+ * expired), or the broker refused ours or wanted one. Never retryable: the same certificates fail
+ * the same way every time.
  */
 export function isTlsCertificateError(error: unknown): boolean {
-  for (let item = error, depth = 0; item !== null && typeof item === "object" && depth < 8; depth++) {
-    const code = (item as { code?: unknown }).code;
-    if (typeof code === "string" && UNTRUSTED_CODES.has(code)) return true;
-    item = (item as { cause?: unknown }).cause;
+  return tlsCertificateError(error) !== undefined;
+}
+
+/** The error of {@link isTlsCertificateError} itself, found where `error` wraps it. */
+export function tlsCertificateError(error: unknown, depth = 0): Error | undefined {
+  if (error === null || typeof error !== "object" || depth > 8) return undefined;
+  const { code, cause, originalError, errors } = error as { code?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
+  if (typeof code === "string" && UNTRUSTED_CODES.has(code)) return error as Error;
+  for (const item of [cause, originalError, ...(Array.isArray(errors) ? errors : [])]) {
+    const found = item === error ? undefined : tlsCertificateError(item, depth + 1);
+    if (found) return found;
   }
-  return false;
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import { TransportError } from "../errors/transport-error";
-import { isTlsCertificateError } from "./tls";
+import { isTlsCertificateError, tlsCertificateError } from "./tls";
 
 /** How an adapter reads its broker client's errors, for {@link transportErrors}. */
 export interface TransportErrorsOptions {
@@ -75,14 +75,17 @@ export function transportErrors(options: TransportErrorsOptions): TransportError
       if (TransportError.isInstance(cause)) return cause;
       // A certificate that did not verify fails the same way every time, and what to do about it
       // is more to the point than any general advice of the caller's.
-      const untrusted = isTlsCertificateError(cause);
-      const retryable = adapterRetryable && !untrusted;
+      const untrusted = tlsCertificateError(cause);
+      const retryable = adapterRetryable && untrusted === undefined;
       const todo =
         (untrusted ? TLS_ADVICE : undefined) ??
         whatToDo ??
         advice(cause, retryable) ??
         (retryable ? "retry; the transport reconnects by itself" : "fix the cause; retrying will not help");
-      return error(`${what}: ${detail(cause)}; ${todo}`, retryable, cause);
+      // A client that wraps the TLS error in its own words ("Listing topics failed.") hides it.
+      const said = detail(cause);
+      const tlsSaid = untrusted === undefined || said.includes(untrusted.message) ? "" : ` (${untrusted.message})`;
+      return error(`${what}: ${said}${tlsSaid}; ${todo}`, retryable, cause);
     },
     error,
     closed: () => error("the transport is closed; create a new one", false),
