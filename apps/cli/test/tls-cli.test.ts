@@ -34,6 +34,19 @@ const TLS_BROKERS: readonly TlsBroker[] = [
     url: ([, tls], user, password) => `mqtts://${user}:${password}@127.0.0.1:${tls}`,
     ...(existsSync("/usr/sbin/mosquitto") ? {} : { skip: "no /usr/sbin/mosquitto" }),
   },
+  {
+    name: "ActiveMQ (stomp+ssl)",
+    script: script("activemq.sh"),
+    ports: 3,
+    env: ([stomp, openwire, tls]) => ({
+      ACTIVEMQ_STOMP_PORT: String(stomp),
+      ACTIVEMQ_OPENWIRE_PORT: String(openwire),
+      ACTIVEMQ_STOMP_TLS_PORT: String(tls),
+      ACTIVEMQ_HEAP: "512M",
+    }),
+    url: ([, , tls], user, password) => `stomp+ssl://${user}:${password}@127.0.0.1:${tls}`,
+    ...(existsSync("/usr/share/activemq/bin/activemq.jar") ? {} : { skip: "no ActiveMQ in /usr/share/activemq" }),
+  },
 ];
 
 /** Every file under `dir`, read as text (the journal folder). */
@@ -113,13 +126,16 @@ describe.each(TLS_BROKERS)("stream over TLS through $name", (tlsBroker) => {
       expect(text).not.toContain(PASSWORD);
     }
   }, 60_000);
-
-  it.skipIf(tlsBroker.skip)("refuses --ca on a plain scheme, and --cert without --cert-key (exit 2)", async () => {
-    const plain = await run(["send", "-", "--broker", "mqtt://127.0.0.1:1", "--ca", ca, "--dest", "x"]);
-    expect(plain.code).toBe(2);
-    expect(plain.stderr).toMatch(/--ca is for a TLS connection, but mqtt:\/\/ is not one/);
-    const halfPair = await run(["send", "-", "--broker", url(), "--cert", ca, "--dest", "x"]);
-    expect(halfPair.code).toBe(2);
-    expect(halfPair.stderr).toMatch(/--cert and --cert-key go together/);
-  }, 60_000);
 });
+
+it("refuses --ca on a plain scheme, --cert without --cert-key, and a --ca it cannot read (exit 2, no broker asked)", async () => {
+  const plain = await run(["send", "-", "--broker", "mqtt://127.0.0.1:1", "--ca", "ca.pem", "--dest", "x"]);
+  expect(plain.code).toBe(2);
+  expect(plain.stderr).toMatch(/--ca is for a TLS connection, but mqtt:\/\/ is not one/);
+  const halfPair = await run(["send", "-", "--broker", "mqtts://127.0.0.1:1", "--cert", "client.pem", "--dest", "x"]);
+  expect(halfPair.code).toBe(2);
+  expect(halfPair.stderr).toMatch(/--cert and --cert-key go together/);
+  const missing = await run(["send", "-", "--broker", "mqtts://127.0.0.1:1", "--ca", "/nonexistent/ca.pem", "--dest", "x"]);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toMatch(/--ca \/nonexistent\/ca.pem cannot be read \(ENOENT\)/);
+}, 60_000);
