@@ -71,6 +71,9 @@ log.dirs=$DATA
 num.partitions=1
 auto.create.topics.enable=true
 offsets.topic.replication.factor=1
+# KAFKA_OFFSETS_PARTITIONS=1: a fresh broker's first consumer group is answered in a second, not
+# after 50 partitions of __consumer_offsets were made (COORDINATOR_NOT_AVAILABLE until then)
+offsets.topic.num.partitions=${KAFKA_OFFSETS_PARTITIONS:-50}
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0

@@ -25,6 +25,7 @@ runTlsTests({
       KAFKA_MTLS_PORT: String(mutualTls),
       KAFKA_LIBS: libs,
       KAFKA_HEAP: "512M",
+      KAFKA_OFFSETS_PARTITIONS: "1",
     }),
   },
   tlsPorts: ([, , tls = 0, mutualTls]) => ({ tls, ...(mutualTls === undefined ? {} : { mutualTls }) }),
