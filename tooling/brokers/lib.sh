@@ -171,6 +171,50 @@ stop_external() {
   stop_pid "$CACHE/.external.pid" "$1 (external)" 30 any
 }
 
+# ---- TLS and credentials (the TLS listeners of brokers we start) -------------
+# The user and password a broker's TLS and password-protected listeners accept (test values,
+# local only); the plain listeners of the shared brokers stay as they are.
+TLS_USER="${BROKER_TLS_USER:-stream}"
+TLS_PASSWORD="${BROKER_TLS_PASSWORD:-stream-secret}"
+TLS_DIR="$CACHE/tls"
+
+# tls_certs : a local CA and, signed by it, a server certificate for localhost / 127.0.0.1 / ::1
+# (SAN) and a client certificate (mutual TLS), plus an unrelated CA that signed nothing (the
+# "wrong CA" of the tests), all PEM, EC P-256, in $TLS_DIR. Made once; kept while ca.pem is there.
+# Keys are PKCS#8 (what Kafka's PEM key store reads).
+tls_certs() {
+  [ -s "$TLS_DIR/client.pem" ] && return 0
+  need_cmd openssl openssl
+  local tmp="$TLS_DIR.tmp.$$" days=3650
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  (
+    cd "$tmp"
+    key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+    ca() { key "$1.key" && openssl req -x509 -new -key "$1.key" -sha256 -days "$days" -subj "/CN=$2" -out "$1.pem" \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign; }
+    # leaf NAME CN EXT : a key and a certificate signed by the CA
+    leaf() {
+      key "$1.key" && openssl req -new -key "$1.key" -subj "/CN=$2" -out "$1.csr" \
+        && printf '%s\n' "$3" >"$1.ext" \
+        && openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days "$days" -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+    }
+    ca ca "stream test CA" && ca other-ca "stream unrelated CA" \
+      && leaf server localhost "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+extendedKeyUsage=serverAuth" \
+      && leaf client "$TLS_USER" "extendedKeyUsage=clientAuth" \
+      && rm -f ./*.csr ./*.ext ./*.srl other-ca.key
+  ) >>"$CACHE/tls.log" 2>&1 || { rm -rf "$tmp"; fail tls "openssl could not make the test certificates" "$CACHE/tls.log"; }
+  chmod 644 "$tmp"/*   # the broker may run as another user (mosquitto drops to its own)
+  rm -rf "$TLS_DIR"; mv "$tmp" "$TLS_DIR"
+}
+
+# tls_ready PORT : a TLS handshake on PORT succeeds and the server's certificate verifies
+# against our CA (a real handshake, not just an open port)
+tls_ready() {
+  timeout "${PROBE_TIMEOUT:-5}" openssl s_client -connect "$HOST:$1" -CAfile "$TLS_DIR/ca.pem" -verify_return_error \
+    -cert "$TLS_DIR/client.pem" -key "$TLS_DIR/client.key" </dev/null >/dev/null 2>&1
+}
+
 # ---- reporting -------------------------------------------------------------
 # show_log FILE... : print the last 50 lines of each existing log file
 show_log() {

@@ -104,6 +104,29 @@ if [ -n "${RABBITMQ_PRIVATE_PORT:-}" ]; then
   DIST_PORT="${RABBITMQ_PRIVATE_DIST_PORT:?RABBITMQ_PRIVATE_DIST_PORT is needed with RABBITMQ_PRIVATE_PORT}"
   PIDFILE="$DIR/rabbitmq.pid"
   LOG="$DIR/rabbitmq.log"
+  # RABBITMQ_PRIVATE_TLS_PORT: an AMQPS listener too, and user $TLS_USER / $TLS_PASSWORD instead
+  # of guest (the node's default user, made on its first boot). A client certificate is checked
+  # when given, not required (RabbitMQ's TLS options are one set for all its TLS listeners).
+  TLS_PORT="${RABBITMQ_PRIVATE_TLS_PORT:-}"
+  healthy() {
+    [ "$(probe_hex "$PORT" 'AMQP\x00\x00\x09\x01' 3)" = 010000 ] || return 1
+    if [ -n "$TLS_PORT" ]; then tls_ready "$TLS_PORT" || return 1; fi
+  }
+  # rabbitmq.conf lines of the AMQPS listener
+  tls_config() {
+    [ -n "$TLS_PORT" ] || return 0
+    tls_certs
+    cat <<EOF
+listeners.ssl.default = $HOST:$TLS_PORT
+ssl_options.cacertfile = $TLS_DIR/ca.pem
+ssl_options.certfile = $TLS_DIR/server.pem
+ssl_options.keyfile = $TLS_DIR/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+default_user = $TLS_USER
+default_pass = $TLS_PASSWORD
+EOF
+  }
   cmd_up() {
     healthy && { say "$NAME: private node already running on $HOST:$PORT"; return 0; }
     if [ -z "$(pid_from "$PIDFILE")" ]; then
@@ -113,6 +136,7 @@ if [ -n "${RABBITMQ_PRIVATE_PORT:-}" ]; then
       echo '[].' >"$DIR/enabled_plugins"
       : >"$DIR/rabbitmq-env.conf"
       printf 'listeners.tcp.default = %s:%s\n' "$HOST" "$PORT" >"$DIR/rabbitmq.conf"
+      tls_config >>"$DIR/rabbitmq.conf"
       say "$NAME: starting a private node stream$PORT@localhost on $HOST:$PORT (log: $LOG)"
       # RUNNING_UNDER_SYSTEMD: rabbitmq-server execs the VM (no wrapper shell), so the pid is beam's
       spawn "$PIDFILE" "$LOG" env HOME="$DIR" RUNNING_UNDER_SYSTEMD=true \
@@ -126,10 +150,11 @@ if [ -n "${RABBITMQ_PRIVATE_PORT:-}" ]; then
       stop_pid "$PIDFILE" "$NAME" 15
       fail "$NAME" "no AMQP answer on $HOST:$PORT: $WAIT_ERR" "$LOG"
     fi
-    say "$NAME: private node ready on $HOST:$PORT (guest/guest)"
+    if [ -n "$TLS_PORT" ]; then say "$NAME: private node ready on $HOST:$PORT and AMQPS $HOST:$TLS_PORT (user $TLS_USER)"
+    else say "$NAME: private node ready on $HOST:$PORT (guest/guest)"; fi
   }
   cmd_down() { pidfile_down "$PORT" 30; }
-  cmd_status() { pidfile_status "$PORT" "dist=$DIST_PORT"; }
+  cmd_status() { pidfile_status "$PORT" "dist=$DIST_PORT${TLS_PORT:+ amqps=$TLS_PORT (user $TLS_USER)}"; }
 fi
 
 broker_main "$@"

@@ -29,9 +29,18 @@ describe("adapterOptions", () => {
     const options = adapterOptions(parseBrokerUrl("kafka+ssl://a:b@k1:9093,[::1]:9094?mechanism=scram-sha-512", {}));
     expect(options).toMatchObject({
       brokers: ["k1:9093", "[::1]:9094"],
-      platformatic: { tls: {}, sasl: { mechanism: "SCRAM-SHA-512", username: "a", password: "b" } },
+      tls: {},
+      platformatic: { sasl: { mechanism: "SCRAM-SHA-512", username: "a", password: "b" } },
     });
     expect((adapterOptions(parseBrokerUrl("kafka://k", {})).platformatic as Record<string, unknown>).sasl).toBeUndefined();
+  });
+
+  it("gives every adapter the --ca / --cert files as core's tls option, and none to a plain scheme", () => {
+    const tlsOptions = { ca: "CA", cert: "CERT", key: "KEY", verify: true };
+    for (const url of ["amqps://h", "stomp+ssl://h", "mqtts://h", "kafka+ssl://h"]) {
+      expect(adapterOptions({ ...parseBrokerUrl(url, {}), tlsOptions }).tls).toEqual(tlsOptions);
+    }
+    for (const url of ["amqp://h", "stomp://h", "mqtt://h", "kafka://h"]) expect(adapterOptions(parseBrokerUrl(url, {})).tls).toBeUndefined();
   });
 });
 

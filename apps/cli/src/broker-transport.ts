@@ -38,6 +38,8 @@ const defaultImporter: ModuleImporter = (specifier) => {
 export function adapterOptions(target: BrokerTarget): Record<string, unknown> {
   const [first] = target.hosts;
   const hostPort = first ? formatHost(first) : "";
+  // Every adapter takes core's TlsOptions as `tls` (a TLS scheme without --ca: Node's trusted CAs).
+  const tls = target.tls ? { tls: target.tlsOptions ?? {} } : {};
   switch (target.kind) {
     case "rabbitmq": {
       const auth =
@@ -48,6 +50,7 @@ export function adapterOptions(target: BrokerTarget): Record<string, unknown> {
       return {
         url: `${target.scheme}://${auth}${hostPort}${target.path}${query ? `?${query}` : ""}`,
         socketOptions: { timeout: CONNECT_TIMEOUT_MS },
+        ...tls,
       };
     }
     case "activemq":
@@ -56,6 +59,7 @@ export function adapterOptions(target: BrokerTarget): Record<string, unknown> {
         ...(target.username === undefined ? {} : { login: target.username }),
         ...(target.password === undefined ? {} : { passcode: target.password }),
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        ...tls,
       };
     case "mqtt":
       return {
@@ -65,18 +69,19 @@ export function adapterOptions(target: BrokerTarget): Record<string, unknown> {
           ...(target.password === undefined ? {} : { password: target.password }),
         },
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        ...tls,
       };
     case "kafka": {
       const mechanism = target.params.get("mechanism")?.toUpperCase() ?? "PLAIN";
       return {
         brokers: target.hosts.map(formatHost),
+        ...tls,
         platformatic: {
           clientId: "stream-cli",
           connectTimeout: CONNECT_TIMEOUT_MS,
           // A CLI says a broker is unreachable after a few seconds, not after a long retry.
           retries: 2,
           retryDelay: 200,
-          ...(target.tls ? { tls: {} } : {}),
           ...(target.username !== undefined || target.password !== undefined
             ? { sasl: { mechanism, username: target.username ?? "", password: target.password ?? "" } }
             : {}),

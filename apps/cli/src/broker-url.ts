@@ -1,3 +1,4 @@
+import type { TlsOptions } from "@stream/core";
 import { UsageError } from "./cli-errors";
 
 /** The brokers the CLI speaks to, named like their adapter packages. */
@@ -28,6 +29,8 @@ export interface BrokerTarget {
   readonly display: string;
   /** Strings never to print (the password in its given and decoded forms). */
   readonly secrets: readonly string[];
+  /** `--ca`, `--cert`, `--cert-key`, `--insecure-skip-verify`, files read (TLS schemes only). */
+  readonly tlsOptions?: TlsOptions;
 }
 
 /** Environment variables that supply credentials the URL leaves out. */

@@ -1,4 +1,5 @@
 import {
+  isTlsCertificateError,
   IntegrityError,
   SourceChangedError,
   StreamAbortedError,
@@ -42,6 +43,7 @@ const CODE_NAMES: Readonly<Record<ExitCodeValue, string>> = {
   [ExitCode.AdapterMissing]: "ADAPTER_MISSING",
   [ExitCode.UnsafeName]: "UNSAFE_NAME",
   [ExitCode.SourceChanged]: "SOURCE_CHANGED",
+  [ExitCode.TlsFailed]: "TLS_FAILED",
   [ExitCode.Interrupted]: "INTERRUPTED",
 };
 
@@ -205,6 +207,13 @@ export function describeFailure(error: unknown, context: FailureContext = {}): F
       message: `the receiver ${fromReceiver.refused ? "refused" : "ended"} the stream: ${cliWords(fromReceiver.reason)}`,
       hint: "the receiver's reason is above: fix that on the receiving side (e.g. its --out folder), then send the file again",
     };
+  }
+  if (isTlsCertificateError(error)) {
+    return make(
+      ExitCode.TlsFailed,
+      `the TLS connection to the broker${at} failed over a certificate`,
+      "pass the CA that signed the broker's certificate with --ca <file> and use a host name the certificate carries; if the broker wants a client certificate, pass --cert <file> --cert-key <file>",
+    );
   }
   if (foreign.some((item) => AUTH_NAMES.has(String(field(item, "name")))) || AUTH_TEXT.test(foreignText)) {
     return make(

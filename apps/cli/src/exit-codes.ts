@@ -25,6 +25,8 @@ export const ExitCode = {
   UnsafeName: 9,
   /** `stream resume`: the file changed (size or modification time) since its send was interrupted; continuing would splice two files. Send it again. */
   SourceChanged: 10,
+  /** A TLS certificate did not verify: the broker's is not signed by `--ca` (or a CA Node trusts), does not name the host, or expired; or the broker wanted a client certificate (`--cert`, `--cert-key`) it did not get or trust. */
+  TlsFailed: 11,
   /** Stopped by SIGINT (128 + 2), for `send` and `demo`; `receive` exits 0 when stopped. */
   Interrupted: 130,
 } as const;

@@ -18,9 +18,15 @@ Broker URLs:
 ${URLS}
   Credentials come from the URL or from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD; they are never printed.
 
+TLS (send, receive, resume; with a TLS scheme):
+  --ca <file>               the CA certificate (PEM) the broker's certificate must chain to
+                            (default: the CAs Node trusts); its name must match the URL's host
+  --cert <file>, --cert-key <file>   a client certificate and its key (PEM), for mutual TLS
+  --insecure-skip-verify    UNSAFE: accept any broker certificate (a test broker only)
+
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 broker unreachable, 4 authentication failed,
   5 integrity mismatch, 6 destination missing / no receiver, 7 stream aborted, 8 adapter not installed,
-  9 unsafe stream name, 10 source changed (resume), 130 interrupted.
+  9 unsafe stream name, 10 source changed (resume), 11 TLS certificate refused, 130 interrupted.
 `;
 
 export const SEND_HELP = `Usage: stream send <file|-> --broker <url> --dest <name> [options]
@@ -29,7 +35,7 @@ Streams one file (or standard input, with -) to a destination. Exits 0 once a re
 verified the whole stream (SHA-256); start \`stream receive\` first, or within --timeout.
 
 Options:
-  --broker <url>        the broker (see \`stream --help\` for URL forms)
+  --broker <url>        the broker (see \`stream --help\` for URL forms; --ca, --cert, --cert-key for TLS)
   --dest <name>         queue / topic name: 1-180 of A-Z a-z 0-9 . _ -
   --name <name>         the name receivers see (default: the file's name; "stdin" for -)
   --chunk-bytes <size>  payload bytes per message, e.g. 256KiB (default: the broker's largest, at most 1 MiB)

@@ -1,4 +1,5 @@
-import { type ConnectionSupervisorOptions, PendingCall } from "@stream/core/adapter-kit";
+import type { ConnectionOptions } from "node:tls";
+import { type ConnectionSupervisorOptions, nodeTlsOptions, PendingCall } from "@stream/core/adapter-kit";
 import { TransportError } from "@stream/core";
 import stompit from "stompit";
 import { activemqErrors, toTransportError } from "./activemq-errors";
@@ -156,7 +157,7 @@ async function release(connection: Connection): Promise<void> {
 }
 
 function connectStompit(options: ActivemqTransportOptions, endpoint: Endpoint, settings: ConnectionSettings): Promise<ActivemqStompClient> {
-  const { host, port, ssl, login, passcode } = endpoint;
+  const { host, port, tls, login, passcode } = endpoint;
   const heartbeat = `${settings.heartbeatMs},${settings.heartbeatMs}`;
   const connectHeaders: Record<string, string> = { host: options.virtualHost ?? host, "heart-beat": heartbeat };
   if (login !== undefined) connectHeaders.login = login;
@@ -165,7 +166,7 @@ function connectStompit(options: ActivemqTransportOptions, endpoint: Endpoint, s
     const client = stompit.connect({
       host,
       port,
-      ...(ssl ? { ssl: true as const, servername: host } : {}),
+      ...(tls ? { ssl: true as const, ...tls } : {}),
       timeout: settings.connectTimeoutMs,
       connectHeaders,
     } as stompit.connect.ConnectOptions);
@@ -193,7 +194,8 @@ function connectStompit(options: ActivemqTransportOptions, endpoint: Endpoint, s
 interface Endpoint {
   readonly host: string;
   readonly port: number;
-  readonly ssl: boolean;
+  /** Node's TLS options, for a `stomp+ssl://` URL. */
+  readonly tls: ConnectionOptions | undefined;
   readonly login: string | undefined;
   readonly passcode: string | undefined;
 }
@@ -210,10 +212,12 @@ export function parseEndpoint(options: ActivemqTransportOptions): Endpoint {
   if (!ssl && url.protocol !== "stomp:" && url.protocol !== "tcp:") {
     throw new TypeError(`[stream] [activemq] unsupported URL scheme ${url.protocol} in ${url.href}; use stomp:// or stomp+ssl://.`);
   }
+  if (options.tls && !ssl) throw new TypeError(`[stream] [activemq] tls is given but ${url.protocol}// is not TLS; use stomp+ssl://.`);
+  const host = url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1";
   return {
-    host: url.hostname.replace(/^\[|\]$/g, "") || "127.0.0.1",
+    host,
     port: url.port === "" ? 61613 : Number(url.port),
-    ssl,
+    tls: ssl ? nodeTlsOptions("activemq", options.tls ?? {}, host) : undefined,
     login: options.login ?? (url.username === "" ? undefined : decodeURIComponent(url.username)),
     passcode: options.passcode ?? (url.password === "" ? undefined : decodeURIComponent(url.password)),
   };

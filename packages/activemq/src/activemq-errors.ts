@@ -13,14 +13,19 @@ interface StompitError extends Error {
   longMessage?: string;
 }
 
+/**
+ * ActiveMQ's refusal of a CONNECT's login and passcode. stompit re-flags the ERROR frame's error
+ * as a transport error when the connection closes after it, so this is read whatever the flags say.
+ */
+const CREDENTIALS_REFUSED = /password is invalid|not authori[sz]ed|authentication failed/i;
+
 /** Whether a STOMP client error is one a reconnect may fix. */
 export function isRetryableStompError(error: unknown): boolean {
   if (TransportError.isInstance(error)) return error.retryable;
   const stompError = error as StompitError | undefined;
-  if (stompError?.isApplicationError?.() === true) {
-    return !PERMANENT_BROKER_ERROR.test(`${stompError.message} ${stompError.longMessage ?? ""}`);
-  }
-  return true;
+  const text = `${stompError?.message ?? ""} ${stompError?.longMessage ?? ""}`;
+  if (stompError?.isApplicationError?.() === true) return !PERMANENT_BROKER_ERROR.test(text);
+  return !CREDENTIALS_REFUSED.test(text);
 }
 
 /**

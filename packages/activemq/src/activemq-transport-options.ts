@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import type { TlsOptions } from "@stream/core/adapter-kit";
 
 /**
  * The part of a STOMP client this adapter uses. A `stompit` `Client` (from `stompit.connect()`)
@@ -69,6 +70,11 @@ export interface ActivemqTransportOptions {
   readonly login?: string;
   /** STOMP `passcode` header; overrides a password in `url`. */
   readonly passcode?: string;
+  /**
+   * TLS for a `stomp+ssl://` URL: the CA to trust, a client certificate for mutual TLS; the
+   * broker's certificate and name are checked unless `verify: false`.
+   */
+  readonly tls?: TlsOptions;
   /**
    * STOMP `host` header (the virtual host). ActiveMQ ignores it, but STOMP 1.1+ requires one.
    * @default the host of `url`

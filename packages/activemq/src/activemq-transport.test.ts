@@ -32,6 +32,16 @@ describe("error mapping", () => {
     expect(isRetryableStompError(stompError("some transient broker trouble", "application"))).toBe(true);
   });
 
+  test("a CONNECT refused for its password is not retryable, though stompit flags it a transport error once the socket closes", () => {
+    expect(isRetryableStompError(stompError("User name [bob] or password is invalid.", "transport"))).toBe(false);
+    expect(isRetryableStompError(stompError("The maximum data length was exceeded", "transport"))).toBe(true);
+  });
+
+  test("takes tls only with a stomp+ssl:// URL", () => {
+    expect(() => createActivemqTransport({ url: "stomp://broker:61613", tls: { ca: "CA" } })).toThrow(/\[stream\] \[activemq\] tls is given but stomp:\/\/ is not TLS/);
+    expect(() => createActivemqTransport({ url: "stomp+ssl://broker:61614", tls: { ca: "CA" } })).not.toThrow();
+  });
+
   test("a TransportError passes through unchanged", () => {
     const original = new TransportError({ message: "[stream] [activemq] x", retryable: false });
     expect(toTransportError("wrapped", original)).toBe(original);

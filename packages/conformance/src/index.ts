@@ -18,6 +18,7 @@ export {
 export { runEndToEndTest, type EndToEndOptions, type EndToEndReport, type EndToEndSide } from "./end-to-end";
 export { runFanInTest, type FanInOptions, type FanInReport } from "./fan-in";
 export { runTakeoverTest, type TakeoverOptions, type TakeoverPolicy, type TakeoverReport } from "./takeover";
+export { readTestCertificates, runTlsTests, type TestCertificates, type TlsConnection, type TlsTestOptions } from "./tls-tests";
 export { createTcpProxy, type TcpProxy, type TcpProxyOptions } from "./tcp-proxy";
 export { DEFAULT_FAULT_CASES, runFaultTests, type FaultCase, type FaultReport, type FaultTestOptions, type ResumeReport } from "./fault-harness";
 export {

@@ -30,6 +30,7 @@ export { createRetryingTransport, type RetryOptions } from "./retrying-transport
 export * from "./errors/index";
 export { defaultKeyId, E2E_KEY_BYTES, type E2eKey, E2eKeyring, e2eKey } from "./e2e/e2e-keyring";
 export { E2E_TAG_BYTES } from "./e2e/stream-cipher";
+export { isTlsCertificateError, type Pem, type TlsOptions } from "./adapter-kit/tls";
 export {
   AbortCode,
   FrameType,

@@ -26,6 +26,17 @@ describe("kafka error mapping", () => {
     expect(isRetryableKafkaError(protocolError("LEADER_NOT_AVAILABLE", true))).toBe(true);
   });
 
+  test("a SASL refusal that @platformatic/kafka wraps (its root: the closed connection) is not retryable, and says so", () => {
+    const refused = new AuthenticationError("SASL authentication failed.", { cause: new NetworkError("Connection closed") } as never);
+    const wrapped = new MultipleErrors("Listing topics failed.", [refused]);
+    expect(isRetryableKafkaError(wrapped)).toBe(false);
+    const error = toTransportError("could not create topic t", wrapped);
+    expect(error.retryable).toBe(false);
+    expect(error.message).toBe(
+      "[stream] [kafka] could not create topic t: Listing topics failed. (SASL authentication failed.); check the client's credentials and the broker's ACLs",
+    );
+  });
+
   test("wraps in TransportError with the cause, the source and what to do", () => {
     const cause = protocolError("MESSAGE_TOO_LARGE", false);
     const error = toTransportError("publish to topic t failed", cause);

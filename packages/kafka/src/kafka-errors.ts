@@ -49,6 +49,32 @@ function rootCause(error: unknown): KafkaLikeError | null {
   return current;
 }
 
+/** The first of `error` and the errors it wraps (`cause`, `originalError`, `errors`) that matches `test`. */
+function findInChain(error: unknown, test: (item: KafkaLikeError) => boolean, depth = 0): KafkaLikeError | undefined {
+  if (error === null || typeof error !== "object" || depth > 10) return undefined;
+  const item = error as KafkaLikeError;
+  if (test(item)) return item;
+  const inner = [item.cause, item.originalError, ...(Array.isArray(item.errors) ? (item.errors as unknown[]) : [])];
+  for (const next of inner) {
+    const found = next === error ? undefined : findInChain(next, test, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A SASL refusal (a wrong user or password) in `error`: `@platformatic/kafka` keeps it above the root ("Connection closed"). */
+const authenticationError = (error: unknown): KafkaLikeError | undefined =>
+  findInChain(error, (item) => item.name === "KafkaJSSASLAuthenticationError" || item.code === "PLT_KFK_AUTHENTICATION");
+const isAuthenticationError = (error: unknown): boolean => authenticationError(error) !== undefined;
+
+/** The message, and a SASL refusal's own words where a wrapper's message hides them ("Listing topics failed."). */
+function detail(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const refusal = authenticationError(error);
+  const said = refusal instanceof Error ? refusal.message : "";
+  return refusal === undefined || refusal === error || message.includes(said) ? message : `${message} (${said || "authentication failed"})`;
+}
+
 /** The broker's error code name (`"UNKNOWN_TOPIC_OR_PARTITION"`, ...) under any client's wrapping, or `""`. */
 export function kafkaErrorType(error: unknown): string {
   const root = rootCause(error);
@@ -62,6 +88,7 @@ export function kafkaErrorType(error: unknown): string {
  * losses, timeouts, leader changes and rebalances.
  */
 export function isRetryableKafkaError(error: unknown): boolean {
+  if (isAuthenticationError(error)) return false;
   const root = rootCause(error);
   if (root === null) return true;
   if (typeof root.name === "string" && PERMANENT_ERROR_NAMES.has(root.name)) return false;
@@ -74,12 +101,11 @@ export function isRetryableKafkaError(error: unknown): boolean {
 
 /** Advice for the end of an error message, by what went wrong. */
 function advice(error: unknown, retryable: boolean): string {
-  const root = rootCause(error);
   const type = kafkaErrorType(error);
   if (type === "MESSAGE_TOO_LARGE" || type === "RECORD_LIST_TOO_LARGE") {
     return "lower maxFrameBytes/maxBatchBytes or raise the broker's message.max.bytes (topic max.message.bytes)";
   }
-  if (type.endsWith("AUTHORIZATION_FAILED") || root?.name === "KafkaJSSASLAuthenticationError" || root?.code === "PLT_KFK_AUTHENTICATION") {
+  if (type.endsWith("AUTHORIZATION_FAILED") || isAuthenticationError(error)) {
     return "check the client's credentials and the broker's ACLs";
   }
   return retryable ? "check that Kafka is reachable; core retries after a reconnect" : "fix the request or the broker settings";
@@ -89,5 +115,5 @@ function advice(error: unknown, retryable: boolean): string {
  * This adapter's `TransportError`s (core's `transportErrors`): `wrap` turns a kafkajs or
  * `@platformatic/kafka` error into `[stream] [kafka] <what happened>: <cause>; <what to do>`.
  */
-export const kafkaErrors = transportErrors({ name: "kafka", isRetryable: isRetryableKafkaError, advice });
+export const kafkaErrors = transportErrors({ name: "kafka", isRetryable: isRetryableKafkaError, advice, detail });
 export const { wrap: toTransportError } = kafkaErrors;

@@ -1,4 +1,4 @@
-import { integerOptions } from "@stream/core/adapter-kit";
+import { integerOptions, nodeTlsOptions, type TlsOptions } from "@stream/core/adapter-kit";
 /**
  * The part of a kafkajs `Kafka` the transport uses. Typed structurally so that a project without
  * kafkajs installed still type-checks this package's declarations.
@@ -31,6 +31,13 @@ export interface KafkaTransportOptions {
    * @default ["127.0.0.1:9092"]
    */
   readonly brokers?: string[];
+  /**
+   * Connect over TLS: the CA to trust, a client certificate for mutual TLS; each broker's
+   * certificate must name the host it is reached by, unless `verify: false`. Becomes
+   * `@platformatic/kafka`'s `tls` or kafkajs' `ssl`; a `tls` / `ssl` in {@link platformatic} /
+   * {@link kafkaConfig} wins. SASL (SCRAM) stays the library's own setting (`sasl`).
+   */
+  readonly tls?: TlsOptions;
   /**
    * Extra `@platformatic/kafka` settings (TLS, SASL, timeouts, retries), spread over the transport's
    * own for every producer, admin and consumer it creates.
@@ -152,7 +159,7 @@ export interface KafkaTransportOptions {
 }
 
 /** Every setting with its default applied, checked. */
-export type ResolvedKafkaSettings = Required<Omit<KafkaTransportOptions, "kafkajs" | "kafkaConfig" | "platformatic">>;
+export type ResolvedKafkaSettings = Required<Omit<KafkaTransportOptions, "kafkajs" | "kafkaConfig" | "platformatic" | "tls">>;
 
 const MiB = 1024 * 1024;
 /**
@@ -187,4 +194,12 @@ export function resolveKafkaSettings(options: KafkaTransportOptions): ResolvedKa
     ackTimeoutMs: positiveInteger("ackTimeoutMs", options.ackTimeoutMs ?? 30_000),
     subscribeTimeoutMs: positiveInteger("subscribeTimeoutMs", options.subscribeTimeoutMs ?? 60_000),
   };
+}
+
+/**
+ * Node's `tls.connect` options of {@link KafkaTransportOptions.tls}, for either library; undefined
+ * without TLS. No server name is fixed: each connection checks the host of the broker it reaches.
+ */
+export function kafkaTlsOptions(options: KafkaTransportOptions): Readonly<Record<string, unknown>> | undefined {
+  return options.tls === undefined ? undefined : { ...nodeTlsOptions("kafka", options.tls) };
 }

@@ -2,7 +2,7 @@ import { Lazy } from "@stream/core/adapter-kit";
 import type { Admin, Consumer, EachMessagePayload, Kafka, Producer } from "kafkajs";
 import { importLibrary, type ConsumerRequest, type KafkaClient, type KafkaConsumer } from "./kafka-client";
 import { kafkaErrorType, toTransportError } from "./kafka-errors";
-import type { KafkaTransportOptions, ResolvedKafkaSettings } from "./kafka-transport-options";
+import { type KafkaTransportOptions, kafkaTlsOptions, type ResolvedKafkaSettings } from "./kafka-transport-options";
 import type { QueuedMessage } from "./ordered-batch-queue";
 
 /**
@@ -12,11 +12,18 @@ import type { QueuedMessage } from "./ordered-batch-queue";
 export async function createKafkajsClient(options: KafkaTransportOptions, settings: ResolvedKafkaSettings): Promise<KafkaClient> {
   const kafkajs = await importLibrary(() => import("kafkajs"), "kafkajs");
   const injected = options.kafkajs;
+  const ssl = injected === undefined ? kafkaTlsOptions(options) : undefined;
   const kafka = new Lazy(async (): Promise<Kafka> => {
     if (injected === undefined) {
       // kafkajs logs every error answer it handles itself (a topic that exists, a rebalance); what
       // matters reaches the caller as a TransportError.
-      return new kafkajs.Kafka({ clientId: "stream", logLevel: kafkajs.logLevel.NOTHING, ...options.kafkaConfig, brokers: settings.brokers });
+      return new kafkajs.Kafka({
+        clientId: "stream",
+        logLevel: kafkajs.logLevel.NOTHING,
+        ...(ssl === undefined ? {} : { ssl }),
+        ...options.kafkaConfig,
+        brokers: settings.brokers,
+      });
     }
     return (typeof injected === "function" ? await injected() : injected) as Kafka;
   });

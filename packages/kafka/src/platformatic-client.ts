@@ -1,6 +1,6 @@
 import type { Admin, Consumer, Message, MessagesStream, Producer } from "@platformatic/kafka";
 import { importLibrary, type ConsumerRequest, type KafkaClient, type KafkaConsumer } from "./kafka-client";
-import type { KafkaTransportOptions, ResolvedKafkaSettings } from "./kafka-transport-options";
+import { type KafkaTransportOptions, kafkaTlsOptions, type ResolvedKafkaSettings } from "./kafka-transport-options";
 import type { QueuedMessage } from "./ordered-batch-queue";
 
 type Library = typeof import("@platformatic/kafka");
@@ -16,7 +16,8 @@ type Stream = MessagesStream<Buffer, Buffer, Buffer, Buffer>;
  */
 export async function createPlatformaticClient(options: KafkaTransportOptions, settings: ResolvedKafkaSettings): Promise<KafkaClient> {
   const library = await importLibrary(() => import("@platformatic/kafka"), "@platformatic/kafka");
-  const base = { clientId: "stream", ...options.platformatic, bootstrapBrokers: settings.brokers };
+  const tls = kafkaTlsOptions(options);
+  const base = { clientId: "stream", ...(tls === undefined ? {} : { tls }), ...options.platformatic, bootstrapBrokers: settings.brokers };
   return new PlatformaticClient(library, base, settings);
 }
 

@@ -1,4 +1,4 @@
-import { integerOptions } from "@stream/core/adapter-kit";
+import { integerOptions, nodeTlsOptions, type TlsOptions } from "@stream/core/adapter-kit";
 import type { IClientOptions, MqttClient } from "mqtt";
 
 /** Options of {@link createMqttTransport}. */
@@ -27,6 +27,12 @@ export interface MqttTransportOptions {
    * picks, except `resubscribe`, which the transport does itself.
    */
   readonly clientOptions?: IClientOptions;
+  /**
+   * TLS for an `mqtts://` (or `wss://`) URL: the CA to trust, a client certificate for mutual
+   * TLS; the broker's certificate and name are checked unless `verify: false`. The same settings
+   * in {@link clientOptions} win.
+   */
+  readonly tls?: TlsOptions;
   /**
    * MQTT version to speak: `5`, or `4` for MQTT 3.1.1.
    * @default 5
@@ -140,8 +146,9 @@ export function resolveOptions(options: MqttTransportOptions): ResolvedOptions {
     min: 4096,
     max: MQTT_MAX_PACKET_BYTES - PUBLISH_OVERHEAD_BYTES,
   });
+  const url = options.url ?? "mqtt://127.0.0.1:1883";
   return {
-    url: options.url ?? "mqtt://127.0.0.1:1883",
+    url,
     protocolVersion,
     qos,
     topicPrefix,
@@ -152,7 +159,14 @@ export function resolveOptions(options: MqttTransportOptions): ResolvedOptions {
     reconnectPeriodMs: integer("reconnectPeriodMs", options.reconnectPeriodMs ?? 1000, { min: 0 }),
     connectTimeoutMs: integer("connectTimeoutMs", options.connectTimeoutMs ?? 10_000, { min: 0 }),
     ackTimeoutMs: integer("ackTimeoutMs", options.ackTimeoutMs ?? 30_000, { min: 0 }),
-    clientOptions: options.clientOptions ?? {},
+    clientOptions: tlsClientOptions(url, options),
   };
 }
 
+
+/** {@link MqttTransportOptions.clientOptions} over the mqtt.js options of {@link MqttTransportOptions.tls}. */
+function tlsClientOptions(url: string, options: MqttTransportOptions): IClientOptions {
+  if (!options.tls) return options.clientOptions ?? {};
+  const host = URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, "") : url;
+  return { ...(nodeTlsOptions("mqtt", options.tls, host) as IClientOptions), ...options.clientOptions };
+}

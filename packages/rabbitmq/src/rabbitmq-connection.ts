@@ -1,5 +1,5 @@
 import { connect } from "amqplib";
-import { type ConnectionSupervisorOptions, withTimeout } from "@stream/core/adapter-kit";
+import { type ConnectionSupervisorOptions, nodeTlsOptions, withTimeout } from "@stream/core/adapter-kit";
 import type { RabbitmqConnection } from "./rabbitmq-client";
 import { toTransportError, transportError } from "./rabbitmq-errors";
 import type { Publisher } from "./rabbitmq-publisher";
@@ -38,6 +38,12 @@ export class Session {
   }
 }
 
+/** The host of an AMQP URL or connect options, for the TLS server name. */
+function urlHost(url: NonNullable<RabbitmqTransportOptions["url"]>): string {
+  if (typeof url !== "string") return url.hostname ?? "localhost";
+  return URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, "") : "localhost";
+}
+
 /**
  * How `@stream/core`'s `ConnectionSupervisor` opens, watches and closes a RabbitMQ connection:
  * from `url`, from a factory (reconnectable), or a ready connection (used once, never reopened).
@@ -48,6 +54,9 @@ export function rabbitmqConnectionOptions(
 ): ConnectionSupervisorOptions<Session> {
   const source = options.connection;
   const ready = source !== undefined && typeof source !== "function";
+  const url = options.url ?? DEFAULT_URL;
+  // Made once (its warning, when checks are off, too), for every reconnect.
+  const tls = options.tls === undefined || source !== undefined ? {} : nodeTlsOptions("rabbitmq", options.tls, urlHost(url));
   let readyUsed = false;
   const readyLost = (cause: unknown): Error =>
     transportError(
@@ -65,10 +74,11 @@ export function rabbitmqConnectionOptions(
       }
       if (typeof source === "function") return new Session(await source(), true);
       const socketOptions = {
+        ...tls,
         ...options.socketOptions,
         clientProperties: { connection_name: "@stream/rabbitmq", ...(options.socketOptions?.clientProperties as object) },
       };
-      return new Session((await connect(options.url ?? DEFAULT_URL, socketOptions)) as unknown as RabbitmqConnection, true);
+      return new Session((await connect(url, socketOptions)) as unknown as RabbitmqConnection, true);
     },
     onLost(session, lost) {
       const onError = (error: unknown) => {

@@ -1,3 +1,4 @@
+import type { TlsOptions } from "@stream/core/adapter-kit";
 import type { RabbitmqConnection } from "./rabbitmq-client";
 
 /**
@@ -17,6 +18,12 @@ export interface RabbitmqTransportOptions {
    * Ignored when `connection` is given.
    */
   readonly socketOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * TLS for an `amqps://` URL: the CA to trust, a client certificate for mutual TLS; the
+   * broker's certificate and name are checked unless `verify: false`. The same settings in
+   * {@link socketOptions} win. Ignored when `connection` is given.
+   */
+  readonly tls?: TlsOptions;
   /**
    * A ready connection (what `amqplib.connect()` resolves to), or a factory that returns one.
    * - A ready connection is the caller's: the transport never closes it, and cannot re-establish

@@ -9,7 +9,7 @@ import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes } from "../format";
 import { STATUS_INTERVAL_MS } from "../output";
 import { LS_HELP, RESUME_HELP } from "../help";
-import { brokerOption, type CommandContext, closeWithin } from "./command-context";
+import { BROKER_OPTIONS, type BrokerOptionValues, brokerOption, type CommandContext, closeWithin } from "./command-context";
 import { reportFrameError } from "./receive-command";
 import { cliJournal, journalLabel, sendAndReport } from "./send-command";
 
@@ -61,7 +61,7 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   const { values, positionals } = parseCommandArgs(
     "resume",
     args,
-    { broker: { type: "string" }, receive: { type: "boolean" }, "e2e-key": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    { ...BROKER_OPTIONS, receive: { type: "boolean" }, "e2e-key": { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
     true,
   );
   if (values.help) {
@@ -77,11 +77,11 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
   const record = values.receive ? undefined : await journal.get(id, "send");
   if (!record) {
     const receive = await journal.get(id, "receive");
-    if (receive) return resumeReceive(receive, journal, values.broker, context, keys);
+    if (receive) return resumeReceive(receive, journal, values, context, keys);
     throw new UsageError(`no unfinished ${values.receive ? "receive" : "transfer"} ${id} in ${journal.dir}`, "`stream ls` lists the unfinished transfers");
   }
   // The broker the journal recorded (credentials from STREAM_BROKER_USER / STREAM_BROKER_PASSWORD), unless --broker.
-  const target = brokerOption(values.broker ?? record.broker, context);
+  const target = brokerOption(values.broker ?? record.broker, context, values);
   context.failure.destination = record.destination;
   const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer), journal, brokerLabel: journalLabel(target) });
   try {
@@ -98,12 +98,12 @@ export async function resumeCommand(args: string[], context: CommandContext): Pr
 async function resumeReceive(
   record: TransferRecord,
   journal: TransferJournal,
-  broker: string | undefined,
+  values: BrokerOptionValues,
   context: CommandContext,
   keys: E2eKeyring | undefined,
 ): Promise<ExitCodeValue> {
   const { output } = context;
-  const target = brokerOption(broker ?? record.broker, context);
+  const target = brokerOption(values.broker ?? record.broker, context, values);
   context.failure.destination = record.destination;
   const client = createStreamClient({ transport: await createBrokerTransport(target, context.importer), journal, brokerLabel: journalLabel(target) });
   const { id, name } = record;

@@ -12,7 +12,7 @@ import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { RECEIVE_HELP } from "../help";
 import { checkOutFolder, createOutFolder } from "../out-folder";
 import { type Output, STATUS_INTERVAL_MS } from "../output";
-import { brokerOption, type CommandContext, closeWithin } from "./command-context";
+import { BROKER_OPTIONS, brokerOption, type CommandContext, closeWithin } from "./command-context";
 import { cliJournal, journalLabel } from "./send-command";
 
 /** Where received streams go: a folder, or standard output. */
@@ -136,7 +136,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
     "receive",
     args,
     {
-      broker: { type: "string" },
+      ...BROKER_OPTIONS,
       dest: { type: "string" },
       out: { type: "string" },
       once: { type: "boolean" },
@@ -153,7 +153,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
     return ExitCode.Ok;
   }
   const { output, failure } = context;
-  const broker = brokerOption(values.broker, context);
+  const broker = brokerOption(values.broker, context, values);
   const destination = checkDestination(values.dest);
   failure.destination = destination;
   const toStdout = values.out === "-";

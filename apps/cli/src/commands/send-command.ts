@@ -12,7 +12,7 @@ import { ExitCode, type ExitCodeValue } from "../exit-codes";
 import { formatBytes, formatRate, megabytesPerSecond } from "../format";
 import { SEND_HELP } from "../help";
 import { STATUS_INTERVAL_MS } from "../output";
-import { brokerOption, type CommandContext, closeWithin } from "./command-context";
+import { BROKER_OPTIONS, brokerOption, type CommandContext, closeWithin } from "./command-context";
 
 /** `stream send <file|-> --broker <url> --dest <name>`: one stream, verified end to end. */
 export async function sendCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
@@ -20,7 +20,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
     "send",
     args,
     {
-      broker: { type: "string" },
+      ...BROKER_OPTIONS,
       dest: { type: "string" },
       name: { type: "string" },
       "chunk-bytes": { type: "string" },
@@ -45,7 +45,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
     throw new UsageError(positionals.length === 0 ? "send needs the file to send (or - for standard input)" : `send takes one file; got ${positionals.length}`, "run `stream send --help`");
   }
   const file = positionals[0] as string;
-  const target = brokerOption(values.broker, context);
+  const target = brokerOption(values.broker, context, values);
   const destination = checkDestination(values.dest);
   failure.destination = destination;
   const chunkBytes = values["chunk-bytes"] === undefined ? undefined : parseSize(values["chunk-bytes"], "--chunk-bytes");

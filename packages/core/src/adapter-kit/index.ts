@@ -1,7 +1,8 @@
 /**
  * `@stream/core/adapter-kit`: what every broker adapter needs, written once here rather than
  * in each adapter: the channel-name rule and the stream/inbox mapping (`channelMap`), error
- * mapping to `TransportError` (`transportErrors`), option checks (`integerOptions`),
+ * mapping to `TransportError` (`transportErrors`), option checks (`integerOptions`), TLS
+ * options mapped onto Node's `tls.connect` (`nodeTlsOptions`, with its loud unverified warning),
  * one-frame-at-a-time delivery, connection supervision, the connection state a transport reports
  * (`ConnectionStatus`), subscription bookkeeping (`SubscriptionSet`), a client made on first use
  * (`Lazy`), a call that settles once (`PendingCall`), `withTimeout`, and core's one retry loop
@@ -14,6 +15,7 @@ export { assertChannelName } from "./channel-name";
 export { channelMap, type ChannelTargets } from "./channel-map";
 export { transportErrors, type TransportErrors, type TransportErrorsOptions } from "./transport-errors";
 export { integerOptions, type IntegerRange } from "./options";
+export { isTlsCertificateError, nodeTlsOptions, TLS_UNVERIFIED_WARNING, type Pem, type TlsOptions } from "./tls";
 export { SubscriptionSet } from "./subscription-set";
 export { Lazy } from "./lazy";
 export { PendingCall } from "./pending-call";

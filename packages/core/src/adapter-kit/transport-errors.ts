@@ -1,4 +1,5 @@
 import { TransportError } from "../errors/transport-error";
+import { isTlsCertificateError, tlsCertificateError } from "./tls";
 
 /** How an adapter reads its broker client's errors, for {@link transportErrors}. */
 export interface TransportErrorsOptions {
@@ -6,7 +7,8 @@ export interface TransportErrorsOptions {
   readonly name: string;
   /**
    * Whether trying again after a reconnect may help with `cause`: false when the broker said no
-   * for good (credentials, permissions, a frame too large).
+   * for good (credentials, permissions, a frame too large). A broker certificate that did not
+   * verify is never retryable, whatever this says.
    * @default every error is retryable
    */
   readonly isRetryable?: (cause: unknown) => boolean;
@@ -27,7 +29,8 @@ export interface TransportErrors {
    * Wraps a broker or client error as `[stream] [<name>] <what>: <detail>; <advice>`, with the
    * original as `cause`. A `TransportError` passes through unchanged (it was wrapped already).
    *
-   * @param retryable overrides the adapter's rule (a drop the adapter knows is transient).
+   * @param retryable overrides the adapter's rule (a drop the adapter knows is transient); a
+   *   certificate that did not verify stays not retryable.
    * @param advice overrides the adapter's advice.
    */
   wrap(what: string, cause: unknown, retryable?: boolean, advice?: string): TransportError;
@@ -44,6 +47,9 @@ export interface TransportErrors {
   assertFrameSize(frame: Uint8Array, maxFrameBytes: number, advice: string): void;
 }
 
+const TLS_ADVICE =
+  "check the TLS settings: the CA that signed the broker's certificate (tls.ca), a host name that certificate carries, and a client certificate (tls.cert, tls.key) where the broker wants one";
+
 function defaultDetail(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
@@ -58,16 +64,28 @@ function defaultDetail(cause: unknown): string {
  * throw errors.wrap(`publishing to ${topic} failed`, cause);
  */
 export function transportErrors(options: TransportErrorsOptions): TransportErrors {
-  const { name, isRetryable = () => true, advice = () => undefined, detail = defaultDetail } = options;
+  const { name, advice = () => undefined, detail = defaultDetail } = options;
+  const adapterRule = options.isRetryable ?? (() => true);
+  const isRetryable = (cause: unknown): boolean => !isTlsCertificateError(cause) && adapterRule(cause);
   const error = (message: string, retryable: boolean, cause?: unknown): TransportError =>
     new TransportError({ message: `[stream] [${name}] ${message}`, cause, retryable });
   return {
     isRetryable: (cause) => (TransportError.isInstance(cause) ? cause.retryable : isRetryable(cause)),
-    wrap(what, cause, retryable = isRetryable(cause), whatToDo) {
+    wrap(what, cause, adapterRetryable = isRetryable(cause), whatToDo) {
       if (TransportError.isInstance(cause)) return cause;
+      // A certificate that did not verify fails the same way every time, and what to do about it
+      // is more to the point than any general advice of the caller's.
+      const untrusted = tlsCertificateError(cause);
+      const retryable = adapterRetryable && untrusted === undefined;
       const todo =
-        whatToDo ?? advice(cause, retryable) ?? (retryable ? "retry; the transport reconnects by itself" : "fix the cause; retrying will not help");
-      return error(`${what}: ${detail(cause)}; ${todo}`, retryable, cause);
+        (untrusted ? TLS_ADVICE : undefined) ??
+        whatToDo ??
+        advice(cause, retryable) ??
+        (retryable ? "retry; the transport reconnects by itself" : "fix the cause; retrying will not help");
+      // A client that wraps the TLS error in its own words ("Listing topics failed.") hides it.
+      const said = detail(cause);
+      const tlsSaid = untrusted === undefined || said.includes(untrusted.message) ? "" : ` (${untrusted.message})`;
+      return error(`${what}: ${said}${tlsSaid}; ${todo}`, retryable, cause);
     },
     error,
     closed: () => error("the transport is closed; create a new one", false),
