@@ -59,6 +59,17 @@ async function savingReceiver(broker: MemoryBroker, folder: string, producerTime
   return { outcomes, progress: () => progress };
 }
 
+/** A broker, a source file of SIZE random bytes and a receiver saving into `inbox` (see {@link savingReceiver}). */
+async function fileAndReceiver(producerTimeoutMs: number, fileName = "source.bin") {
+  const broker = new MemoryBroker();
+  const folder = join(dir, "inbox");
+  const source = join(dir, fileName);
+  const bytes = randomBytes(SIZE);
+  await writeFile(source, bytes);
+  const receiving = await savingReceiver(broker, folder, producerTimeoutMs);
+  return { broker, folder, source, bytes, receiving };
+}
+
 const until = async (condition: () => boolean, ms = 10_000) => {
   const deadline = Date.now() + ms;
   while (!condition()) {
@@ -74,13 +85,8 @@ const until = async (condition: () => boolean, ms = 10_000) => {
 describe("resume: a sender killed half way sends again with the same streamId and resume: true", () => {
   for (const when of ["after the receiver gave up on it (producerTimeoutMs)", "before the receiver noticed (it supersedes the old attempt)"] as const) {
     test(when, async () => {
-      const broker = new MemoryBroker();
-      const folder = join(dir, "inbox");
-      const source = join(dir, "source.bin");
-      const bytes = randomBytes(SIZE);
-      await writeFile(source, bytes);
       const patient = when.startsWith("before");
-      const receiving = await savingReceiver(broker, folder, patient ? 60_000 : 300);
+      const { broker, folder, source, bytes, receiving } = await fileAndReceiver(patient ? 60_000 : 300);
       const streamId = randomUUID();
       const first = countingClient(broker);
       const doomed = first.client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW });
@@ -110,12 +116,7 @@ describe("resume: a sender killed half way sends again with the same streamId an
   }
 
   test("a client closed mid-send stops it at once, resumable: the receiver keeps what it saved and the resume continues it", async () => {
-    const broker = new MemoryBroker();
-    const folder = join(dir, "inbox");
-    const source = join(dir, "source.bin");
-    const bytes = randomBytes(SIZE);
-    await writeFile(source, bytes);
-    const receiving = await savingReceiver(broker, folder, 60_000);
+    const { broker, folder, source, bytes, receiving } = await fileAndReceiver(60_000);
     const streamId = randomUUID();
     const first = countingClient(broker);
     const interrupted = first.client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW });
@@ -139,12 +140,7 @@ describe("resume: a sender killed half way sends again with the same streamId an
   }, 20_000);
 
   test("a resume of a stream its receiver already saved whole (from a new process, a new inbox) is answered at once; nothing is published", async () => {
-    const broker = new MemoryBroker();
-    const folder = join(dir, "inbox");
-    const source = join(dir, "source.bin");
-    const bytes = randomBytes(SIZE);
-    await writeFile(source, bytes);
-    const receiving = await savingReceiver(broker, folder, 60_000);
+    const { broker, folder, source, bytes, receiving } = await fileAndReceiver(60_000);
     const streamId = randomUUID();
     await countingClient(broker).client.send(source, { destination: "files", streamId, chunkBytes: CHUNK, windowChunks: WINDOW });
     await until(() => receiving.outcomes.length === 1);
@@ -167,13 +163,8 @@ describe("the journal: unfinished sends survive the process and are resumed by i
   test("a send killed half way is listed by unfinishedTransfers and resumeSend completes it; a changed file is refused", async () => {
     const { TransferJournal } = await import("./journal");
     const { SourceChangedError } = await import("./errors/source-changed-error");
-    const broker = new MemoryBroker();
     const journal = new TransferJournal({ dir: join(dir, "state") });
-    const folder = join(dir, "inbox");
-    const source = join(dir, "movie.bin");
-    const bytes = randomBytes(SIZE);
-    await writeFile(source, bytes);
-    const receiving = await savingReceiver(broker, folder, 300);
+    const { broker, source, bytes, receiving } = await fileAndReceiver(300, "movie.bin");
     const doomedTransport = createMemoryTransport({ broker });
     const first = createStreamClient({ transport: doomedTransport, retry: false, journal, brokerLabel: "memory://test" });
     clients.push(first);
