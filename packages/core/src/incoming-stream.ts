@@ -15,6 +15,7 @@ import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
 import { AbortCode, type AckFrame, type DataFrame, type EndFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
 import type { SaveJournal } from "./journaled-receive";
 import { RangeSet } from "./range-set";
+import { COMPRESSION_MARKER_BYTES, decompressChunk } from "./compression";
 import { E2E_TAG_BYTES, type StreamCipher } from "./e2e/stream-cipher";
 import { commitWithoutOverwrite, folderError, safeFileName, type SaveOptions, type SaveResult, saveStream } from "./save-to";
 import { Spool } from "./spool";
@@ -503,8 +504,9 @@ export class IncomingStream extends Readable {
     const { sequence, offset } = frame;
     const { cipher } = this.context;
     if (this.received.has(sequence)) return; // A duplicate: already delivered or held.
-    // An encrypted chunk travels with its tag.
-    const chunkLength = frame.payload.byteLength - (cipher ? E2E_TAG_BYTES : 0);
+    const { compression } = this.manifest;
+    // An encrypted chunk travels with its tag, a compressed one behind its marker (and no longer than it was).
+    const chunkLength = frame.payload.byteLength - (cipher ? E2E_TAG_BYTES : 0) - (compression ? COMPRESSION_MARKER_BYTES : 0);
     if (chunkLength <= 0 || chunkLength > chunkBytes || offset !== sequence * chunkBytes) {
       this.integrityFailure(`chunk ${sequence} claims offset ${offset} and ${chunkLength} bytes; chunks are ${chunkBytes} bytes`);
       return;
@@ -521,9 +523,15 @@ export class IncomingStream extends Readable {
       this.integrityFailure(`chunk ${sequence} (bytes ${offset}-${offset + chunkLength}) failed its CRC-32 check`);
       return;
     }
-    const payload = cipher ? cipher.openData(frame) : frame.payload;
-    if (payload === undefined) {
+    const opened = cipher ? cipher.openData(frame) : frame.payload;
+    if (opened === undefined) {
       this.integrityFailure(`chunk ${sequence} (byte ${offset}) does not open under the stream's key: it was changed on the way`);
+      return;
+    }
+    // Never inflated past the chunk size, nor past the declared size.
+    const payload = compression ? decompressChunk(compression, opened, Math.min(chunkBytes, (sizeBytes ?? Number.POSITIVE_INFINITY) - offset)) : opened;
+    if (typeof payload === "string") {
+      this.integrityFailure(`chunk ${sequence} (byte ${offset}) ${payload}`);
       return;
     }
     this.received.add(sequence);

@@ -28,6 +28,7 @@ export {
 } from "./transport";
 export { createRetryingTransport, type RetryOptions } from "./retrying-transport";
 export * from "./errors/index";
+export { COMPRESSIONS } from "./compression";
 export { defaultKeyId, E2E_KEY_BYTES, type E2eKey, E2eKeyring, e2eKey } from "./e2e/e2e-keyring";
 export { E2E_TAG_BYTES } from "./e2e/stream-cipher";
 export { isTlsCertificateError, type Pem, type TlsOptions } from "./adapter-kit/tls";
@@ -37,6 +38,7 @@ export {
   PROTOCOL_VERSION,
   type AbortFrame,
   type AckFrame,
+  type Compression,
   type DataFrame,
   type Delivery,
   type DeliveryModel,

@@ -12,7 +12,7 @@ import { FramePool } from "./frame-pool";
 import type { Inbox } from "./inbox";
 import { DATA_HEADER_BYTES, encodeFrame, readFrameType, streamIdBytes, writeDataHeader } from "./protocol/frame-codec";
 import { AbortCode, type AbortFrame, type AckFrame, type Frame, FrameType, type Manifest, type TakeoverInfo } from "./protocol/frames";
-import { E2E_TAG_BYTES } from "./e2e/stream-cipher";
+import { compressChunk } from "./compression";
 import type { ConnectionWatch } from "./transport";
 import { createManifest, planSend, type SendPlan } from "./send-plan";
 import type { SendOptions, SendProgress, SendResult } from "./sender";
@@ -117,6 +117,8 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
   private bytesIn = 0;
   /** Payload bytes of every Data frame published, resends included. */
   private bytesPublished = 0;
+  /** The plain chunk bytes of each Data frame in flight, by frame. */
+  private readonly plainBytes = new WeakMap<Uint8Array, number>();
   private lastProgressAt = Date.now();
   private lastHeardAt = Date.now();
   private lastPublishedAt = Date.now();
@@ -328,9 +330,9 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
     return encodeFrame({ type: FrameType.Open, streamId: this.streamId, manifest });
   }
 
-  /** Payload bytes of Data frame `frame`: its chunk, without an encrypted stream's tag. */
+  /** Bytes of the plain chunk Data frame `frame` carries (compressed or sealed, its frame says nothing of them). */
   private chunkBytesOf(frame: Uint8Array): number {
-    return frame.byteLength - DATA_HEADER_BYTES - (this.plan.cipher ? E2E_TAG_BYTES : 0);
+    return this.plainBytes.get(frame) ?? 0;
   }
 
   /** The manifest once the Open is out. */
@@ -478,12 +480,13 @@ export class OutgoingStream extends EventEmitter<OutgoingStreamEvents> {
 
   private publishChunk(chunk: Uint8Array, sequence: number, offset: number, payload: Uint8Array): void {
     let frame = chunk;
-    const { cipher } = this.plan;
-    if (cipher) {
-      // Sealed into a frame of its own; the plain one goes back to the pool (the hasher copied it).
-      frame = cipher.sealData(sequence, offset, payload);
-      this.frames.recycle(chunk);
-    }
+    const { cipher, compression } = this.plan;
+    // Compressed (behind its marker), then sealed: each into a frame of its own; the plain one
+    // goes back to the pool (the hasher copied it).
+    if (compression) frame = compressChunk(compression, payload);
+    if (cipher) frame = cipher.sealData(sequence, offset, frame === chunk ? payload : frame.subarray(DATA_HEADER_BYTES));
+    if (frame !== chunk) this.frames.recycle(chunk);
+    this.plainBytes.set(frame, payload.byteLength);
     // The CRC-32 covers what travels: the sealed chunk and its tag, when encrypted.
     writeDataHeader(frame, { streamId: this.id, sequence, offset, crc32: crc32(frame.subarray(DATA_HEADER_BYTES)) });
     this.window.add(sequence, frame);

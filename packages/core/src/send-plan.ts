@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
+import { COMPRESSION_MARKER_BYTES, checkCompression } from "./compression";
 import { type E2eKey, E2eKeyring, e2eKey } from "./e2e/e2e-keyring";
 import { E2E_TAG_BYTES, StreamCipher } from "./e2e/stream-cipher";
 import { type ResolvedFlow, resolveFlow } from "./flow-options";
 import { MAX_DESTINATION_CHARS, isDestinationName, isStreamId } from "./protocol/frame-codec";
-import type { Manifest } from "./protocol/frames";
+import type { Compression, Manifest } from "./protocol/frames";
 import type { SendOptions } from "./sender";
 import type { SourceInfo } from "./stream-source";
 import type { Transport } from "./transport";
@@ -25,6 +26,8 @@ export interface SendPlan {
   readonly expireAfterMs: number | undefined;
   /** This attempt's keys, when the stream is encrypted end to end (`SendOptions.encryption`). */
   readonly cipher: StreamCipher | undefined;
+  /** How chunks are compressed (`SendOptions.compression`), checked against this Node. */
+  readonly compression: Compression | undefined;
 }
 
 /** How often an idle sender publishes a Heartbeat by default (`SendOptions.heartbeatMs`). */
@@ -44,7 +47,9 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
   const streamId = options.streamId ?? randomUUID();
   if (!isStreamId(streamId)) throw new TypeError("[stream] streamId must be a lower-case UUID");
   options.signal?.throwIfAborted();
-  const flow = resolveFlow(transport.capabilities, options, options.encryption ? E2E_TAG_BYTES : 0);
+  const compression = checkCompression(options.compression);
+  const overheadBytes = (options.encryption ? E2E_TAG_BYTES : 0) + (compression ? COMPRESSION_MARKER_BYTES : 0);
+  const flow = resolveFlow(transport.capabilities, options, overheadBytes);
   const endToEnd = (options.flowControl ?? "end-to-end") === "end-to-end";
   const { brokerAcks, retention, redelivery } = transport.capabilities;
   if (!endToEnd && (!brokerAcks || retention === "none")) {
@@ -89,6 +94,7 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
     takeoverAfterMs,
     expireAfterMs,
     cipher: options.encryption ? StreamCipher.forSend(sendingKey(options.encryption), streamId) : undefined,
+    compression,
   };
 }
 
@@ -112,6 +118,7 @@ export function createManifest(plan: SendPlan, options: SendOptions, source: Sou
     windowBytes: plan.flow.windowBytes,
     ...(plan.expireAfterMs === undefined ? {} : { expiresAt: new Date(Date.now() + plan.expireAfterMs).toISOString() }),
     ...(options.sha256 === undefined ? {} : { sha256: options.sha256 }),
+    ...(plan.compression === undefined ? {} : { compression: plan.compression }),
   };
 }
 

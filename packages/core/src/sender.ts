@@ -1,7 +1,7 @@
 import type { FlowOptions } from "./flow-options";
 import type { E2eKey, E2eKeyring } from "./e2e/e2e-keyring";
 import type { SendPhase } from "./outgoing-stream";
-import type { Delivery, DeliveryModel, Manifest } from "./protocol/frames";
+import type { Compression, Delivery, DeliveryModel, Manifest } from "./protocol/frames";
 import type { TransferStatus } from "./transfer-status";
 import type { ConnectionState } from "./transport";
 
@@ -64,6 +64,14 @@ export interface SendOptions extends FlowOptions {
    * than the transport's frame limit allows. See docs/protocol.md, "End-to-end encryption".
    */
   readonly encryption?: E2eKey | E2eKeyring;
+  /**
+   * Compresses each chunk with this algorithm (`node:zlib`; zstd needs Node 22.15 or later), named
+   * in the manifest. A chunk that does not shrink is sent as it is, so incompressible content
+   * costs one byte per chunk; chunks are 1 byte smaller than the frame limit allows. Compression
+   * comes before `encryption`. Receivers refuse a chunk that inflates past the chunk size.
+   * See docs/protocol.md, "Compression".
+   */
+  readonly compression?: Compression;
   /** Total bytes, when the source cannot tell (a file's size is read from disk). The receiver holds the sender to it. */
   readonly sizeBytes?: number;
   /** Push streams at once; pull waits until a receiver asks for the stream. @default "push" */

@@ -40,6 +40,8 @@ function nonce(domain: number, sequence: number): Buffer {
  */
 function manifestAad(m: Manifest, e2e: Pick<E2eInfo, "keyId" | "salt">): Buffer {
   const fields = [m.streamId, m.chunkBytes, m.createdAt, m.model, m.replyTo, m.windowChunks, m.windowBytes, m.delivery ?? null, m.expiresAt ?? null, e2e.keyId, e2e.salt];
+  // How the chunks are compressed, too (added only when set, so uncompressed streams seal as before).
+  if (m.compression !== undefined) fields.push(m.compression);
   return Buffer.from(JSON.stringify(fields));
 }
 

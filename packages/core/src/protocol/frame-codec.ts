@@ -346,7 +346,10 @@ export function parseManifest(json: unknown): Manifest {
   ) {
     fail("manifest.e2e must be { keyId, salt, sealed }: a key id, 16 bytes of salt and the sealed fields, base64url");
   }
-  const { sizeBytes, delivery, expiresAt, sha256 } = m;
+  if (m.compression !== undefined && m.compression !== "zstd" && m.compression !== "brotli" && m.compression !== "deflate") {
+    fail('manifest.compression must be "zstd", "brotli" or "deflate"');
+  }
+  const { sizeBytes, delivery, expiresAt, sha256, compression } = m;
   return {
     streamId: m.streamId,
     name: m.name,
@@ -363,6 +366,7 @@ export function parseManifest(json: unknown): Manifest {
     ...(delivery === undefined ? {} : { delivery }),
     ...(expiresAt === undefined ? {} : { expiresAt }),
     ...(sha256 === undefined ? {} : { sha256 }),
+    ...(compression === undefined ? {} : { compression }),
     ...(e2e === undefined ? {} : { e2e: { keyId: e2e.keyId as string, salt: e2e.salt as string, sealed: e2e.sealed as string } }),
   };
 }

@@ -82,7 +82,17 @@ export interface Manifest {
    * see only sealed bytes, and fail the stream at its End.
    */
   readonly e2e?: E2eInfo;
+  /**
+   * Set when the sender compresses the stream's chunks (`SendOptions.compression`): each chunk
+   * travels behind a one-byte marker, 0 for a chunk sent as it is (it did not shrink), 1 for one
+   * compressed with this algorithm. Optional: receivers that predate it drop it, see marked
+   * bytes, and fail the stream at its End.
+   */
+  readonly compression?: Compression;
 }
+
+/** How a stream's chunks may be compressed; see `Manifest.compression`. */
+export type Compression = "zstd" | "brotli" | "deflate";
 
 /** What an end-to-end encrypted stream's Open says in the clear about its encryption. */
 export interface E2eInfo {
