@@ -53,6 +53,9 @@ Options:
   --e2e-key <file>      encrypt end to end with the first key of this file (\`stream keygen\`
                         writes one; default: $STREAM_E2E_KEY if set): neither the broker nor
                         anyone reading it sees the content, the name or the size
+  --compress [algo]     compress each chunk: zstd (Node 22.15+; what a bare --compress, last or
+                        before another option, means), brotli or deflate; chunks that do not
+                        shrink go as they are. Receivers need nothing: the manifest says how
   --json                print one JSON event per line on stdout (start, progress, done, error)
   -h, --help            this help
 `;

@@ -154,6 +154,27 @@ describe("stream (in-process)", () => {
     expect(bad.code).toBe(ExitCode.Usage);
   });
 
+  it("--compress: bare (zstd) before the file, or naming an algorithm, round-trips; an unknown algorithm is a usage error", async () => {
+    const broker = new MemoryBroker();
+    const bytes = Buffer.from("line of a log that compresses well\n".repeat(20_000));
+    const file = join(dir, "app.log");
+    await writeFile(file, bytes);
+    const sha256 = createHash("sha256").update(bytes).digest("hex");
+    for (const [i, compress] of [["--compress"], ["--compress", "brotli"], ["--compress=deflate"]].entries()) {
+      const out = join(dir, `out-${i}`);
+      const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, "--once", "--json"], { importer: memoryAdapter(broker) });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const sent = await run(["send", ...compress, file, "--broker", "amqp://h", "--dest", "files", "--json"], { importer: memoryAdapter(broker) });
+      expect(sent.code).toBe(0);
+      expect(events(sent.stdout).at(-1)).toMatchObject({ event: "done", sha256 });
+      expect((await receiving).code).toBe(0);
+      expect((await readFile(join(out, "app.log"))).equals(bytes)).toBe(true);
+    }
+    const bad = await run(["send", file, "--broker", "amqp://h", "--dest", "files", "--compress", "lz4"]);
+    expect(bad.code).toBe(ExitCode.Usage);
+    expect(bad.stderr).toContain('--compress "lz4" is not an algorithm');
+  });
+
   it("--transactional: the receiver writes the file only once all of it is verified; two sends at once are taken one at a time, the second told it waits", async () => {
     const broker = new MemoryBroker();
     const files = [join(dir, "first.bin"), join(dir, "second.bin")];

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createStreamClient, defaultStateDir, type SendOptions, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
+import { COMPRESSIONS, type Compression, createStreamClient, defaultStateDir, type SendOptions, type SendResult, type StreamSource, TransferJournal } from "@stream/core";
 import type { BrokerTarget } from "../broker-url";
 import { e2eKeys } from "../e2e-keys";
 import { checkDestination, parseCommandArgs, parseCount, parseDuration, parseSeconds, parseSize } from "../args";
@@ -18,7 +18,7 @@ import { BROKER_OPTIONS, brokerOption, type CommandContext, closeWithin } from "
 export async function sendCommand(args: string[], context: CommandContext): Promise<ExitCodeValue> {
   const { values, positionals } = parseCommandArgs(
     "send",
-    args,
+    withBareCompress(args),
     {
       ...BROKER_OPTIONS,
       dest: { type: "string" },
@@ -31,6 +31,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
       timeout: { type: "string" },
       expire: { type: "string" },
       "e2e-key": { type: "string" },
+      compress: { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -53,6 +54,7 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
   const idleTimeoutMs = values.timeout === undefined ? undefined : parseSeconds(values.timeout, "--timeout");
   const expireAfterMs = values.expire === undefined ? undefined : parseDuration(values.expire, "--expire");
   const encryption = e2eKeys(values["e2e-key"], context.env);
+  const compression = values.compress === undefined ? undefined : parseCompression(values.compress);
   if (values.name !== undefined && values.name.trim() === "") throw new UsageError("--name must not be empty");
   if (values.push && values.pull) throw new UsageError("--push and --pull are opposites: pick one", "--push (the default) sends the chunks at once; --pull only once a receiver takes the file");
 
@@ -96,12 +98,29 @@ export async function sendCommand(args: string[], context: CommandContext): Prom
         ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
         ...(expireAfterMs === undefined ? {} : { expireAfterMs }),
         ...(encryption ? { encryption } : {}),
+        ...(compression ? { compression } : {}),
         ...watch,
       }),
     );
   } finally {
     await closeWithin(() => client.close());
   }
+}
+
+/**
+ * `--compress` alone means `--compress zstd` (`parseArgs` has no optional values): when last, or
+ * followed by an option, `-` or a path (a word with a `.` or `/`); a bare word is its algorithm.
+ */
+function withBareCompress(args: string[]): string[] {
+  const bare = (next: string | undefined) => next === undefined || next.startsWith("-") || /[./]/.test(next);
+  return args.flatMap((arg, i) => (arg === "--compress" && bare(args[i + 1]) ? [arg, "zstd"] : [arg]));
+}
+
+function parseCompression(text: string): Compression {
+  if (!COMPRESSIONS.includes(text as Compression)) {
+    throw new UsageError(`--compress "${text}" is not an algorithm`, `give ${COMPRESSIONS.join(", ")}, or --compress alone (last, or before another option) for zstd`);
+  }
+  return text as Compression;
 }
 
 /** What {@link sendAndReport} says a send is. */
