@@ -50,7 +50,8 @@ export type ConformanceGroup =
   | "resume"
   | "cancel"
   | "expiry"
-  | "e2e";
+  | "e2e"
+  | "compression";
 
 /** Options of {@link runConformanceSuite}. */
 export interface ConformanceOptions extends TestApi {
@@ -786,6 +787,28 @@ export function runConformanceSuite(options: ConformanceOptions): void {
             assert.match(refused.reason, /no key conformance/);
             assert.ok(frameErrors.some((error) => E2eKeyError.isInstance(error)), "the receiver reported an E2eKeyError");
             assert.equal(handed, 0);
+          }),
+        timeoutMs,
+      );
+    });
+
+    group("compression", "compression", () => {
+      test(
+        "a compressible multi-chunk file sent with zstd round-trips, in fewer data bytes than it has",
+        () =>
+          withRig(undefined, async ({ streams, options: sendOptions, newSender }) => {
+            const line = (i: number) => `${String(i).padStart(8, "0")} GET /files/${i % 13}.bin 200 ${i % 997} ms\n`;
+            const data = Buffer.from(Array.from({ length: Math.ceil((chunkBytes * 4 + 321) / line(0).length) }, (_, i) => line(i)).join("")).subarray(0, chunkBytes * 4 + 321);
+            const tapped = await newSender();
+            const arriving = nextStream(streams);
+            const sent = tapped.client.send(data, { ...sendOptions, name: "app.log", compression: "zstd" });
+            const stream = await arriving;
+            assert.equal(stream.manifest.compression, "zstd");
+            assert.equal(stream.manifest.sizeBytes, data.byteLength);
+            assert.equal(sha256(await readAll(stream)), sha256(data));
+            assert.equal((await sent).sha256, sha256(data));
+            assert.equal((await stream.result).sha256, sha256(data));
+            assert.ok(tapped.dataBytes() < data.byteLength / 2, `${tapped.dataBytes()} data bytes published for ${data.byteLength}`);
           }),
         timeoutMs,
       );
