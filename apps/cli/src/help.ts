@@ -70,7 +70,7 @@ Options:
   --concurrency <n> streams taken at once (default 1): others wait in order, their senders told
                     they are queued; a stream is never interleaved with another
   --keep-partial    never remove the temporary files other (dead) receivers left in --out
-  --json            print one JSON event per line on stdout (listening, start, progress, done, error)
+  --json            print one JSON event per line on stdout (listening, start, progress, done, rejected, error)
   -h, --help        this help
 `;
 
