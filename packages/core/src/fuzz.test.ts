@@ -25,10 +25,12 @@ const CASES_PER_RECEIVER = 2000;
 /** A property this long gets this much time: the long run needs minutes. */
 const timeoutMs = Math.max(60_000, RUNS * 2);
 
-const STREAM_IDS = Array.from({ length: 6 }, (_, i) => `0000000${i}-0000-4000-8000-00000000000${i}`);
+const STREAM_IDS = Array.from({ length: 128 }, (_, i) => `000000${i.toString(16).padStart(2, "0")}-0000-4000-8000-000000000000`);
 const streamIdArb = fc.constantFrom(...STREAM_IDS);
 /** Channel names: some valid, some not (a replyTo the receiver must refuse to trust). */
-const replyToArb = fc.oneof(fc.constant(""), fc.constant("files.inbox.0a1b2c3d4e5f"), fc.string({ maxLength: 12 }));
+const replyToArb = fc.oneof({ weight: 2, arbitrary: fc.constant("") }, { weight: 6, arbitrary: fc.constant("files.inbox.0a1b2c3d4e5f") }, { weight: 1, arbitrary: fc.string({ maxLength: 12 }) });
+/** Mostly values a stream of these frames can live with, so the fuzz gets past the Open into the data path. */
+const weighted = <T>(usual: fc.Arbitrary<T>, rare: fc.Arbitrary<T>) => fc.oneof({ weight: 8, arbitrary: usual }, { weight: 1, arbitrary: rare });
 
 const manifestArb = (streamId: string): fc.Arbitrary<Manifest> =>
   fc.record(
@@ -37,16 +39,17 @@ const manifestArb = (streamId: string): fc.Arbitrary<Manifest> =>
       name: fc.oneof(fc.constantFrom("report.pdf", "../../etc/passwd", "a\u0000b", "CON", ""), fc.string({ maxLength: 40 })),
       sizeBytes: fc.nat({ max: 1 << 20 }),
       contentType: fc.constant("application/octet-stream"),
-      chunkBytes: fc.integer({ min: 1, max: 4096 }),
+      chunkBytes: weighted(fc.constantFrom(64, 1024), fc.integer({ min: 1, max: 4096 })),
       metadata: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 16 }), { maxKeys: 4 }),
-      createdAt: fc.constantFrom("2026-12-01T10:00:00.000Z", "2026-12-01T10:00:01.000Z"),
+      // A new createdAt is a new attempt (an aborted one's Open is remembered and dropped).
+      createdAt: fc.integer({ min: 0, max: 1e9 }).map((ms) => new Date(Date.UTC(2026, 11, 1) + ms).toISOString()),
       model: fc.constantFrom("push" as const, "pull" as const),
       replyTo: replyToArb,
       windowChunks: fc.integer({ min: 1, max: 64 }),
-      windowBytes: fc.oneof(fc.integer({ min: 1, max: 1 << 20 }), fc.constant(2 ** 30)),
+      windowBytes: weighted(fc.integer({ min: 1, max: 1 << 20 }), fc.constant(2 ** 30)),
       delivery: fc.constantFrom("streaming" as const, "transactional" as const),
       takeover: fc.record({ acknowledgedBytes: fc.nat({ max: 1 << 16 }) }),
-      expiresAt: fc.constantFrom("2000-01-01T00:00:00.000Z", "2999-01-01T00:00:00.000Z"),
+      expiresAt: weighted(fc.constant("2999-01-01T00:00:00.000Z"), fc.constant("2000-01-01T00:00:00.000Z")),
     },
     { requiredKeys: ["streamId", "name", "contentType", "chunkBytes", "metadata", "createdAt", "model", "replyTo", "windowChunks", "windowBytes"] },
   );
@@ -56,7 +59,7 @@ const frameArb: fc.Arbitrary<Frame> = streamIdArb.chain((streamId) =>
   fc.oneof(
     manifestArb(streamId).map((manifest): Frame => ({ type: FrameType.Open, streamId, manifest })),
     fc
-      .record({ sequence: fc.nat({ max: 64 }), payload: fc.uint8Array({ minLength: 1, maxLength: 256 }), crc: fc.boolean(), chunk: fc.constantFrom(1, 64, 256, 1024) })
+      .record({ sequence: fc.nat({ max: 16 }), payload: fc.uint8Array({ minLength: 1, maxLength: 1024 }), crc: weighted(fc.constant(true), fc.constant(false)), chunk: fc.constantFrom(64, 1024) })
       .map(({ sequence, payload, crc, chunk }): Frame => ({ type: FrameType.Data, streamId, sequence, offset: sequence * chunk, crc32: crc ? crc32(payload) : 7, payload })),
     fc
       .record({ chunkCount: fc.nat({ max: 64 }), byteCount: fc.nat({ max: 1 << 16 }), sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }) })
@@ -67,7 +70,7 @@ const frameArb: fc.Arbitrary<Frame> = streamIdArb.chain((streamId) =>
     fc
       .record({ nextSequence: fc.nat({ max: 64 }), offset: fc.nat({ max: 1 << 16 }), windowChunks: fc.nat({ max: 64 }), complete: fc.boolean() })
       .map((ack): Frame => ({ type: FrameType.Ack, streamId, ...ack })),
-    fc.record({ sequence: fc.nat({ max: 64 }), offset: fc.nat({ max: 1 << 16 }) }).map((request): Frame => ({ type: FrameType.Request, streamId, ...request })),
+    fc.record({ sequence: fc.nat({ max: 16 }), offset: fc.nat({ max: 1 << 16 }) }).map((request): Frame => ({ type: FrameType.Request, streamId, ...request })),
     fc.nat().map((timestampMs): Frame => ({ type: FrameType.Heartbeat, streamId, timestampMs })),
   ),
 );
@@ -173,15 +176,20 @@ describe(`fuzz (${RUNS} cases per property; FUZZ_RUNS sets it)`, () => {
         let cases = 0;
         let slowestMs = 0;
         let rejections = 0;
+        const byCode = new Map<string, number>();
         let streams = 0;
         const open = async (): Promise<void> => {
-          receiver = client.receive("files", { keepPartial: true, spoolDir, producerTimeoutMs: 2000, orphanTimeoutMs: 500, maxReportsPerSecond: 1e9, onFrameError: () => {} });
-          receiver.on("rejected", () => void (rejections += 1));
+          receiver = client.receive("files", { keepPartial: true, spoolDir, concurrency: 1024, producerTimeoutMs: 500, orphanTimeoutMs: 500, maxReportsPerSecond: 1e9, onFrameError: () => {} });
+          receiver.on("rejected", ({ code }) => {
+            rejections += 1;
+            byCode.set(code, (byCode.get(code) ?? 0) + 1);
+          });
           receiver.on("stream", (stream) => {
             streams += 1;
             stream.on("error", () => {});
-            // Every other stream is read, the rest left waiting (backpressure) until the close.
-            if (cases % 2 === 0) stream.resume();
+            // Most streams are read; some the application drops at once (a cancel the sender is told of).
+            if (streams % 5 === 0) stream.destroy();
+            else stream.resume();
           });
           await receiver.ready;
         };
@@ -222,7 +230,7 @@ describe(`fuzz (${RUNS} cases per property; FUZZ_RUNS sets it)`, () => {
         // The fuzz reaches past the decoder: streams are opened and refused.
         expect(streams).toBeGreaterThan(0);
         expect(rejections).toBeGreaterThan(0);
-        console.log(`[fuzz] receiver: ${RUNS} cases, ${streams} streams handed over, ${rejections} rejections reported, slowest call ${slowestMs.toFixed(1)} ms, heap +${heapGrowthMb.toFixed(0)} MB`);
+        console.log(`[fuzz] receiver: ${RUNS} cases, ${streams} streams handed over, ${rejections} rejections reported (${[...byCode].map(([code, n]) => `${code} ${n}`).join(", ")}), slowest call ${slowestMs.toFixed(1)} ms, heap +${heapGrowthMb.toFixed(0)} MB`);
       },
       timeoutMs,
     );
