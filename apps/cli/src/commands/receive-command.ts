@@ -127,7 +127,8 @@ export function reportFrameError(output: Output, command: string): (error: Strea
 export function reportRejection(output: Output, command: string): (rejection: Rejection) => void {
   return ({ code, reason, streamId, name, suppressed }) => {
     output.emit({ event: "rejected", command, code, reason, ...(streamId === undefined ? {} : { streamId }), ...(name === undefined ? {} : { name }), ...(suppressed === undefined ? {} : { suppressed }) });
-    const what = streamId === undefined ? "" : ` of stream ${streamId}${name === undefined ? "" : ` (${printable(name)})`}`;
+    const shown = name !== undefined && name.length > 80 ? `${name.slice(0, 79)}…` : name; // a hostile name can be long
+    const what = streamId === undefined ? "" : ` of stream ${streamId}${shown === undefined ? "" : ` (${printable(shown)})`}`;
     output.note(`rejected input${what} [${code}]: ${printable(reason)}`);
   };
 }
