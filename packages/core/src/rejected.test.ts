@@ -278,4 +278,13 @@ describe("what is not a rejection, and floods", () => {
     expect(summaries[0]?.reason).toMatch(/^\d+ more like this suppressed in the last second \(not a stream frame/);
     expect((cpu.user + cpu.system) / 1000).toBeLessThan(1500);
   });
+
+  test("what is held back when the receiver closes is still summed up", async () => {
+    const r = await rig({ maxReportsPerSecond: 2 });
+    for (let i = 0; i < 5; i++) await r.raw(randomBytes(8));
+    await settle(50);
+    expect(r.rejections).toHaveLength(2);
+    await r.receiver.close();
+    expect(r.rejections.map((rejection) => rejection.suppressed)).toEqual([undefined, undefined, 3]);
+  });
 });

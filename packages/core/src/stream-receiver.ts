@@ -839,6 +839,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.closed = true;
     this.closing.abort();
     clearInterval(this.timer);
+    this.limiter.flush(Number.POSITIVE_INFINITY); // what was held back is still summed up
     for (const stream of this.streams.values()) stream.destroy();
     // Said nothing: their senders, hearing no more keepalives, offer them to other receivers.
     this.queued.clear();
