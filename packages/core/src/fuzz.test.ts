@@ -215,6 +215,10 @@ describe(`fuzz (${RUNS} cases per property; FUZZ_RUNS sets it)`, () => {
             new Promise<string>((resolve) => setTimeout(() => resolve("hung"), 5000).unref()),
           ]);
           expect(outcome).toBe(0); // none rejected (onFrame never rejects), none hung
+          // Spool files of the closed receiver's streams are still being closed and removed: let
+          // that file system work finish, or it piles up across receivers faster than a disk does it.
+          const fsWork = () => process.getActiveResourcesInfo().filter((resource) => resource.startsWith("FSReq")).length;
+          for (let waited = 0; fsWork() > 0 && waited < 10_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
         };
         await open();
         const heapBefore = retainedHeap();
