@@ -85,7 +85,7 @@ Options:
   --keep-partial    never remove the temporary files other (dead) receivers left in --out
   --e2e-key <file>  keys to open end-to-end encrypted streams with (default: $STREAM_E2E_KEY);
                     one under a key id not held is refused, its sender told, nothing written
-  --json            print one JSON event per line on stdout (listening, start, progress, done, error)
+  --json            print one JSON event per line on stdout (listening, start, progress, done, rejected, error)
   -h, --help        this help
 `;
 

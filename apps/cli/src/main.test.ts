@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { Writable } from "node:stream";
-import { createStreamClient, decodeFrame, FrameType, TransferJournal, TransportError } from "@stream/core";
+import { createStreamClient, decodeFrame, encodeFrame, type Frame, FrameType, TransferJournal, TransportError } from "@stream/core";
 import { createMemoryTransport, MemoryBroker, withFaults } from "@stream/core/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ModuleImporter } from "./broker-transport";
@@ -280,6 +280,37 @@ describe("stream (in-process)", () => {
     expect(outcomes[0]?.streamId).not.toBe(outcomes[1]?.streamId);
     expect(await readdir(out)).toEqual(["late.bin"]);
     expect((await readFile(join(out, "late.bin"))).equals(bytes)).toBe(true);
+  });
+
+  it("receive says what it rejects: a line per crafted bad frame (a `rejected` event with --json)", async () => {
+    const broker = new MemoryBroker();
+    const hand = createMemoryTransport({ broker });
+    const streamId = "0a0a0a0a-0000-4000-8000-000000000001";
+    const manifest = { streamId, name: "x\u001b[31m.bin", contentType: "application/octet-stream", chunkBytes: 1024, metadata: {}, createdAt: new Date().toISOString(), model: "push", replyTo: "", windowChunks: 4, windowBytes: 2 ** 30 };
+    const window = encodeFrame({ type: FrameType.Open, streamId, manifest } as Frame);
+    const truncated = window.subarray(0, 30);
+    for (const json of [false, true]) {
+      const stop = new AbortController();
+      const out = join(dir, json ? "out-json" : "out");
+      const receiving = run(["receive", "--broker", "amqp://h", "--dest", "files", "--out", out, ...(json ? ["--json"] : [])], { importer: memoryAdapter(broker), signal: stop.signal });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      for (const bytes of [window, truncated]) await hand.publish("files", bytes, { key: streamId, kind: "stream" });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      stop.abort();
+      const received = await receiving;
+      expect(received.code).toBe(0);
+      if (json) {
+        expect(events(received.stdout).filter((event) => event.event === "rejected")).toEqual([
+          expect.objectContaining({ command: "receive", code: "window-too-large", streamId, name: "x\u001b[31m.bin", reason: expect.stringContaining("maxWindowBytes") }),
+          expect.objectContaining({ command: "receive", code: "malformed-frame", streamId, reason: `open frame is 30 bytes; its fields say ${window.byteLength}` }),
+        ]);
+      } else {
+        // The name's control character is shown, not obeyed.
+        expect(received.stderr).toContain(`rejected input of stream ${streamId} (x\\u{1b}[31m.bin) [window-too-large]: its window of 1073741824 bytes exceeds this receiver's maxWindowBytes 67108864`);
+        expect(received.stderr).toContain(`rejected input of stream ${streamId} [malformed-frame]: open frame is 30 bytes`);
+      }
+    }
+    await hand.close();
   });
 
   it("send --push names the default; --push with --pull is refused", async () => {

@@ -851,7 +851,8 @@ export class IncomingStream extends Readable {
         ? error
         : new StreamAbortedError({ message: `[stream] stream ${this.streamId} was destroyed by the receiving application`, cause: error ?? undefined });
       this.settle("failed");
-      this.context.settled(this.streamId, undefined);
+      // A refusal (an unsafe name, a folder without room) is the receiver's to report.
+      this.context.settled(this.streamId, undefined, refused === undefined ? undefined : reason);
       this.rejectResult(reason);
     }
     callback(error);

@@ -9,6 +9,7 @@ export { createStreamClient, type ResumeSaveOptions, type StreamClient, type Str
 export type { FlowControl, SendOptions, SendProgress, SendResult } from "./sender";
 export { OutgoingStream, type OutgoingStreamEvents, type SendPhase } from "./outgoing-stream";
 export { StreamReceiver, type OrphanReport, type ReceiveOptions, type StreamReceiverEvents } from "./stream-receiver";
+export type { Rejection, RejectionCode } from "./rejections";
 export { IncomingStream, type ReceivePhase, type ReceiveResult } from "./incoming-stream";
 export type { StreamSource } from "./stream-source";
 export type { TransferDirection, TransferEvent, TransferFailure, TransferStatus } from "./transfer-status";

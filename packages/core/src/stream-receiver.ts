@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { RECEIVE_RETRY, type RetryPolicy, retryPolicy, withRetries } from "./backoff";
+import { IntegrityError } from "./errors/integrity-error";
 import { ProtocolError } from "./errors/protocol-error";
 import { StreamRefusedError } from "./errors/stream-refused-error";
 import { TransportError } from "./errors/transport-error";
@@ -7,6 +8,8 @@ import { StreamError } from "./errors/stream-error";
 import { StreamExpiredError } from "./errors/stream-expired-error";
 import { StreamTimeoutError } from "./errors/stream-timeout-error";
 import { StreamWithdrawnError } from "./errors/stream-withdrawn-error";
+import { TargetFolderError } from "./errors/target-folder-error";
+import { UnsafePathError } from "./errors/unsafe-path-error";
 import { IncomingStream } from "./incoming-stream";
 import { type E2eKey, E2eKeyring } from "./e2e/e2e-keyring";
 import { StreamCipher } from "./e2e/stream-cipher";
@@ -16,8 +19,9 @@ import { journalReceive } from "./journaled-receive";
 import { checkStatusInterval } from "./transfer-status";
 import { DEFAULT_PARTIAL_TTL_MS, sweepPartials } from "./partial-files";
 import { defaultSpoolDir } from "./spool";
-import { decodeFrame, encodeFrame } from "./protocol/frame-codec";
+import { COMMON_HEADER_BYTES, decodeFrame, encodeFrame, MAX_MANIFEST_BYTES, peekFrame } from "./protocol/frame-codec";
 import { AbortCode, type AckFrame, type Frame, FrameType, type Manifest } from "./protocol/frames";
+import { DEFAULT_REPORTS_PER_SECOND, type Rejection, type RejectionCode, ReportLimiter } from "./rejections";
 import type { RetryOptions } from "./retrying-transport";
 import type { Subscription, Transport } from "./transport";
 
@@ -34,13 +38,43 @@ export interface ReceiveOptions {
   readonly producerTimeoutMs?: number;
   /** A missing chunk is asked for again after this long. @default 1000 */
   readonly gapTimeoutMs?: number;
-  /** Called for frames that could not be used (not a stream frame, a bad field); they are dropped. */
+  /**
+   * Called with the `error` of every `'rejected'` report (the same reports, under the same rate
+   * limit: see {@link StreamReceiverEvents.rejected}), and with problems that refuse no input: a
+   * reply that could not be published, a partial file that no longer matches its journal, a
+   * queued stream whose sender fell silent.
+   */
   readonly onFrameError?: (error: StreamError) => void;
   /**
    * The most memory one stream may ask this receiver to hold: a stream whose manifest declares a
-   * larger window is refused (its sender gets a `StreamAbortedError` saying so). @default 64 MiB
+   * larger window is refused (its sender gets a `StreamRefusedError` saying so). @default 64 MiB
    */
   readonly maxWindowBytes?: number;
+  /**
+   * The largest manifest (an Open's JSON: name, metadata, ...) taken, in bytes; at most the
+   * protocol's 64 KiB, which no frame can exceed. A larger one is refused. @default 65536
+   */
+  readonly maxManifestBytes?: number;
+  /** The most `metadata` entries a manifest may carry; a stream with more is refused. @default 256 */
+  readonly maxMetadataEntries?: number;
+  /**
+   * The longest stream name taken, in characters (UTF-16 code units); at most the protocol's
+   * 1024, past which an Open does not decode. `saveTo` fits what it writes into 255 bytes
+   * besides. A longer name is refused. @default 1024
+   */
+  readonly maxNameChars?: number;
+  /**
+   * The most streams this receiver holds at once: handed over, being spooled, or queued past its
+   * `concurrency`. An Open past it is refused (its sender is told). @default 4096
+   */
+  readonly maxOpenStreams?: number;
+  /**
+   * The most reports (`'rejected'`, `onFrameError`) per second for each cause
+   * ({@link RejectionCode}); past it they are counted, and once the second is over one summary
+   * says how many were held back (`Rejection.suppressed`). A flood of bad frames then costs a
+   * counter, not a log line each. @default 10
+   */
+  readonly maxReportsPerSecond?: number;
   /**
    * How often, and how far apart, the receiver tries to take a stream it cannot take at once:
    * `saveTo`'s folder cannot be created or written or lacks room, or a `'stream'` listener
@@ -144,16 +178,17 @@ const REMEMBERED_STREAMS = 4096;
 const ORPHAN_BYTES = 16 * 1024 * 1024;
 /** Streams whose frames are being held or counted without their Open, at most. */
 const MAX_ORPHANS = 4096;
-/** Streams queued at most (see `concurrency`); a later Open gets no answer until there is room. */
-const MAX_QUEUED = 4096;
+/** The protocol's longest stream name, in characters (`parseManifest`). */
+const MAX_NAME_CHARS = 1024;
 /** A queued stream's keepalive: like an active stream's, at least once a second. */
 const QUEUED_KEEPALIVE_MS = 1000;
 
-/** Checks a count of streams: a whole number, at least 1, or Infinity. */
-function streamCount(option: string, value: number | undefined, byDefault: number): number {
+/** Checks a limit: a whole number from 1 to `max`, or Infinity when `max` allows. */
+function checkLimit(option: string, value: number | undefined, byDefault: number, max = Number.POSITIVE_INFINITY): number {
   if (value === undefined) return byDefault;
-  if (value >= 1 && (Number.isInteger(value) || value === Number.POSITIVE_INFINITY)) return value;
-  throw new RangeError(`[stream] ${option} must be a whole number of streams, at least 1 (Infinity for no limit); got ${String(value)}`);
+  if (value >= 1 && value <= max && (Number.isInteger(value) || value === Number.POSITIVE_INFINITY)) return value;
+  const range = max === Number.POSITIVE_INFINITY ? "at least 1 (Infinity for no limit)" : `from 1 to ${max}`;
+  throw new RangeError(`[stream] ${option} must be a whole number, ${range}; got ${String(value)}`);
 }
 
 /** Frames of a stream whose Open has not come (yet), and how many came in all. */
@@ -187,6 +222,14 @@ interface QueuedStream {
   lastAckAt: number;
 }
 
+/** The cause a stream that ended with `error` was rejected for, or `undefined` for an ending that rejects nothing (a timeout, an abort). */
+function rejectionCodeOf(error: StreamError | undefined): RejectionCode | undefined {
+  if (IntegrityError.isInstance(error)) return "integrity";
+  if (UnsafePathError.isInstance(error)) return "unsafe-name";
+  if (TargetFolderError.isInstance(error)) return error.fsCode === "ENOSPC" || error.fsCode === "EDQUOT" ? "no-space" : "refused";
+  return undefined; // a StreamRefusedError of the receiver's own is reported where it is made (refuse)
+}
+
 const openKey = (manifest: Manifest): string => `${manifest.streamId}/${manifest.createdAt}`;
 
 const frameBytes = (frame: Frame): number => (frame.type === FrameType.Data ? frame.payload.byteLength : 64);
@@ -201,8 +244,17 @@ export interface StreamReceiverEvents {
   /**
    * Frames of a stream whose Open never came were dropped after `orphanTimeoutMs`: chunks left
    * behind by a dead-lettered or purged Open, a foreign or mistaken consumer. Never handed over.
+   * (Reported as `'rejected'` too, code `"orphaned"`.)
    */
   orphaned: [report: OrphanReport];
+  /**
+   * A frame or stream was refused or dropped for cause: one that does not decode, an Open past a
+   * limit, a stream whose data failed its checks, a name `saveTo` will not write, frames of no
+   * known stream; see {@link RejectionCode}. Its sender was told (Abort Rejected, or
+   * IntegrityFailed) when its inbox is known. Duplicates and late copies of ended streams are
+   * normal traffic, not reported. At most `maxReportsPerSecond` per code, then a summary.
+   */
+  rejected: [rejection: Rejection];
 }
 
 /**
@@ -232,6 +284,9 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private readonly maxStreams: number;
   /** {@link ReceiveOptions.keys} as a keyring. */
   private readonly keys: E2eKeyring | undefined;
+  private readonly limits: { manifestBytes: number; metadataEntries: number; nameChars: number; openStreams: number; windowBytes: number };
+  /** Holds reports back past `maxReportsPerSecond`; see {@link report}. */
+  private readonly limiter: ReportLimiter;
   /** Streams handed over so far; see {@link ReceiveOptions.maxStreams}. */
   private taken = 0;
 
@@ -244,9 +299,19 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   ) {
     super();
     this.retry = retryPolicy(options.retry, RECEIVE_RETRY);
-    this.concurrency = streamCount("concurrency", options.concurrency, 1);
-    this.maxStreams = streamCount("maxStreams", options.maxStreams, Number.POSITIVE_INFINITY);
+    this.concurrency = checkLimit("concurrency", options.concurrency, 1);
+    this.maxStreams = checkLimit("maxStreams", options.maxStreams, Number.POSITIVE_INFINITY);
     this.keys = options.keys === undefined || options.keys instanceof E2eKeyring ? options.keys : new E2eKeyring(options.keys);
+    this.limits = {
+      manifestBytes: checkLimit("maxManifestBytes", options.maxManifestBytes, MAX_MANIFEST_BYTES, MAX_MANIFEST_BYTES),
+      metadataEntries: checkLimit("maxMetadataEntries", options.maxMetadataEntries, 256),
+      nameChars: checkLimit("maxNameChars", options.maxNameChars, MAX_NAME_CHARS, MAX_NAME_CHARS),
+      openStreams: checkLimit("maxOpenStreams", options.maxOpenStreams, 4096),
+      windowBytes: checkLimit("maxWindowBytes", options.maxWindowBytes, 64 * 1024 * 1024),
+    };
+    this.limiter = new ReportLimiter(checkLimit("maxReportsPerSecond", options.maxReportsPerSecond, DEFAULT_REPORTS_PER_SECOND), (summary) =>
+      this.emit("rejected", summary),
+    );
     checkStatusInterval(options.statusIntervalMs, "statusIntervalMs");
     // Spool files a receiver that died left behind go once abandoned, as saveTo's partial files do.
     if (!options.keepPartial) void sweepPartials(options.spoolDir ?? defaultSpoolDir(), options.partialTtlMs ?? DEFAULT_PARTIAL_TTL_MS, "");
@@ -265,8 +330,12 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       for (const [id, held] of this.orphans) {
         if (now - held.since < this.orphanTimeoutMs) continue;
         this.dropOrphans(id);
-        this.emit("orphaned", { streamId: id, frames: held.seenFrames, bytes: held.seenBytes, heldMs: now - held.since });
+        const report = { streamId: id, frames: held.seenFrames, bytes: held.seenBytes, heldMs: now - held.since };
+        this.emit("orphaned", report);
+        const reason = `${report.frames} frame(s) (${report.bytes} payload bytes) of stream ${id} came without its Open and were dropped after ${report.heldMs} ms`;
+        this.report(new ProtocolError({ message: `[stream] ${reason}` }), { code: "orphaned", reason, streamId: id });
       }
+      this.limiter.flush(now);
     }, 250);
     this.timer.unref();
     options.signal?.addEventListener("abort", () => void this.close(), { once: true });
@@ -298,7 +367,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     try {
       frame = decodeFrame(bytes);
     } catch (error) {
-      this.options.onFrameError?.(error as ProtocolError);
+      this.rejectUndecodable(bytes, error);
       return undefined;
     }
     const { streamId } = frame;
@@ -339,7 +408,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const stream = this.streams.get(streamId);
     if (frame.type === FrameType.Open) {
       if (!stream) {
-        this.open(frame.manifest);
+        this.open(frame.manifest, bytes.byteLength - COMMON_HEADER_BYTES - 4);
       } else if (frame.manifest.createdAt !== stream.manifest.createdAt && !stream.settled) {
         // A new attempt: its sender restarted (or resumes). The old one ends, keeping what it
         // saved, and the new one takes its place once it has.
@@ -381,7 +450,51 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
       this.ended.set(streamId, undefined);
       this.orphans.delete(streamId);
     }
-    this.options.onFrameError?.(new StreamRefusedError({ message: `[stream] refused stream ${streamId}: ${reason}`, cause: error, reason }));
+    const name = stream?.manifest.name ?? (frame.type === FrameType.Open ? frame.manifest.name : undefined);
+    const reported = new StreamRefusedError({ message: `[stream] refused stream ${streamId}: ${reason}`, cause: error, reason });
+    this.report(reported, { code: "refused", reason, streamId, ...(name === undefined ? {} : { name }) });
+  }
+
+  /**
+   * The one place the receiver reports: `onFrameError` and, for refused input (`rejection`),
+   * `'rejected'`: the same reports, at most `maxReportsPerSecond` per code (see {@link ReportLimiter}).
+   * Returns whether it went out.
+   */
+  private report(error: StreamError, rejection?: Omit<Rejection, "error">): boolean {
+    const full = rejection && { ...rejection, error };
+    if (!this.limiter.admit(rejection?.code ?? error.code, Date.now(), full)) return false;
+    try {
+      this.options.onFrameError?.(error);
+      if (full) this.emit("rejected", full);
+    } catch (thrown) {
+      // A listener's bug, not the frame's: thrown where it surfaces as any listener's would,
+      // never into the frame handler (which would take it for a frame it cannot handle).
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
+    return true;
+  }
+
+  /** Reports a frame that does not decode; the sender of an Open is told why when its manifest names its inbox. */
+  private rejectUndecodable(bytes: Uint8Array, error: unknown): void {
+    const { kind, streamId, name, replyTo } = peekFrame(bytes);
+    const typed = StreamError.isInstance(error) ? error : new ProtocolError({ message: `[stream] [protocol] ${String(error)}`, cause: error });
+    const code: RejectionCode = kind === "malformed" ? "malformed-frame" : kind;
+    const reason = typed.message.replace(/^\[stream\] (\[protocol\] )?/, "");
+    const reported = this.report(typed, { code, reason, ...(streamId === undefined ? {} : { streamId }), ...(name === undefined ? {} : { name }) });
+    // Best effort, and no more often than reports: an attacker's flood must not become one of replies.
+    if (reported && streamId !== undefined && replyTo !== undefined && !this.streams.has(streamId)) {
+      this.reply({ type: FrameType.Abort, streamId, code: AbortCode.Rejected, reason: `its Open frame was refused: ${reason}` }, streamId, replyTo);
+    }
+  }
+
+  /** Reports a stream that ended for cause (its data failed its checks, or it was refused); other endings are not rejections. */
+  private reportSettled(manifest: Manifest, error: StreamError | undefined): void {
+    const code = rejectionCodeOf(error);
+    if (!error || !code) return;
+    const reason = error.message.replace(/^\[stream\] /, "");
+    this.report(error, { code, reason, streamId: manifest.streamId, name: manifest.name });
   }
 
   private readonly replyTo = new Map<string, string>();
@@ -393,7 +506,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     if (!channel) return;
     const sending = this.transport.publish(channel, encodeFrame(frame), { key, kind: "inbox" }).catch((error: unknown) => {
       // Acks repeat every second and requests until answered, so a lost reply is repaired.
-      this.options.onFrameError?.(
+      this.report(
         StreamError.isInstance(error)
           ? error
           : new TransportError({ message: `[stream] [${this.transport.name}] could not reply to ${channel}: ${String(error)}`, cause: error }),
@@ -420,14 +533,14 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     } catch (error) {
       failure = StreamError.isInstance(error) ? error : new ProtocolError({ message: `[stream] [e2e] ${String(error)}`, cause: error });
     }
-    this.options.onFrameError?.(failure);
     const { streamId } = wire;
-    if (this.streams.has(streamId) || this.ended.get(streamId) || this.queued.has(streamId)) return undefined;
     const reason = E2eKeyError.isInstance(failure)
       ? failure.keyId === undefined
         ? "the receiver takes only end-to-end encrypted streams"
         : `the receiver has no key ${failure.keyId} for this end-to-end encrypted stream`
       : "its sealed manifest does not open under the receiver's key: changed on the way, or another key under the same id";
+    this.report(failure, { code: E2eKeyError.isInstance(failure) ? "refused" : "integrity", reason, streamId });
+    if (this.streams.has(streamId) || this.ended.get(streamId) || this.queued.has(streamId)) return undefined;
     this.refuseOpen(wire, reason, E2eKeyError.isInstance(failure) ? AbortCode.Rejected : AbortCode.IntegrityFailed);
     this.rememberAborted(wire); // its repeated Opens are dropped unseen
     return undefined;
@@ -441,23 +554,49 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.ended.set(streamId, undefined);
   }
 
-  private open(manifest: Manifest): void {
+  /** Which of this receiver's limits `manifest` (of `manifestBytes` bytes of JSON) is past, if any. */
+  private overLimit(manifest: Manifest, manifestBytes: number): { code: RejectionCode; reason: string } | undefined {
+    const { limits } = this;
+    if (manifestBytes > limits.manifestBytes) {
+      return { code: "manifest-too-large", reason: `its manifest of ${manifestBytes} bytes exceeds this receiver's maxManifestBytes ${limits.manifestBytes}; send less metadata` };
+    }
+    if (manifest.name.length > limits.nameChars) {
+      return { code: "name-too-long", reason: `its name of ${manifest.name.length} characters exceeds this receiver's maxNameChars ${limits.nameChars}; send a shorter name` };
+    }
+    const entries = Object.keys(manifest.metadata).length;
+    if (entries > limits.metadataEntries) {
+      return { code: "too-many-metadata", reason: `its ${entries} metadata entries exceed this receiver's maxMetadataEntries ${limits.metadataEntries}; send fewer` };
+    }
+    if (manifest.windowBytes > limits.windowBytes) {
+      return { code: "window-too-large", reason: `its window of ${manifest.windowBytes} bytes exceeds this receiver's maxWindowBytes ${limits.windowBytes}; send with a smaller windowBytes` };
+    }
+    // A spooled stream waiting its turn is in both maps; counted once (looked at only near the limit).
+    const held = this.streams.size + this.queued.size;
+    const open = held < limits.openStreams ? held : held - [...this.queued.values()].filter((entry) => entry.stream).length;
+    if (open >= limits.openStreams) {
+      return { code: "too-many-streams", reason: `the receiver holds ${open} streams, its maxOpenStreams; send it again later` };
+    }
+    return undefined;
+  }
+
+  private open(manifest: Manifest, manifestBytes: number): void {
     if (this.closed) return;
-    const { streamId, replyTo } = manifest;
-    const maxWindowBytes = this.options.maxWindowBytes ?? 64 * 1024 * 1024;
+    const { streamId, replyTo, name } = manifest;
     const { expiresAt } = manifest;
     if (expiresAt !== undefined && Date.parse(expiresAt) <= Date.now()) {
       // Its frames are being dropped by the broker: waiting for them could only end in a gap.
       const reason = `it expired at ${expiresAt} (the sender's expireAfterMs), so the broker may already have dropped some of its frames; send it again`;
       this.refuseOpen(manifest, reason);
       this.rememberAborted(manifest); // its repeated Opens are dropped unseen
-      this.options.onFrameError?.(new StreamExpiredError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}`, expiresAt }));
+      const error = new StreamExpiredError({ message: `[stream] refused stream ${streamId} (${name}): ${reason}`, expiresAt });
+      this.report(error, { code: "expired", reason, streamId, name });
       return;
     }
-    if (manifest.windowBytes > maxWindowBytes) {
-      const reason = `its window of ${manifest.windowBytes} bytes exceeds this receiver's maxWindowBytes ${maxWindowBytes}; send with a smaller windowBytes`;
+    const over = this.overLimit(manifest, manifestBytes);
+    if (over) {
+      const { code, reason } = over;
       this.refuseOpen(manifest, reason);
-      this.options.onFrameError?.(new ProtocolError({ message: `[stream] refused stream ${streamId} (${manifest.name}): ${reason}` }));
+      this.report(new StreamRefusedError({ message: `[stream] refused stream ${streamId} (${name}): ${reason}`, reason }), { ...over, streamId, name });
       return;
     }
     if (manifest.takeover && this.options.takeover === "discard") {
@@ -496,6 +635,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const stream = new IncomingStream(manifest, {
       reply: (frame) => this.reply(frame, streamId, replyTo),
       settled: (id, finalAck, error) => {
+        this.reportSettled(manifest, error);
         // A stream its sender withdrew was never a file to take: it does not count against maxStreams.
         if (StreamWithdrawnError.isInstance(error) && this.handed.has(id)) this.taken -= 1;
         this.streams.delete(id);
@@ -554,7 +694,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
         destination: this.destination,
         broker: this.internals.brokerLabel,
         fileName: save?.fileName,
-        report: (error) => this.options.onFrameError?.(error),
+        report: (error) => void this.report(error),
       });
   }
 
@@ -605,7 +745,6 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
   private enqueue(manifest: Manifest): void {
     const { streamId } = manifest;
     this.dropOrphans(streamId); // asked for again when the stream is taken
-    if (this.queued.size >= MAX_QUEUED) return; // unanswered: its sender offers it again
     const now = Date.now();
     const entry: QueuedStream = { manifest, lastFrameAt: now, lastAckAt: 0 };
     this.queued.set(streamId, entry);
@@ -629,7 +768,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
         this.queued.delete(streamId);
         this.replyTo.delete(streamId);
         this.ended.set(streamId, undefined);
-        this.options.onFrameError?.(
+        this.report(
           new StreamTimeoutError({
             message: `[stream] stream ${streamId} (${entry.manifest.name}) was queued and its sender fell silent for ${this.producerTimeoutMs} ms; dropped, nothing of it was kept`,
           }),
@@ -677,7 +816,11 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     const bytes = frameBytes(frame);
     let held = this.orphans.get(frame.streamId);
     if (!held) {
-      if (this.orphans.size >= MAX_ORPHANS) return;
+      if (this.orphans.size >= MAX_ORPHANS) {
+        const reason = `a frame of stream ${frame.streamId} came without its Open while ${MAX_ORPHANS} other streams' frames wait for theirs; dropped`;
+        this.report(new ProtocolError({ message: `[stream] ${reason}` }), { code: "orphaned", reason, streamId: frame.streamId });
+        return;
+      }
       held = { frames: [], since: Date.now(), seenFrames: 0, seenBytes: 0 };
       this.orphans.set(frame.streamId, held);
     }
@@ -748,6 +891,7 @@ export class StreamReceiver extends EventEmitter<StreamReceiverEvents> implement
     this.closed = true;
     this.closing.abort();
     clearInterval(this.timer);
+    this.limiter.flush(Number.POSITIVE_INFINITY); // what was held back is still summed up
     for (const stream of this.streams.values()) stream.destroy();
     // Said nothing: their senders, hearing no more keepalives, offer them to other receivers.
     this.queued.clear();

@@ -9,6 +9,7 @@ export const SKIP_REASONS = {
   "not-published":
     "installs from the npm registry, where the packages are not yet; the tarball install beside it is run instead",
   long: "runs longer than CI's budget; its quick form (pnpm bench --quick) runs in the bench's broker tests",
+  fuzz: "the million-case fuzz run (minutes); the same fuzz test runs 20,000 cases in every `pnpm test` of @stream/core",
 } as const;
 
 export type SkipReason = keyof typeof SKIP_REASONS;

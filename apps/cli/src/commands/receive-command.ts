@@ -1,14 +1,24 @@
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pipeline } from "node:stream/promises";
-import { createStreamClient, E2eKeyError, type IncomingStream, PartialFileMismatchError, type StreamError, StreamWithdrawnError, sweepPartialFiles, type TransferJournal } from "@stream/core";
+import {
+  createStreamClient,
+  E2eKeyError,
+  type IncomingStream,
+  PartialFileMismatchError,
+  type Rejection,
+  type StreamError,
+  StreamWithdrawnError,
+  sweepPartialFiles,
+  type TransferJournal,
+} from "@stream/core";
 import { e2eKeys } from "../e2e-keys";
 import { checkDestination, parseCommandArgs, parseCount } from "../args";
 import { createBrokerTransport } from "../broker-transport";
 import { UsageError } from "../cli-errors";
 import { describeFailure } from "../describe-failure";
 import { ExitCode, type ExitCodeValue } from "../exit-codes";
-import { formatBytes, formatRate, megabytesPerSecond } from "../format";
+import { formatBytes, formatRate, megabytesPerSecond, printable } from "../format";
 import { RECEIVE_HELP } from "../help";
 import { checkOutFolder, createOutFolder } from "../out-folder";
 import { type Output, STATUS_INTERVAL_MS } from "../output";
@@ -118,6 +128,20 @@ export function reportFrameError(output: Output, command: string): (error: Strea
 }
 
 /**
+ * Says what the receiver refused (core's `'rejected'`): one line, or a `rejected` event, per
+ * report. Core holds reports back past `maxReportsPerSecond` per cause and sums them up, so a
+ * flood of bad frames gives a few lines a second, not one per frame.
+ */
+export function reportRejection(output: Output, command: string): (rejection: Rejection) => void {
+  return ({ code, reason, streamId, name, suppressed }) => {
+    output.emit({ event: "rejected", command, code, reason, ...(streamId === undefined ? {} : { streamId }), ...(name === undefined ? {} : { name }), ...(suppressed === undefined ? {} : { suppressed }) });
+    const shown = name !== undefined && name.length > 80 ? `${name.slice(0, 79)}…` : name; // a hostile name can be long
+    const what = streamId === undefined ? "" : ` of stream ${streamId}${shown === undefined ? "" : ` (${printable(shown)})`}`;
+    output.note(`rejected input${what} [${code}]: ${printable(reason)}`);
+  };
+}
+
+/**
  * On start: removes the partial files receivers that died left in `dir` long ago, keeps recent
  * ones (a sender may hand their stream to this receiver, which continues them), and says so.
  */
@@ -192,6 +216,7 @@ export async function receiveCommand(args: string[], context: CommandContext): P
       ...(once ? { maxStreams: 1 } : {}),
       ...(keys ? { keys } : {}),
     });
+    receiver.on("rejected", reportRejection(output, "receive"));
     receiver.on("queued", (manifest) => {
       output.emit({ event: "queued", command: "receive", streamId: manifest.streamId, name: manifest.name });
       output.note(`queued ${manifest.name}: taking ${concurrency} stream${concurrency === 1 ? "" : "s"} at a time (--concurrency)`);
@@ -222,10 +247,8 @@ export async function receiveCommand(args: string[], context: CommandContext): P
     });
     await folderReady;
     if ("dir" in target && values["keep-partial"] !== true) await reportPartialFiles(target.dir, output, journal);
-    receiver.on("orphaned", (report) => {
-      output.emit({ event: "orphaned", command: "receive", ...report });
-      output.note(`dropped ${report.frames} frame(s) (${formatBytes(report.bytes)}) of stream ${report.streamId}, whose start never came (another consumer took it, or it was purged)`);
-    });
+    // The line for a person comes with the same report's 'rejected' (code "orphaned").
+    receiver.on("orphaned", (report) => output.emit({ event: "orphaned", command: "receive", ...report }));
     output.emit({ event: "listening", command: "receive", broker: broker.display, destination, out: "dir" in target ? target.dir : "-" });
     output.note(`waiting for ${once ? "a stream" : "streams"} on ${destination} at ${broker.display}${"dir" in target ? `, writing into ${target.dir}` : ""} (Ctrl-C to stop)`);
 

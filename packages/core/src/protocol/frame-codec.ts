@@ -304,6 +304,47 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   }
 }
 
+/** What can be read of a frame that did not decode; see {@link peekFrame}. */
+export interface FramePeek {
+  /**
+   * - `"not-a-frame"`: shorter than a header, or without the magic: not this protocol at all.
+   * - `"unsupported-version"`: this protocol, another version (its layout is not known here).
+   * - `"malformed"`: this protocol and version, a field or length that does not hold.
+   */
+  readonly kind: "not-a-frame" | "unsupported-version" | "malformed";
+  /** The header's stream id, when the header is this version's. */
+  readonly streamId?: string;
+  /** Of an Open whose manifest is JSON: its `name` (cut to 256 characters) and its `replyTo`, if a channel name. */
+  readonly name?: string;
+  readonly replyTo?: string;
+}
+
+/**
+ * Reads what it can of a frame {@link decodeFrame} refused, so the receiver can report it and,
+ * for an Open, tell its sender why. Never throws; trusts nothing it reads beyond reporting it.
+ */
+export function peekFrame(bytes: Uint8Array): FramePeek {
+  if (!(bytes instanceof Uint8Array) || bytes.byteLength < COMMON_HEADER_BYTES || bytes[0] !== MAGIC_0 || bytes[1] !== MAGIC_1) {
+    return { kind: "not-a-frame" };
+  }
+  if (bytes[2] !== PROTOCOL_VERSION) return { kind: "unsupported-version" };
+  const streamId = readStreamId(bytes);
+  if (bytes[3] !== FrameType.Open || bytes.byteLength > COMMON_HEADER_BYTES + 4 + MAX_MANIFEST_BYTES) return { kind: "malformed", streamId };
+  let json: unknown;
+  try {
+    json = JSON.parse(textDecoder.decode(bytes.subarray(COMMON_HEADER_BYTES + 4)));
+  } catch {
+    return { kind: "malformed", streamId };
+  }
+  const { name, replyTo } = (typeof json === "object" && json !== null ? json : {}) as Record<string, unknown>;
+  return {
+    kind: "malformed",
+    streamId,
+    ...(typeof name === "string" ? { name: name.length > 256 ? `${name.slice(0, 256)}…` : name } : {}),
+    ...(isChannelName(replyTo) ? { replyTo } : {}),
+  };
+}
+
 const isCount = (value: unknown, min = 0): value is number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min;
 
