@@ -16,6 +16,7 @@ import type { SaveResult } from "./save-to";
 import type { SendOptions } from "./sender";
 import type { ReceiveOptions } from "./stream-receiver";
 import { createMemoryTransport, MemoryBroker } from "./testing/memory-transport";
+import { tappedTransport, until } from "./test-support";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const CHUNK = 16 * 1024;
@@ -44,27 +45,19 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const until = async (condition: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 /** A sending client whose Data frames are recorded as published, and may be changed first (`tamper`). */
 function tappedClient(broker: MemoryBroker, tamper?: (frame: Uint8Array) => Uint8Array) {
-  const transport = createMemoryTransport({ broker });
-  const data: Uint8Array[] = [];
-  const publish = transport.publish.bind(transport);
-  transport.publish = (channel, frame, options) => {
-    const sent = tamper ? tamper(Uint8Array.from(frame)) : frame;
-    if (sent[3] === FrameType.Data) data.push(Uint8Array.from(sent));
-    return publish(channel, sent, options);
-  };
+  const { transport, published } = tappedTransport(broker, tamper);
   const client = createStreamClient({ transport, retry: false });
   clients.push(client);
-  return { client, data };
+  return {
+    client,
+    /** The Data frames published so far. */
+    get data() {
+      return published.filter((frame) => frame[3] === FrameType.Data);
+    },
+  };
 }
 
 async function savingReceiver(broker: MemoryBroker, folder: string, options: ReceiveOptions = {}) {

@@ -12,6 +12,7 @@ import { TransferJournal, type TransferRecord } from "./journal";
 import { decodeFrame } from "./protocol/frame-codec";
 import { FrameType } from "./protocol/frames";
 import { createMemoryTransport, MemoryBroker } from "./testing/memory-transport";
+import { until } from "./test-support";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,13 +30,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const until = async (condition: () => boolean | Promise<boolean>, ms = 15_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await sleep(20);
-  }
-};
 
 const partials = async (folder: string) => (await readdir(folder)).filter((name) => name.endsWith(".partial"));
 

@@ -10,6 +10,7 @@ import { FrameType } from "./protocol/frames";
 import type { SaveResult } from "./save-to";
 import type { IncomingStream } from "./incoming-stream";
 import { createMemoryTransport, MemoryBroker, type MemoryTransport } from "./testing/memory-transport";
+import { until } from "./test-support";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const CHUNK = 64 * 1024;
@@ -70,13 +71,6 @@ async function fileAndReceiver(producerTimeoutMs: number, fileName = "source.bin
   return { broker, folder, source, bytes, receiving };
 }
 
-const until = async (condition: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 // The receiver's producerTimeoutMs of 300 ms covers the resumed attempt too, which is silent until
 // the receiver has placed it (claimed and hashed its partial file) and asked for the rest: the

@@ -19,6 +19,7 @@ import type { ReceiveOptions } from "../stream-receiver";
 import { createMemoryTransport, MemoryBroker, type MemoryTransport } from "../testing/memory-transport";
 import { defaultKeyId, E2eKeyring, e2eKey } from "./e2e-keyring";
 import { E2E_TAG_BYTES, StreamCipher } from "./stream-cipher";
+import { tappedTransport, until } from "../test-support";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const CHUNK = 16 * 1024;
@@ -37,27 +38,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const until = async (condition: () => boolean, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-};
 
 /** A client whose published frames are recorded, and may be changed on their way (`tamper`). */
 function tappedClient(broker: MemoryBroker, tamper?: (frame: Uint8Array) => Uint8Array) {
-  const transport = createMemoryTransport({ broker });
-  const published: Uint8Array[] = [];
-  const publish = transport.publish.bind(transport);
-  transport.publish = (channel, frame, options) => {
-    const sent = tamper ? tamper(Uint8Array.from(frame)) : frame;
-    if (options?.kind === "stream") published.push(Uint8Array.from(sent));
-    return publish(channel, sent, options);
-  };
+  const { transport, published } = tappedTransport(broker, tamper);
   const client = createStreamClient({ transport, retry: false });
   clients.push(client);
-  return { client, transport: transport as MemoryTransport, published };
+  return { client, transport, published };
 }
 
 /** A receiver saving every stream into `folder`, recording outcomes and frame errors. */
