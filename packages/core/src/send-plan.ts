@@ -3,7 +3,7 @@ import { COMPRESSION_MARKER_BYTES, checkCompression } from "./compression";
 import { type E2eKey, E2eKeyring, e2eKey } from "./e2e/e2e-keyring";
 import { E2E_TAG_BYTES, StreamCipher } from "./e2e/stream-cipher";
 import { type ResolvedFlow, resolveFlow } from "./flow-options";
-import { MAX_DESTINATION_CHARS, isDestinationName, isStreamId } from "./protocol/frame-codec";
+import { MAX_DESTINATION_CHARS, isDestinationName, isSha256Hex, isStreamId } from "./protocol/frame-codec";
 import type { Compression, Manifest } from "./protocol/frames";
 import type { SendOptions } from "./sender";
 import type { SourceInfo } from "./stream-source";
@@ -64,7 +64,7 @@ export function planSend(transport: Transport, options: SendOptions): SendPlan {
   if (options.delivery === "transactional" && options.model === "pull") {
     throw new TypeError('[stream] a pull stream moves when its receiver reads it; delivery "transactional" needs model "push"');
   }
-  if (options.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(options.sha256)) {
+  if (options.sha256 !== undefined && !isSha256Hex(options.sha256)) {
     throw new TypeError("[stream] sha256 must be the content's SHA-256 as 64 lower-case hex digits");
   }
   if (options.resume && (options.streamId === undefined || !endToEnd)) {

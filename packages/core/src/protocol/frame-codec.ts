@@ -52,6 +52,11 @@ export function isStreamId(id: unknown): id is string {
   return typeof id === "string" && UUID.test(id);
 }
 
+/** @internal Whether `digest` is a SHA-256 as a manifest carries it: 64 lower-case hex digits. */
+export function isSha256Hex(digest: unknown): digest is string {
+  return typeof digest === "string" && SHA256_HEX.test(digest);
+}
+
 /**
  * Whether `name` is a channel name: 1 to `maxChars` characters of `[A-Za-z0-9._-]`. The one rule
  * core and every adapter apply (adapters through `assertChannelName` of `@stream/core/adapter-kit`).
@@ -376,7 +381,7 @@ export function parseManifest(json: unknown): Manifest {
   if (m.expiresAt !== undefined && (typeof m.expiresAt !== "string" || Number.isNaN(Date.parse(m.expiresAt)))) {
     fail("manifest.expiresAt must be an ISO date");
   }
-  if (m.sha256 !== undefined && (typeof m.sha256 !== "string" || !SHA256_HEX.test(m.sha256))) {
+  if (m.sha256 !== undefined && !isSha256Hex(m.sha256)) {
     fail("manifest.sha256 must be 64 lower-case hex digits");
   }
   const e2e = m.e2e as Record<string, unknown> | undefined;
